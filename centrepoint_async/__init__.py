@@ -1,0 +1,96 @@
+"""centrepoint-async: an asyncio SDK for ActiGraph's CentrePoint v3 API.
+
+List webhook registrations, pull the full delivery history of every webhook, and receive
+webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` has a fake
+CentrePoint server for tests and demos.
+"""
+
+from ._client import CentrePointClient, ClientStats
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    CentrePointError,
+    ConfigurationError,
+    DecodeError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    SignatureError,
+    TransportError,
+)
+from ._models import (
+    EVENT_TYPES,
+    BoutCount,
+    Cp2DailyStatisticsCompleteEvent,
+    CrouterAggregation,
+    DailyStatisticsCompleteEvent,
+    DataFile,
+    DataRetrievalCompleteEvent,
+    DeliveryRequest,
+    DeliveryResponse,
+    EpochAggregation,
+    Event,
+    FreedsonAggregation,
+    RawProcessingCompleteEvent,
+    StaudenmayerAggregation,
+    StepsAggregation,
+    Study,
+    UnknownEvent,
+    UploadEvent,
+    ValidationEvent,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+)
+from ._pager import AsyncPager, Page
+from ._ratelimit import RateLimit
+from ._retry import RetryPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIError",
+    "AsyncPager",
+    "AuthenticationError",
+    "BadRequestError",
+    "BoutCount",
+    "CentrePointClient",
+    "CentrePointError",
+    "ClientStats",
+    "ConfigurationError",
+    "Cp2DailyStatisticsCompleteEvent",
+    "CrouterAggregation",
+    "DailyStatisticsCompleteEvent",
+    "DataFile",
+    "DataRetrievalCompleteEvent",
+    "DecodeError",
+    "DeliveryRequest",
+    "DeliveryResponse",
+    "EVENT_TYPES",
+    "EpochAggregation",
+    "Event",
+    "FreedsonAggregation",
+    "NotFoundError",
+    "Page",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitError",
+    "RawProcessingCompleteEvent",
+    "RetryPolicy",
+    "ServerError",
+    "SignatureError",
+    "StaudenmayerAggregation",
+    "StepsAggregation",
+    "Study",
+    "TransportError",
+    "UnknownEvent",
+    "UploadEvent",
+    "ValidationEvent",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookEvent",
+]

@@ -1,0 +1,393 @@
+"""The one cattrs converter of centrepoint-async, and every rule it follows.
+
+Built on cattrs' preconf ``orjson`` converter. Rules, for every model:
+
+1. **Keys.** A JSON key matches a field when the two are equal ignoring case and underscores,
+   so ``studyId``, ``study_id``, ``StudyId`` and ``firstEpochUTC`` / ``first_epoch_utc`` all
+   work: the API sends camelCase, snake_case (``raw_processing_complete``,
+   ``data_retrieval_complete``) and PascalCase (``validation``) as it pleases.
+2. **Unknown keys** are ignored on resources and kept on event classes in ``extra``, under
+   their original names. New fields never break parsing.
+3. **Numbers sent as strings** (``"uploadId": "362288"``) become ``int`` / ``float``; an
+   integral float (``865.0``) is accepted as an ``int``. Booleans are never numbers; the strings
+   ``"true"``/``"false"`` are accepted as booleans. Numbers are accepted where text is expected.
+4. **Datetimes**: ISO 8601 with ``Z`` or an offset become aware UTC datetimes; without a zone,
+   naive datetimes (subject-local time, as the API defines it). Up to 7 fractional digits
+   (``2018-03-08T00:20:00.0000000``) are accepted; digits past microseconds are dropped.
+5. **Lists**: ``null`` where a list is expected becomes an empty tuple; a single object where a
+   list of objects is expected (the daily statistics aggregations, documented as objects and sent
+   as arrays) becomes a one-item tuple.
+6. **Leniency.** On resources (studies, webhooks, deliveries) a value that cannot be read as its
+   field's type leaves the field at its default (``None``) and never raises; the delivery keeps
+   its JSON in ``raw``. On events, such a value makes the whole payload an ``UnknownEvent``
+   holding what could be read (see :func:`parse_payload`).
+7. **Headers** of history items are JSON documents inside strings (values are lists of
+   strings, or plain strings): they become ``CIMultiDictProxy[str]``; text that is not a JSON
+   object gives empty headers, and the text is kept in ``raw_headers``.
+8. **Payloads** are typed by the request's ``X-ActiGraph-Event`` header, else by the item's
+   ``webhookEvent``; an empty body is ``None``; a body that is not JSON, or does not fit its
+   type, becomes ``UnknownEvent(name, data)``. Parsing one odd item never raises.
+9. **Writing back** (:func:`unstructure`): keys in the model's JSON style (camelCase, snake_case
+   or PascalCase, acronyms such as ``VA``/``MVPA`` in capitals, or a field's ``json`` metadata),
+   ``extra`` merged in; ``structure(unstructure(x)) == x``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import typing
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import attrs
+import orjson
+from cattrs.preconf.orjson import make_converter
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from ._models import (
+    EVENT_TYPES,
+    DeliveryRequest,
+    DeliveryResponse,
+    Event,
+    Study,
+    UnknownEvent,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+    _Model,
+    empty_headers,
+)
+
+__all__ = [
+    "converter",
+    "parse_headers",
+    "parse_payload",
+    "structure",
+    "structure_delivery",
+    "unstructure",
+]
+
+T = TypeVar("T")
+StructureHook = Callable[[Any, Any], Any]
+
+#: Models on which an unreadable value is dropped (rule 6) rather than raised.
+_LENIENT: frozenset[type] = frozenset(
+    {Study, WebhookEvent, Webhook, WebhookDelivery, DeliveryRequest, DeliveryResponse}
+)
+_ACRONYMS = frozenset({"va", "vm", "mvpa"})
+_MAX_MEMO = 2048
+
+converter = make_converter()
+
+
+# --- scalars ---------------------------------------------------------------------------------
+
+
+def _to_int(value: Any, _: Any = None) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            number = float(text)
+            if number.is_integer():
+                return int(number)
+    raise ValueError(f"not an integer: {value!r}")
+
+
+def _to_float(value: Any, _: Any = None) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return float(value.strip())
+    raise ValueError(f"not a number: {value!r}")
+
+
+def _to_str(value: Any, _: Any = None) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"not text: {value!r}")
+
+
+def _to_bool(value: Any, _: Any = None) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_datetime(value: Any, _: Any = None) -> datetime:
+    """An ISO 8601 datetime: aware UTC with ``Z``/offset, naive (subject-local) without."""
+    if not isinstance(value, str):
+        raise ValueError(f"not a datetime: {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    return parsed
+
+
+def _identity(value: Any, _: Any = None) -> Any:
+    return value
+
+
+converter.register_structure_hook(int, _to_int)
+converter.register_structure_hook(float, _to_float)
+converter.register_structure_hook(str, _to_str)
+converter.register_structure_hook(bool, _to_bool)
+converter.register_structure_hook(datetime, parse_datetime)
+converter.register_structure_hook_func(lambda t: t is Any, _identity)
+
+
+def _is_mapping(t: Any) -> bool:
+    origin: Any = typing.get_origin(t) or t
+    return origin is Mapping or origin is dict
+
+
+converter.register_structure_hook_func(_is_mapping, _identity)
+
+
+def _is_tuple_of(t: Any) -> bool:
+    args = typing.get_args(t)
+    return typing.get_origin(t) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+@converter.register_structure_hook_factory(_is_tuple_of)
+def _tuple_hook(t: Any) -> StructureHook:
+    item_type = typing.get_args(t)[0]
+    item_hook = converter.get_structure_hook(item_type)
+    single_object = attrs.has(item_type)
+
+    def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, list):
+            return tuple(item_hook(item, item_type) for item in value)
+        if single_object and isinstance(value, dict):
+            return (item_hook(value, item_type),)
+        raise ValueError(f"not a list: {type(value).__name__}")
+
+    return structure_tuple
+
+
+# --- attrs models ----------------------------------------------------------------------------
+
+
+def _normalize(key: str) -> str:
+    return key.replace("_", "").lower()
+
+
+def json_name(cls: type[_Model], field: attrs.Attribute[Any]) -> str:
+    """The JSON key a field is written under (rule 9)."""
+    alias: str | None = field.metadata.get("json")
+    if alias:
+        return alias
+    words = field.name.split("_")
+    if cls.json_style == "snake":
+        return field.name
+    parts = [w.upper() if w in _ACRONYMS else w.capitalize() for w in words]
+    if cls.json_style == "camel":
+        parts[0] = words[0]
+    return "".join(parts)
+
+
+@converter.register_structure_hook_factory(attrs.has)
+def _model_hook(cls: type[Any]) -> StructureHook:
+    attrs.resolve_types(cls)
+    fields = [f for f in attrs.fields(cls) if f.name not in ("extra", "raw")]
+    has_extra = any(f.name == "extra" for f in attrs.fields(cls))
+    hooks = {f.name: (converter.get_structure_hook(f.type), f.type) for f in fields}
+    # exact keys first (the fast path), then any spelling equal up to case and underscores
+    keys: dict[str, str] = {}
+    normalized: dict[str, str] = {}
+    for f in fields:
+        keys[f.name] = keys[json_name(cls, f)] = f.name
+        normalized[_normalize(f.name)] = f.name
+    lenient = cls in _LENIENT
+
+    def structure_model(data: Any, _: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            name = keys.get(key)
+            if name is None:
+                name = normalized.get(_normalize(key)) if isinstance(key, str) else None
+                if name is None:
+                    extra[key] = value
+                    continue
+                if len(keys) < _MAX_MEMO:
+                    keys[key] = name
+            if value is None:
+                continue  # every field defaults to None or empty
+            hook, field_type = hooks[name]
+            if lenient:
+                try:
+                    kwargs[name] = hook(value, field_type)
+                except (ValueError, TypeError, OverflowError, KeyError, AttributeError):
+                    continue  # rule 6: keep the default, the raw item keeps the value
+            else:
+                kwargs[name] = hook(value, field_type)
+        if has_extra and extra:
+            kwargs["extra"] = extra
+        return cls(**kwargs)
+
+    return structure_model
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """``data`` (decoded JSON) as an instance of ``cls``, by the rules above."""
+    result: T = converter.structure(data, cls)
+    return result
+
+
+# --- history items ---------------------------------------------------------------------------
+
+
+def parse_headers(text: Any) -> CIMultiDictProxy[str]:
+    """Headers from the API's JSON-in-a-string (rule 7); empty if unreadable."""
+    if not isinstance(text, str) or not text:
+        return empty_headers()
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return empty_headers()
+    if not isinstance(data, dict):
+        return empty_headers()
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, values in data.items():
+        if isinstance(values, list):
+            for value in values:
+                if value is not None:
+                    headers.add(name, value if isinstance(value, str) else _json_text(value))
+        elif values is not None:
+            headers.add(name, values if isinstance(values, str) else _json_text(values))
+    return CIMultiDictProxy(headers)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@functools.lru_cache(maxsize=64)
+def _event_type(name: str) -> type[Event] | None:
+    return EVENT_TYPES.get(name.strip().strip(",").strip().lower())
+
+
+def parse_payload(name: str | None, body: str | bytes | None) -> Event | None:
+    """The typed event of a delivery body (rule 8). Never raises."""
+    if body is None or body == "" or body == b"":
+        return None
+    name = name or ""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
+        return UnknownEvent(name, text)
+    cls = _event_type(name)
+    if cls is None or not isinstance(data, dict):
+        return UnknownEvent(name, data)
+    try:
+        return structure(data, cls)
+    except Exception:  # any misfit, however deep: an odd body is data, not a crash
+        return UnknownEvent(name, data)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return _json_text(value)
+
+
+_int_or_none = converter.get_structure_hook(int | None)
+
+
+def _response(data: Any) -> DeliveryResponse | None:
+    if not isinstance(data, dict):
+        return None
+    raw_headers = _text(data.get("headers"))
+    code = data.get("responseCode", data.get("response_code"))
+    try:
+        response_code = _int_or_none(code, int | None)
+    except (ValueError, TypeError, OverflowError):
+        response_code = None
+    return DeliveryResponse(
+        response_code=response_code,
+        headers=parse_headers(raw_headers),
+        body=_text(data.get("body")),
+        raw_headers=raw_headers,
+    )
+
+
+_delivery_fields = _model_hook(WebhookDelivery)
+
+
+def structure_delivery(item: Any) -> WebhookDelivery:
+    """One webhook history item as a :class:`WebhookDelivery`. Never raises."""
+    if not isinstance(item, dict):
+        return WebhookDelivery(raw={"value": item})
+    request_data = item.get("request")
+    plain = {k: v for k, v in item.items() if k not in ("request", "response")}
+    base: WebhookDelivery = _delivery_fields(plain, WebhookDelivery)
+    if isinstance(request_data, dict):
+        raw_headers = _text(request_data.get("headers"))
+        headers = parse_headers(raw_headers)
+        body = _text(request_data.get("body"))
+        name = headers.get("X-ActiGraph-Event") or base.webhook_event
+        request = DeliveryRequest(
+            headers=headers,
+            body=body,
+            payload=parse_payload(name, body),
+            raw_headers=raw_headers,
+        )
+    else:
+        request = DeliveryRequest()
+    return attrs.evolve(base, request=request, response=_response(item.get("response")), raw=item)
+
+
+converter.register_structure_hook(WebhookDelivery, lambda data, _: structure_delivery(data))
+
+
+# --- writing back ----------------------------------------------------------------------------
+
+
+def unstructure(obj: Any) -> Any:
+    """A model as JSON-ready data with the API's key spelling (rule 9)."""
+    if isinstance(obj, UnknownEvent):
+        return obj.data
+    if isinstance(obj, _Model):
+        cls = type(obj)
+        out: dict[str, Any] = {}
+        for field in attrs.fields(cast(Any, cls)):
+            if field.name in ("extra", "raw"):
+                continue
+            out[json_name(cls, field)] = unstructure(getattr(obj, field.name))
+        out.update(getattr(obj, "extra", {}))
+        return out
+    if isinstance(obj, CIMultiDictProxy | CIMultiDict):
+        grouped: dict[str, list[str]] = {}
+        for key, value in obj.items():
+            grouped.setdefault(key, []).append(value)
+        return grouped
+    if isinstance(obj, tuple | list):
+        return [unstructure(item) for item in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    return obj

@@ -1,0 +1,527 @@
+"""Typed models of CentrePoint resources and webhook event payloads.
+
+All are frozen ``attrs`` classes with snake_case fields. They are built by the one converter in
+``_converter`` (its docstring lists the rules); a value the API leaves out is ``None`` (or an
+empty tuple for lists). Event classes keep the keys they do not know in ``extra``, under their
+original JSON names. Fields whose JSON name is not the plain camelCase of the field name say
+so in ``metadata={"json": ...}``.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Literal, cast
+
+import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = [
+    "EVENT_TYPES",
+    "BoutCount",
+    "Cp2DailyStatisticsCompleteEvent",
+    "CrouterAggregation",
+    "DailyStatisticsCompleteEvent",
+    "DataFile",
+    "DataRetrievalCompleteEvent",
+    "DeliveryRequest",
+    "DeliveryResponse",
+    "EpochAggregation",
+    "Event",
+    "FreedsonAggregation",
+    "RawProcessingCompleteEvent",
+    "StaudenmayerAggregation",
+    "StepsAggregation",
+    "Study",
+    "UnknownEvent",
+    "UploadEvent",
+    "ValidationEvent",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookEvent",
+]
+
+_repr = reprlib.Repr()
+_repr.maxstring = 60
+_repr.maxother = 60
+_repr.maxdict = 6
+_repr.maxlist = 6
+_MAX_REPR = 400
+
+
+def _alias(name: str) -> Any:
+    return attrs.field(default=None, metadata={"json": name})
+
+
+def empty_headers() -> CIMultiDictProxy[str]:
+    """Fresh empty case-insensitive headers."""
+    return CIMultiDictProxy(CIMultiDict())
+
+
+class _Model:
+    """Base of every model: a ``repr`` that shows set fields only and stays short."""
+
+    __slots__ = ()
+    #: How JSON keys are spelled when the model is written back out.
+    json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "camel"
+
+    def __repr__(self) -> str:
+        shown = []
+        for field in attrs.fields(cast(Any, type(self))):
+            value = getattr(self, field.name)
+            if not field.repr or value is None or value == () or value == {}:
+                continue
+            shown.append(f"{field.name}={_repr.repr(value)}")
+        text = f"{type(self).__name__}({', '.join(shown)})"
+        return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 4] + "...)"
+
+
+# --- resources -------------------------------------------------------------------------------
+
+
+@attrs.frozen(repr=False)
+class Study(_Model):
+    """A CentrePoint study."""
+
+    id: int | None = None
+    name: str | None = None
+    organization_name: str | None = None
+    created_date_time: datetime | None = None
+    study_status: str | None = None  # e.g. "Active"
+    default_wear_position: str | None = None
+    wear_positions: tuple[str, ...] = ()
+    monitor_data_collection_mode: str | None = None  # e.g. "Raw Only", "Epoch+Raw"
+
+
+@attrs.frozen(repr=False)
+class WebhookEvent(_Model):
+    """A kind of event a webhook can subscribe to (``upload``, ``raw_processing_complete``...)."""
+
+    id: int | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+@attrs.frozen(repr=False)
+class Webhook(_Model):
+    """A webhook registration of a study."""
+
+    id: int | None = None
+    study_id: int | None = None
+    url: str | None = None
+    created_date: datetime | None = None
+    is_disabled: bool | None = None
+    webhook_events: tuple[WebhookEvent, ...] = ()
+
+
+@attrs.frozen(repr=False)
+class DeliveryRequest(_Model):
+    """What CentrePoint sent in one delivery attempt."""
+
+    headers: CIMultiDictProxy[str] = attrs.field(factory=empty_headers, repr=False)
+    body: str = attrs.field(default="", repr=False)  # the payload exactly as sent
+    payload: Event | None = None  # typed from ``body``; None for an empty body
+    raw_headers: str = attrs.field(default="", repr=False)  # the JSON-in-a-string, verbatim
+
+
+@attrs.frozen(repr=False)
+class DeliveryResponse(_Model):
+    """What the subscriber answered; absent from a delivery when nothing answered."""
+
+    response_code: int | None = None
+    headers: CIMultiDictProxy[str] = attrs.field(factory=empty_headers, repr=False)
+    body: str = attrs.field(default="", repr=False)
+    raw_headers: str = attrs.field(default="", repr=False)
+
+
+@attrs.frozen(repr=False)
+class WebhookDelivery(_Model):
+    """One item of a webhook's history: a delivery attempt and its outcome.
+
+    ``raw`` is the item exactly as the API sent it (decoded JSON), for lossless export.
+    """
+
+    id: int | None = None
+    webhook_id: int | None = None
+    webhook_event_id: int | None = None
+    webhook_event: str | None = None  # may disagree with the request's X-ActiGraph-Event
+    created_date: datetime | None = None
+    last_sent_date: datetime | None = None
+    error_message: str | None = None  # set when sending failed
+    request: DeliveryRequest = attrs.field(factory=DeliveryRequest)
+    response: DeliveryResponse | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+    @property
+    def event_name(self) -> str | None:
+        """The event as the request headers name it, else as ``webhook_event`` does."""
+        return self.request.headers.get("X-ActiGraph-Event") or self.webhook_event
+
+    @property
+    def delivery_id(self) -> str | None:
+        """The ``X-ActiGraph-Delivery`` id of the request, shared by resends of one delivery."""
+        return self.request.headers.get("X-ActiGraph-Delivery")
+
+    @property
+    def failed(self) -> bool:
+        """True when the attempt errored or the subscriber did not answer 2xx."""
+        if self.error_message:
+            return True
+        code = self.response.response_code if self.response else None
+        return code is None or not 200 <= code < 300
+
+
+# --- event payloads --------------------------------------------------------------------------
+
+
+def _extra() -> Any:
+    return attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(repr=False)
+class UploadEvent(_Model):
+    """``upload``: EPOCH processing of an upload started, completed or failed."""
+
+    status: str | None = None  # "started", "completed" or "error"
+    upload_id: int | None = None
+    study_id: int | None = None
+    subject_id: int | None = None
+    message: str | None = None  # error only
+    first_epoch_utc: datetime | None = _alias("firstEpochUTC")
+    first_epoch_subject_tz: datetime | None = _alias("firstEpochSubjectTZ")
+    last_epoch_utc: datetime | None = _alias("lastEpochUTC")
+    last_epoch_subject_tz: datetime | None = _alias("lastEpochSubjectTZ")
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class RawProcessingCompleteEvent(_Model):
+    """``raw_processing_complete``: RAW sub-second data of an upload is processed."""
+
+    json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "snake"
+    study_id: int | None = None
+    subject_id: int | None = None
+    subject_identifier: str | None = None
+    monitor_serial: str | None = None
+    created_at_utc: datetime | None = None
+    min_event_timestamp: datetime | None = None
+    max_event_timestamp: datetime | None = None
+    status: str | None = None  # "Completed" or "Error"
+    error_message: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class DataFile(_Model):
+    """One file made by a data retrieval request."""
+
+    json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "snake"
+    monitor_serial: str | None = None
+    file_type: str | None = None  # e.g. "avro", "summary"
+    min_event_timestamp: datetime | None = None
+    max_event_timestamp: datetime | None = None
+    file_size: int | None = None
+    file_index: int | None = None
+    file_name: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class DataRetrievalCompleteEvent(_Model):
+    """``data_retrieval_complete``: files of a data retrieval request are ready."""
+
+    json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "snake"
+    client_id: str | None = None
+    tracking_id: str | None = None
+    study_id: int | None = None
+    subject_id: int | None = None
+    subject_identifier: str | None = None
+    created_at_utc: datetime | None = None
+    started_at_utc: datetime | None = None
+    completed_at_utc: datetime | None = None
+    request_status: str | None = None
+    error_message: str | None = None
+    files: tuple[DataFile, ...] = ()
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class EpochAggregation(_Model):
+    """Daily summary of epoch data (minutes, axis counts, vector magnitudes, epoch times)."""
+
+    wear_minutes: float | None = None
+    non_wear_minutes: float | None = None
+    sleep_minutes: float | None = None
+    awake_minutes: float | None = None
+    wear_awake_minutes: float | None = None
+    wear_sleep_minutes: float | None = None
+    total_non_filtered_minutes: float | None = None
+    total_non_filtered_axis_x_counts: float | None = None
+    total_non_filtered_axis_y_counts: float | None = None
+    total_non_filtered_axis_z_counts: float | None = None
+    wear_filtered_axis_x_counts: float | None = None
+    wear_filtered_axis_y_counts: float | None = None
+    wear_filtered_axis_z_counts: float | None = None
+    wear_awake_filtered_axis_x_counts: float | None = None
+    wear_awake_filtered_axis_y_counts: float | None = None
+    wear_awake_filtered_axis_z_counts: float | None = None
+    wear_sleep_filtered_axis_x_counts: float | None = None
+    wear_sleep_filtered_axis_y_counts: float | None = None
+    wear_sleep_filtered_axis_z_counts: float | None = None
+    total_non_filtered_vector_magnitude: float | None = None
+    wear_filtered_vector_magnitude: float | None = None
+    wear_awake_filtered_vector_magnitude: float | None = None
+    wear_sleep_filtered_vector_magnitude: float | None = None
+    first_epoch_date_time_utc: datetime | None = None
+    last_epoch_date_time_utc: datetime | None = None
+    first_epoch_date_time_local: datetime | None = None
+    last_epoch_date_time_local: datetime | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class FreedsonAggregation(_Model):
+    """Freedson Adult (VA) cut points: minutes by intensity, by wear/awake/sleep filter."""
+
+    non_filtered_va_sedentary: float | None = None
+    non_filtered_va_light: float | None = None
+    non_filtered_va_moderate: float | None = None
+    non_filtered_va_vigorous: float | None = None
+    non_filtered_va_very_vigorous: float | None = None
+    wear_filtered_va_sedentary: float | None = None
+    wear_filtered_va_light: float | None = None
+    wear_filtered_va_moderate: float | None = None
+    wear_filtered_va_vigorous: float | None = None
+    wear_filtered_va_very_vigorous: float | None = None
+    wear_awake_filtered_va_sedentary: float | None = None
+    wear_awake_filtered_va_light: float | None = None
+    wear_awake_filtered_va_moderate: float | None = None
+    wear_awake_filtered_va_vigorous: float | None = None
+    wear_awake_filtered_va_very_vigorous: float | None = None
+    wear_sleep_filtered_va_sedentary: float | None = None
+    wear_sleep_filtered_va_light: float | None = None
+    wear_sleep_filtered_va_moderate: float | None = None
+    wear_sleep_filtered_va_vigorous: float | None = None
+    wear_sleep_filtered_va_very_vigorous: float | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class StaudenmayerAggregation(_Model):
+    """Staudenmayer cut points: intensity, sedentary and locomotion minutes, by filter."""
+
+    non_filtered_light: float | None = None
+    non_filtered_moderate: float | None = None
+    non_filtered_vigorous: float | None = None
+    non_filtered_mvpa: float | None = None
+    non_filtered_sedentary: float | None = None
+    non_filtered_non_sedentary: float | None = None
+    non_filtered_locomotion: float | None = None
+    non_filtered_non_locomotion: float | None = None
+    wear_filtered_light: float | None = None
+    wear_filtered_moderate: float | None = None
+    wear_filtered_vigorous: float | None = None
+    wear_filtered_mvpa: float | None = None
+    wear_filtered_sedentary: float | None = None
+    wear_filtered_non_sedentary: float | None = None
+    wear_filtered_locomotion: float | None = None
+    wear_filtered_non_locomotion: float | None = None
+    wear_awake_filtered_light: float | None = None
+    wear_awake_filtered_moderate: float | None = None
+    wear_awake_filtered_vigorous: float | None = None
+    wear_awake_filtered_mvpa: float | None = None
+    wear_awake_filtered_sedentary: float | None = None
+    wear_awake_filtered_non_sedentary: float | None = None
+    wear_awake_filtered_locomotion: float | None = None
+    wear_awake_filtered_non_locomotion: float | None = None
+    wear_sleep_filtered_light: float | None = None
+    wear_sleep_filtered_moderate: float | None = None
+    wear_sleep_filtered_vigorous: float | None = None
+    wear_sleep_filtered_mvpa: float | None = None
+    wear_sleep_filtered_sedentary: float | None = None
+    wear_sleep_filtered_non_sedentary: float | None = None
+    wear_sleep_filtered_locomotion: float | None = None
+    wear_sleep_filtered_non_locomotion: float | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class CrouterAggregation(_Model):
+    """Crouter-Child cut points, vector magnitude (VM) and vertical axis (VA), by filter."""
+
+    non_filtered_vm_sedentary: float | None = None
+    non_filtered_vm_light: float | None = None
+    non_filtered_vm_moderate: float | None = None
+    non_filtered_vm_vigorous: float | None = None
+    non_filtered_vm_mvpa: float | None = None
+    wear_filtered_vm_sedentary: float | None = None
+    wear_filtered_vm_light: float | None = None
+    wear_filtered_vm_moderate: float | None = None
+    wear_filtered_vm_vigorous: float | None = None
+    wear_filtered_vm_mvpa: float | None = None
+    wear_awake_filtered_vm_sedentary: float | None = None
+    wear_awake_filtered_vm_light: float | None = None
+    wear_awake_filtered_vm_moderate: float | None = None
+    wear_awake_filtered_vm_vigorous: float | None = None
+    wear_awake_filtered_vm_mvpa: float | None = None
+    wear_sleep_filtered_vm_sedentary: float | None = None
+    wear_sleep_filtered_vm_light: float | None = None
+    wear_sleep_filtered_vm_moderate: float | None = None
+    wear_sleep_filtered_vm_vigorous: float | None = None
+    wear_sleep_filtered_vm_mvpa: float | None = None
+    non_filtered_va_sedentary: float | None = None
+    non_filtered_va_light: float | None = None
+    non_filtered_va_moderate: float | None = None
+    non_filtered_va_vigorous: float | None = None
+    non_filtered_va_mvpa: float | None = None
+    wear_filtered_va_sedentary: float | None = None
+    wear_filtered_va_light: float | None = None
+    wear_filtered_va_moderate: float | None = None
+    wear_filtered_va_vigorous: float | None = None
+    wear_filtered_va_mvpa: float | None = None
+    wear_awake_filtered_va_sedentary: float | None = None
+    wear_awake_filtered_va_light: float | None = None
+    wear_awake_filtered_va_moderate: float | None = None
+    wear_awake_filtered_va_vigorous: float | None = None
+    wear_awake_filtered_va_mvpa: float | None = None
+    wear_sleep_filtered_va_sedentary: float | None = None
+    wear_sleep_filtered_va_light: float | None = None
+    wear_sleep_filtered_va_moderate: float | None = None
+    wear_sleep_filtered_va_vigorous: float | None = None
+    wear_sleep_filtered_va_mvpa: float | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class StepsAggregation(_Model):
+    """Daily steps by filter (MAVMv1 ``mavmAggregation`` and UWF ``uwfAggregations``)."""
+
+    non_filtered_steps: float | None = None
+    wear_filtered_steps: float | None = None
+    wear_awake_filtered_steps: float | None = None
+    wear_sleep_filtered_steps: float | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class DailyStatisticsCompleteEvent(_Model):
+    """``daily_statistics_complete``: a subject's daily aggregates are ready.
+
+    The algorithm aggregations are documented as objects but sent as arrays of objects:
+    both arrive here as tuples.
+    """
+
+    id: int | None = None
+    study_id: int | None = None
+    site_id: int | None = None
+    subject_id: int | None = None
+    subject_identifier: str | None = None
+    date: datetime | None = None  # in the subject's time zone
+    activity_monitor_serials: tuple[str, ...] = ()
+    epoch_aggregation: EpochAggregation | None = None
+    freedson_aggregations: tuple[FreedsonAggregation, ...] = ()
+    staudenmayer_aggregations: tuple[StaudenmayerAggregation, ...] = ()
+    crouter_aggregations: tuple[CrouterAggregation, ...] = ()
+    uwf_aggregations: tuple[StepsAggregation, ...] = ()
+    mavm_aggregation: StepsAggregation | None = None
+    first_epoch_date_time_utc: datetime | None = None
+    last_epoch_date_time_utc: datetime | None = None
+    first_epoch_date_time_local: datetime | None = None
+    last_epoch_date_time_local: datetime | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class BoutCount(_Model):
+    """A named bucket and its count (``bouts`` and ``cutpoints`` of CP2 daily statistics)."""
+
+    name: str | None = None
+    count: float | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class Cp2DailyStatisticsCompleteEvent(_Model):
+    """``cp2_daily_statistics_complete``: CP2 daily statistics of a subject are ready."""
+
+    study_id: int | None = None
+    subject_id: int | None = None
+    site_id: int | None = None
+    day_stat_id: int | None = None
+    subject_identifier: str | None = None
+    date: datetime | None = None
+    bouts: tuple[BoutCount, ...] = ()
+    calories: float | None = None
+    cutpoints: tuple[BoutCount, ...] = ()
+    axis_x_counts: float | None = None
+    axis_y_counts: float | None = None
+    axis_z_counts: float | None = None
+    epochs: float | None = None
+    mvpa: float | None = None
+    steps: float | None = None
+    total_minutes: float | None = None
+    mets: float | None = None
+    wear_filtered_bouts: tuple[BoutCount, ...] = ()
+    wear_filtered_calories: float | None = None
+    wear_filtered_cut_points: tuple[BoutCount, ...] = ()
+    wear_filtered_axis_x_counts: float | None = None
+    wear_filtered_axis_y_counts: float | None = None
+    wear_filtered_axis_z_counts: float | None = None
+    wear_filtered_mvpa: float | None = None
+    wear_filtered_steps: float | None = None
+    wear_minutes: float | None = None
+    wear_filtered_mets: float | None = None
+    awake_wear_minutes: float | None = None
+    awake_wear_filtered_axis_x_counts: float | None = None
+    awake_wear_filtered_axis_y_counts: float | None = None
+    awake_wear_filtered_axis_z_counts: float | None = None
+    awake_wear_filtered_mvpa: float | None = None
+    awake_wear_filtered_cut_points: tuple[BoutCount, ...] = ()
+    awake_wear_filtered_bouts: tuple[BoutCount, ...] = ()
+    awake_wear_filtered_calories: float | None = None
+    awake_wear_filtered_steps: float | None = None
+    awake_wear_filtered_mets: float | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class ValidationEvent(_Model):
+    """``validation``: the handshake CentrePoint sends before a webhook goes live."""
+
+    json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "pascal"
+    webhook_id: int | None = None
+    validation_code: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(repr=False)
+class UnknownEvent(_Model):
+    """An event of a name we do not know, or a body that does not fit its type.
+
+    ``data`` is what could be read: the decoded JSON, or the raw text if it is not JSON.
+    """
+
+    name: str = ""
+    data: Any = None
+
+
+Event = (
+    UploadEvent
+    | RawProcessingCompleteEvent
+    | DataRetrievalCompleteEvent
+    | DailyStatisticsCompleteEvent
+    | Cp2DailyStatisticsCompleteEvent
+    | ValidationEvent
+    | UnknownEvent
+)
+
+#: Event classes by the name CentrePoint gives them.
+EVENT_TYPES: Mapping[str, type[Event]] = {
+    "upload": UploadEvent,
+    "raw_processing_complete": RawProcessingCompleteEvent,
+    "data_retrieval_complete": DataRetrievalCompleteEvent,
+    "daily_statistics_complete": DailyStatisticsCompleteEvent,
+    "cp2_daily_statistics_complete": Cp2DailyStatisticsCompleteEvent,
+    "validation": ValidationEvent,
+}

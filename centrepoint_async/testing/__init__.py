@@ -1,0 +1,18 @@
+"""Testing aids: :class:`FakeCentrePoint`, a real fake CentrePoint server, and its data.
+
+With pytest, the ``centrepoint_fake`` and ``centrepoint_client`` fixtures come from the plugin
+this package registers (``centrepoint_async.testing.pytest_plugin``).
+"""
+
+from ._data import SEED_HISTORY_ITEMS, SIZES, Dataset, History
+from ._fake import FakeCentrePoint, Fault, RecordedRequest
+
+__all__ = [
+    "SEED_HISTORY_ITEMS",
+    "SIZES",
+    "Dataset",
+    "FakeCentrePoint",
+    "Fault",
+    "History",
+    "RecordedRequest",
+]
