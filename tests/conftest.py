@@ -1,0 +1,83 @@
+"""Shared fixtures. Servers are real (FakeCentrePoint on loopback) wherever timing matters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses, core
+
+from centrepoint_async import RetryPolicy
+from centrepoint_async.testing import Dataset, FakeCentrePoint
+
+STUDY = 100
+WEBHOOK = 1000
+
+
+class _ShimResponse(aiohttp.ClientResponse):
+    """aioresponses 0.7.9 builds ClientResponse without ``stream_writer``, which aiohttp 3.14
+    requires (aioresponses issue #289); aiohttp only reads its ``output_size``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture
+def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
+    """aioresponses for tests that only check what is sent (no timing, no connector)."""
+    monkeypatch.setattr(core, "ClientResponse", _ShimResponse)
+    with aioresponses() as m:
+        yield m
+
+
+class Sleeps:
+    """An injectable sleep that records waits and yields to the loop without waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def fast_retry(**kwargs: Any) -> RetryPolicy:
+    """A retry policy with tiny backoff, for tests against a real server."""
+    kwargs.setdefault("initial_backoff", 0.001)
+    kwargs.setdefault("max_backoff", 0.01)
+    return RetryPolicy(**kwargs)
+
+
+def one_history(size: int, seed: int = 0) -> Dataset:
+    """A dataset with one study (100) holding one webhook (1000) of ``size`` deliveries."""
+    return Dataset.generate(
+        seed, studies=1, webhooks_per_study=1, deliveries=size, include_seed_example=False
+    )
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeCentrePoint]:
+    async with FakeCentrePoint() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+async def _no_leaked_tasks() -> AsyncIterator[None]:
+    """Every test ends with no task of its own left running."""
+    before = asyncio.all_tasks()
+    yield
+    for _ in range(3):
+        await asyncio.sleep(0)
+    leaked = {t for t in asyncio.all_tasks() - before if not t.done()}
+    leaked.discard(asyncio.current_task())  # type: ignore[arg-type]
+    assert not leaked, f"tasks left running: {leaked}"

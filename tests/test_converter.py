@@ -1,0 +1,227 @@
+"""The converter: documented examples parse to what a reader expects; odd input never raises."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import centrepoint_async as cp
+from centrepoint_async._converter import parse_payload, structure, structure_delivery, unstructure
+
+SAMPLES = Path(__file__).parent / "samples"
+EVENTS = {
+    "upload_started": ("upload", cp.UploadEvent),
+    "upload_completed": ("upload", cp.UploadEvent),
+    "upload_error": ("upload", cp.UploadEvent),
+    "raw_processing_complete": ("raw_processing_complete", cp.RawProcessingCompleteEvent),
+    "data_retrieval_complete": ("data_retrieval_complete", cp.DataRetrievalCompleteEvent),
+    "daily_statistics_complete": ("daily_statistics_complete", cp.DailyStatisticsCompleteEvent),
+    "cp2_daily_statistics_complete": (
+        "cp2_daily_statistics_complete",
+        cp.Cp2DailyStatisticsCompleteEvent,
+    ),
+    "validation": ("validation", cp.ValidationEvent),
+}
+
+
+def seed_items() -> list[dict[str, Any]]:
+    page = json.loads((SAMPLES / "seed_history_page.json").read_text())
+    items: list[dict[str, Any]] = page["items"]
+    return items
+
+
+def event_sample(stem: str) -> str:
+    return (SAMPLES / "events" / f"{stem}.json").read_text()
+
+
+def test_seed_history_items_parse_as_a_reader_expects() -> None:
+    """The documented history example: typed fields, headers in any case, string ids as int."""
+    ok, failed = (structure_delivery(item) for item in seed_items())
+    assert ok.id == 34 and ok.webhook_id == 236 and ok.webhook_event == "raw_processing_complete"
+    assert ok.created_date == datetime(2019, 6, 3, 20, 41, 1)  # no Z: naive, subject-local
+    assert ok.request.headers["x-actigraph-event"] == "upload"
+    assert ok.request.headers.getall("CONTENT-TYPE") == ["application/json"]
+    assert ok.event_name == "upload" and ok.delivery_id == "0f9G3fde-8Baf-0c83-1591-517307kpp19c"
+    payload = ok.request.payload
+    assert isinstance(payload, cp.UploadEvent)  # the header wins over webhookEvent
+    assert payload.upload_id == 362288 and payload.study_id == 8 and payload.subject_id == 2358
+    assert payload.first_epoch_utc == datetime(2018, 3, 8, 0, 20)
+    assert payload.first_epoch_utc.tzinfo is None
+    assert ok.response is not None and ok.response.response_code == 200
+    assert ok.response.body == "" and ok.response.headers["server"] == "Apache-Coyote/1.1"
+    assert not ok.failed
+    assert failed.response is None and failed.failed
+    assert failed.error_message is not None and "Failed to resolve domain" in failed.error_message
+    assert failed.last_sent_date == datetime(2019, 6, 4, 21, 27)
+    assert ok.request.body == seed_items()[0]["request"]["body"]  # verbatim
+    assert ok.raw == seed_items()[0]
+
+
+@pytest.mark.parametrize("stem", sorted(EVENTS))
+def test_documented_payloads_round_trip(stem: str) -> None:
+    """Every documented payload parses to its class and survives unstructure/structure."""
+    name, cls = EVENTS[stem]
+    event = parse_payload(name, event_sample(stem))
+    assert type(event) is cls
+    assert event.extra == {}  # type: ignore[union-attr]
+    back = unstructure(event)
+    assert structure(back, cls) == event
+    original = json.loads(event_sample(stem))
+    assert set(original) <= set(back)  # written back under the API's own key names
+
+
+def test_payload_values_are_typed() -> None:
+    """Nested parts, aware UTC datetimes, and the array-for-object quirk all come out typed."""
+    daily = parse_payload("daily_statistics_complete", event_sample("daily_statistics_complete"))
+    assert isinstance(daily, cp.DailyStatisticsCompleteEvent)
+    assert daily.date == datetime(2017, 11, 1, 5, tzinfo=UTC)
+    assert daily.epoch_aggregation is not None and daily.epoch_aggregation.wear_minutes == 75.0
+    assert daily.freedson_aggregations[0].non_filtered_va_sedentary == 3180
+    assert daily.staudenmayer_aggregations[0].non_filtered_mvpa == 2610
+    assert daily.mavm_aggregation is not None and daily.mavm_aggregation.non_filtered_steps == 865
+    retrieval = parse_payload("data_retrieval_complete", event_sample("data_retrieval_complete"))
+    assert isinstance(retrieval, cp.DataRetrievalCompleteEvent)
+    assert retrieval.files[1].monitor_serial is None and retrieval.files[0].file_size == 4570
+    validation = parse_payload("validation", event_sample("validation"))
+    assert validation == cp.ValidationEvent(74, "0b5e6a2c-2f1c-4a51-9d1e-3f2a7c9b8e11")
+    cp2 = parse_payload(
+        "cp2_daily_statistics_complete", event_sample("cp2_daily_statistics_complete")
+    )
+    assert isinstance(cp2, cp.Cp2DailyStatisticsCompleteEvent)
+    assert cp2.day_stat_id == 1869240 and cp2.cutpoints[0] == cp.BoutCount("Sedentary", 510)
+    assert cp2.wear_filtered_mvpa == 2
+
+
+def test_single_object_where_list_expected_and_null_list() -> None:
+    """An aggregation sent as one object becomes a one-item tuple; null lists are empty."""
+    body = {
+        "id": 1,
+        "freedsonAggregations": {"nonFilteredVALight": 5},
+        "activityMonitorSerials": None,
+    }
+    event = parse_payload("daily_statistics_complete", orjson.dumps(body))
+    assert isinstance(event, cp.DailyStatisticsCompleteEvent)
+    assert event.freedson_aggregations[0].non_filtered_va_light == 5
+    assert event.activity_monitor_serials == ()
+
+
+def test_unknown_keys_are_kept_on_events_and_ignored_on_resources() -> None:
+    """New fields never break parsing: events keep them in extra under their own names."""
+    event = parse_payload("upload", '{"status": "started", "traceId": "x", "uploadId": "7"}')
+    assert event == cp.UploadEvent(status="started", upload_id=7, extra={"traceId": "x"})
+    study = structure({"id": "8", "name": "S", "brandNew": [1]}, cp.Study)
+    assert study == cp.Study(id=8, name="S")
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "data"),
+    [
+        ("upload", "<html>oops</html>", "<html>oops</html>"),
+        ("upload", '{"uploadId": {"nested": true}}', {"uploadId": {"nested": True}}),
+        ("upload", "[1, 2]", [1, 2]),
+        ("sleep_score_complete", '{"score": 3}', {"score": 3}),
+        (None, '{"a": 1}', {"a": 1}),
+    ],
+)
+def test_misfit_bodies_become_unknown_events(name: str | None, body: str, data: Any) -> None:
+    """Not JSON, the wrong shape, or an unknown name: UnknownEvent with what could be read."""
+    assert parse_payload(name, body) == cp.UnknownEvent(name or "", data)
+
+
+def test_empty_body_has_no_payload_and_event_name_tolerates_noise() -> None:
+    """An empty body is None; header values like 'upload,' (as documented) still match."""
+    assert parse_payload("upload", "") is None
+    assert isinstance(parse_payload(" Upload, ", '{"status": "started"}'), cp.UploadEvent)
+
+
+def test_headers_variants_and_unreadable_headers() -> None:
+    """Header values may be lists or plain strings; unreadable text gives empty headers."""
+    item = {
+        "id": 1,
+        "request": {"headers": '{"X-ActiGraph-Event": "upload", "Via": ["a", "b"]}', "body": ""},
+        "response": {"responseCode": "500", "headers": "not json", "body": "err"},
+    }
+    delivery = structure_delivery(item)
+    assert delivery.request.headers["x-actigraph-event"] == "upload"
+    assert delivery.request.headers.getall("via") == ["a", "b"]
+    assert delivery.response is not None and delivery.response.response_code == 500
+    assert len(delivery.response.headers) == 0 and delivery.response.raw_headers == "not json"
+
+
+def test_datetimes_with_offsets_become_utc() -> None:
+    """An explicit offset is converted to aware UTC; seven fractional digits are accepted."""
+    event = parse_payload(
+        "raw_processing_complete",
+        '{"created_at_utc": "2019-07-19T21:30:28.1234567+02:00", "min_event_timestamp": "2019-07-19T14:08:58Z"}',
+    )
+    assert isinstance(event, cp.RawProcessingCompleteEvent)
+    assert event.created_at_utc == datetime(2019, 7, 19, 19, 30, 28, 123456, tzinfo=UTC)
+
+
+def test_repr_stays_short_for_huge_payloads() -> None:
+    """A delivery with a megabyte body still has a short repr."""
+    body = orjson.dumps({"status": "completed", "uploadId": "1", "blob": "x" * 1_000_000}).decode()
+    item = dict(seed_items()[0], request={"headers": "{}", "body": body}, webhookEvent="upload")
+    assert len(repr(structure_delivery(item))) < 1000
+    assert len(repr(cp.UnknownEvent("x", "y" * 100_000))) < 1000
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+history_keys = st.sampled_from(
+    [
+        "id",
+        "webhookId",
+        "webhookEventId",
+        "webhookEvent",
+        "createdDate",
+        "lastSentDate",
+        "errorMessage",
+        "request",
+        "response",
+    ]
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(history_keys, json_values),
+    st.dictionaries(st.sampled_from(["headers", "body"]), json_values),
+    st.dictionaries(st.sampled_from(["responseCode", "headers", "body"]), json_values),
+)
+def test_any_json_in_any_history_field_never_raises(
+    item: dict[str, Any], request: dict[str, Any], response: dict[str, Any]
+) -> None:
+    """Arbitrary JSON values in any field of a history item never raise out of parsing."""
+    delivery = structure_delivery(item)
+    assert delivery.raw is item
+    delivery = structure_delivery({**item, "request": request, "response": response})
+    repr(delivery)
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from([*cp.EVENT_TYPES, "other"]), st.dictionaries(st.text(max_size=25), json_values)
+)
+def test_any_event_body_parses_to_an_event(name: str, body: dict[str, Any]) -> None:
+    """Any JSON object under any event name parses to some event, never an exception."""
+    event = parse_payload(name, orjson.dumps(body))
+    assert event is not None
+
+
+@given(st.binary(max_size=100))
+def test_any_bytes_as_a_body_never_raise(body: bytes) -> None:
+    """Even bytes that are not UTF-8 are data, not a crash."""
+    parse_payload("upload", body)
