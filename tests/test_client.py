@@ -1,0 +1,280 @@
+"""The client against a real loopback server: tokens, retries, timeouts, sessions, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+import centrepoint_async as cp
+from centrepoint_async.testing import FakeCentrePoint
+
+from .conftest import STUDY, Sleeps, fast_retry
+
+
+async def test_get_study_with_client_credentials(fake: FakeCentrePoint) -> None:
+    """The first real call: a typed Study, after one token request."""
+    async with fake.client() as client:
+        study = await client.studies.get(STUDY)
+    assert isinstance(study, cp.Study) and study.id == STUDY
+    assert study.name == fake.dataset.studies[0]["name"]
+    assert fake.token_grants == 1
+
+
+async def test_fixed_token_is_sent_as_bearer(fake: FakeCentrePoint) -> None:
+    """token= skips the token endpoint; a refused fixed token is an AuthenticationError."""
+    async with fake.client(retry=None) as granted:
+        token = await granted._auth.get()
+    async with fake.client(token=token) as client:
+        assert (await client.studies.get(STUDY)).id == STUDY
+    async with fake.client(token="not-a-token") as client:
+        with pytest.raises(cp.AuthenticationError):
+            await client.studies.get(STUDY)
+    assert fake.token_grants == 1
+
+
+async def test_token_single_flight(fake: FakeCentrePoint) -> None:
+    """100 concurrent first calls make exactly one token request."""
+    async with fake.client(rate_limit=None) as client:
+        results = await asyncio.gather(*(client.studies.get(STUDY) for _ in range(100)))
+    assert len(results) == 100 and fake.token_grants == 1
+
+
+async def test_token_renewed_before_expiry() -> None:
+    """A token is renewed shortly before expires_in runs out: no request ever sees a 401."""
+    async with FakeCentrePoint(token_lifetime=1.0) as fake, fake.client() as client:
+        for _ in range(6):
+            await client.studies.get(STUDY)
+            await asyncio.sleep(0.25)
+    assert fake.token_grants >= 2
+    assert all(r.status != 401 for r in fake.requests)
+
+
+async def test_401_refreshes_once_and_replays(fake: FakeCentrePoint) -> None:
+    """A token the server stopped accepting is renewed once and the request replayed."""
+    async with fake.client(retry=None) as client:
+        await client.studies.get(STUDY)
+        fake.expire_tokens()
+        assert (await client.studies.get(STUDY)).id == STUDY
+    assert fake.token_grants == 2
+    assert [r.status for r in fake.api_requests()] == [200, 401, 200]
+
+
+async def test_bad_credentials_name_the_cause_not_the_secret(fake: FakeCentrePoint) -> None:
+    """A refused token request is an AuthenticationError naming invalid_client, no secret."""
+    async with fake.client(client_secret="wrong-secret-123", retry=fast_retry()) as client:
+        with pytest.raises(cp.AuthenticationError) as info:
+            await client.studies.get(STUDY)
+    assert "invalid_client" in str(info.value)
+    assert "wrong-secret-123" not in str(info.value) + repr(info.value)
+    assert fake.token_grants == 0 and len(fake.requests) == 1  # 400 is not retried
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+async def test_server_errors_are_retried(fake: FakeCentrePoint, status: int) -> None:
+    """Transient statuses are retried until the request succeeds."""
+    fake.inject("status", status=status, count=2)
+    async with fake.client(retry=fast_retry()) as client:
+        assert (await client.studies.get(STUDY)).id == STUDY
+        assert client.stats.retries == 2
+
+
+@pytest.mark.parametrize("kind", ["drop", "truncate"])
+async def test_dropped_and_truncated_answers_are_retried(fake: FakeCentrePoint, kind: str) -> None:
+    """A dropped connection or a 200 with half a body is retried."""
+    fake.inject(kind, count=3)  # type: ignore[arg-type]
+    async with fake.client(retry=fast_retry()) as client:
+        assert (await client.studies.get(STUDY)).id == STUDY
+
+
+async def test_token_endpoint_failures_are_retried(fake: FakeCentrePoint) -> None:
+    """The token request is retried on a 503 like any GET."""
+    fake.inject("status", path="/connect/token", status=503)
+    async with fake.client(retry=fast_retry()) as client:
+        assert (await client.studies.get(STUDY)).id == STUDY
+    assert fake.token_grants == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404, cp.NotFoundError), (403, cp.PermissionDeniedError), (400, cp.BadRequestError)],
+)
+async def test_client_errors_are_not_retried(
+    fake: FakeCentrePoint, status: int, error: type[cp.APIError]
+) -> None:
+    """400/403/404 fail at once: retrying cannot help."""
+    fake.inject("status", status=status, count=5)
+    async with fake.client(retry=fast_retry()) as client:
+        with pytest.raises(error) as info:
+            await client.studies.get(STUDY)
+    assert info.value.attempts == 1
+    assert len(fake.api_requests()) == 1
+
+
+async def test_unknown_study_is_not_found(fake: FakeCentrePoint) -> None:
+    """A study that does not exist raises NotFoundError with the server's text."""
+    async with fake.client() as client:
+        with pytest.raises(cp.NotFoundError, match="Study not found"):
+            await client.studies.get(999999)
+
+
+async def test_final_error_says_how_many_attempts(fake: FakeCentrePoint, sleeps: Sleeps) -> None:
+    """When retries are spent, the last error is raised with the attempt count."""
+    fake.inject("status", status=503, count=10)
+    async with fake.client(retry=cp.RetryPolicy(max_attempts=4, sleep=sleeps)) as client:
+        with pytest.raises(cp.ServerError) as info:
+            await client.studies.get(STUDY)
+    assert info.value.attempts == 4 and "after 4 attempts" in str(info.value)
+    assert len(sleeps.waits) == 3
+    # full jitter: each wait lies between 0 and the exponential ceiling
+    assert all(0 <= w <= 0.5 * 2**i for i, w in enumerate(sleeps.waits))
+
+
+async def test_retry_after_is_honoured(fake: FakeCentrePoint, sleeps: Sleeps) -> None:
+    """A 429's Retry-After replaces the backoff."""
+    fake.inject("status", status=429, retry_after=7, count=1)
+    async with fake.client(retry=cp.RetryPolicy(sleep=sleeps), rate_limit=None) as client:
+        await client.studies.get(STUDY)
+    assert sleeps.waits == [7.0]
+
+
+async def test_timeout_becomes_transport_error_after_retries() -> None:
+    """An answer slower than timeout is retried, then raised as TransportError."""
+    async with FakeCentrePoint() as fake:
+        fake.inject("slow", delay=0.5, count=10, path="/Studies/")
+        async with fake.client(timeout=0.1, retry=fast_retry(max_attempts=2)) as client:
+            with pytest.raises(cp.TransportError) as info:
+                await client.studies.get(STUDY)
+    assert info.value.attempts == 2
+    assert "TimeoutError" in str(info.value)
+
+
+async def test_slow_answer_within_retries_succeeds() -> None:
+    """One answer past the timeout, then a normal one: the call succeeds."""
+    async with FakeCentrePoint() as fake:
+        fake.inject("slow", delay=0.5, path="/Studies/")
+        async with fake.client(timeout=0.2, retry=fast_retry()) as client:
+            assert (await client.studies.get(STUDY)).id == STUDY
+
+
+async def test_connection_refused_is_transport_error() -> None:
+    """Nothing listening: a TransportError once retries are spent."""
+    async with FakeCentrePoint() as fake:
+        url = fake.url
+    client = cp.CentrePointClient(
+        "id", "secret", base_url=url, auth_url=url, retry=fast_retry(max_attempts=2)
+    )
+    async with client:
+        with pytest.raises(cp.TransportError):
+            await client.studies.get(STUDY)
+
+
+async def test_cancellation_is_not_retried(fake: FakeCentrePoint, sleeps: Sleeps) -> None:
+    """Cancelling a call cancels it: no retry, no sleep."""
+    fake.inject("slow", delay=5, path="/Studies/")
+    async with fake.client(retry=cp.RetryPolicy(sleep=sleeps)) as client:
+        task = asyncio.create_task(client.studies.get(STUDY))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert sleeps.waits == []
+    assert len(fake.api_requests()) == 0  # the slow one never answered
+
+
+async def test_caller_session_is_used_and_not_closed(fake: FakeCentrePoint) -> None:
+    """A session given by the caller is used as is and left open."""
+    async with aiohttp.ClientSession() as session:
+        async with fake.client(session=session) as client:
+            await client.studies.get(STUDY)
+        assert not session.closed
+        async with session.get(f"{fake.url}/centrepoint/v3/Studies") as response:
+            assert response.status == 401
+
+
+async def test_own_session_closed_and_client_unusable_after_close(fake: FakeCentrePoint) -> None:
+    """close() closes the client's own session; later calls get a clear error."""
+    client = fake.client()
+    await client.studies.get(STUDY)
+    session = client._session
+    await client.close()
+    await client.close()
+    assert session is not None and session.closed
+    with pytest.raises(cp.ConfigurationError, match="closed"):
+        await client.studies.get(STUDY)
+
+
+def test_configuration_errors() -> None:
+    """Missing credentials, both kinds, bad timeouts and plain http elsewhere are refused."""
+    with pytest.raises(cp.ConfigurationError):
+        cp.CentrePointClient()
+    with pytest.raises(cp.ConfigurationError):
+        cp.CentrePointClient("id", "secret", token="t")
+    with pytest.raises(cp.ConfigurationError):
+        cp.CentrePointClient("id", "secret", timeout=0)
+    with pytest.raises(cp.ConfigurationError):
+        cp.CentrePointClient("id", "secret", base_url="http://api.actigraphcorp.com")
+    with pytest.raises(cp.ConfigurationError):
+        cp.CentrePointClient("id", "secret", retry="yes")
+    with pytest.raises(cp.ConfigurationError):
+        cp.RetryPolicy(max_attempts=0)
+    with pytest.raises(cp.ConfigurationError):
+        cp.RateLimit(0)
+
+
+async def test_requests_sent_to_the_real_hosts_by_default(mocked: aioresponses) -> None:
+    """Default URLs: token from auth.actigraphcorp.com, API calls with the bearer token."""
+    mocked.post(
+        "https://auth.actigraphcorp.com/connect/token",
+        payload={"access_token": "tok-1", "expires_in": 3600, "token_type": "Bearer"},
+    )
+    mocked.get(
+        "https://api.actigraphcorp.com/centrepoint/v3/Studies/8", payload={"id": 8, "name": "S"}
+    )
+    async with cp.CentrePointClient("my-id", "my-secret", rate_limit=None) as client:
+        study = await client.studies.get(8)
+    assert study == cp.Study(id=8, name="S")
+    calls = {key[1].human_repr(): value for key, value in mocked.requests.items()}
+    api_call = calls["https://api.actigraphcorp.com/centrepoint/v3/Studies/8"][0]
+    assert api_call.kwargs["headers"]["Authorization"] == "Bearer tok-1"
+    token_call = calls["https://auth.actigraphcorp.com/connect/token"][0]
+    assert b"grant_type=client_credentials" in token_call.kwargs["data"]
+
+
+async def test_no_secret_or_token_in_logs_errors_or_reprs(
+    fake: FakeCentrePoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At DEBUG, across success, retry and failure, nothing shows the secret or a token."""
+    caplog.set_level(logging.DEBUG, logger="centrepoint_async")
+    texts: list[str] = []
+    async with fake.client(retry=fast_retry(max_attempts=2)) as client:
+        await client.studies.get(STUDY)
+        fake.inject("status", status=503, count=1)
+        fake.inject("drop", count=1)
+        await client.studies.list().collect()
+        fake.expire_tokens()
+        fake.inject("status", status=500, count=5)
+        try:
+            await client.studies.get(STUDY)
+        except cp.CentrePointError as exc:
+            texts += [str(exc), repr(exc)]
+        texts += [repr(client), repr(client._auth), repr(client.studies.list())]
+        token = await client._auth.get()
+    bad = cp.CentrePointClient(
+        fake.client_id, "the-wrong-secret", base_url=fake.url, auth_url=fake.url
+    )
+    async with bad:
+        try:
+            await bad.studies.get(STUDY)
+        except cp.CentrePointError as exc:
+            texts += [str(exc), repr(exc)]
+    texts += [r.getMessage() for r in caplog.records]
+    assert any("retrying" in t for t in texts)
+    for text in texts:
+        for secret in (fake.client_secret, token, "the-wrong-secret"):
+            assert secret not in text, text
+    assert re.search(r"Bearer \S", "\n".join(texts)) is None
