@@ -43,7 +43,7 @@ class Fault:
     """
 
     kind: FaultKind
-    path: str | None = None  # substring of the request path; None: any API request
+    path: str | None = None  # substring of the path and query; None: any API request
     count: int = 1
     status: int = 503
     retry_after: float | None = None
@@ -277,7 +277,7 @@ class FakeCentrePoint:
         try:
             if self.latency and request.path.startswith(_API):
                 await asyncio.sleep(self.latency)
-            fault = self._next_fault(request.path)
+            fault = self._next_fault(request.path_qs)
             response: web.StreamResponse
             if fault is not None:
                 fault_name = fault.kind if fault.kind != "status" else str(fault.status)
