@@ -1,0 +1,68 @@
+"""RateLimit against the fake's sliding window (time scaled: 50 requests a second)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import centrepoint_async as cp
+from centrepoint_async.testing import FakeCentrePoint
+
+from .conftest import STUDY, fast_retry
+
+
+def busiest_window(times: list[float], period: float) -> int:
+    """The most requests in any window of ``period`` seconds."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - period:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_stays_under_the_sliding_window_without_burst() -> None:
+    """Many concurrent requests: no 429, never more than the window allows, close to it."""
+    async with FakeCentrePoint(rate_limit=50, rate_period=1.0) as fake:
+        async with fake.client() as client:
+            started = asyncio.get_running_loop().time()
+            await asyncio.gather(*(client.studies.get(STUDY) for _ in range(150)))
+            elapsed = asyncio.get_running_loop().time() - started
+    assert fake.rate_limited == 0
+    assert busiest_window([r.at for r in fake.requests], 1.0) <= 50
+    assert elapsed < 150 / 50 * 1.25  # within 25% of the ceiling's pace
+
+
+async def test_one_limit_shared_by_two_clients() -> None:
+    """Two clients sharing one RateLimit stay under the window together."""
+    async with FakeCentrePoint(rate_limit=40, rate_period=1.0) as fake:
+        shared = cp.RateLimit(40, 1.0)
+        async with fake.client(rate_limit=shared) as a, fake.client(rate_limit=shared) as b:
+            await asyncio.gather(*(c.studies.get(STUDY) for c in (a, b) for _ in range(50)))
+    assert fake.rate_limited == 0
+    assert busiest_window([r.at for r in fake.requests], 1.0) <= 40
+
+
+async def test_without_a_client_limit_the_server_answers_429() -> None:
+    """The same load with rate_limit=None gets 429s (so the test above is meaningful)."""
+    async with FakeCentrePoint(rate_limit=50, rate_period=1.0) as fake:
+        async with fake.client(rate_limit=None, retry=None) as client:
+            results = await asyncio.gather(
+                *(client.studies.get(STUDY) for _ in range(80)), return_exceptions=True
+            )
+    assert any(isinstance(r, cp.RateLimitError) for r in results)
+
+
+async def test_429_pauses_every_request_sharing_the_limit() -> None:
+    """After a 429 with Retry-After, no request of that limiter is sent until it has passed."""
+    async with FakeCentrePoint(rate_limit=None) as fake:
+        fake.inject("status", status=429, retry_after=0.5, path="/Studies/")
+        limit = cp.RateLimit(1000, 1.0)
+        async with fake.client(rate_limit=limit, retry=fast_retry()) as client:
+            first = asyncio.create_task(client.studies.get(STUDY))  # takes the 429
+            await asyncio.sleep(0.1)
+            limited_at = next(r.at for r in fake.requests if r.status == 429)
+            await asyncio.gather(first, *(client.studies.get(STUDY) for _ in range(5)))
+        later = [r.at for r in fake.api_requests() if r.status == 200]
+        assert min(later) >= limited_at + 0.45
+        assert limit.paused_for == 0
