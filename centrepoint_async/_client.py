@@ -8,6 +8,7 @@ replay a 401 earns. Resource namespaces (``client.webhooks``) only build request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -146,6 +147,9 @@ class CentrePointClient:
             )
         return self._session
 
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.rate_limit.slot() if self.rate_limit is not None else contextlib.nullcontext()
+
     async def _send(self, request: proto.Request) -> _Answer:
         session = self._get_session()
         headers = dict(request.headers)
@@ -153,21 +157,22 @@ class CentrePointClient:
         if not request.is_token:
             token = await self._auth.get()
             headers["Authorization"] = f"Bearer {token}"
-        if self.rate_limit is not None:
-            await self.rate_limit.acquire()
         self.stats.requests += 1
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            async with session.request(
-                request.method,
-                request.url,
-                params=request.params,
-                data=request.data,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
+            async with (
+                self._slot(),
+                session.request(
+                    request.method,
+                    request.url,
+                    params=request.params,
+                    data=request.data,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as response,
+            ):
                 body = await response.read()
                 status, answer_headers = response.status, response.headers
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -159,7 +159,8 @@ def test_datetimes_with_offsets_become_utc() -> None:
     """An explicit offset is converted to aware UTC; seven fractional digits are accepted."""
     event = parse_payload(
         "raw_processing_complete",
-        '{"created_at_utc": "2019-07-19T21:30:28.1234567+02:00", "min_event_timestamp": "2019-07-19T14:08:58Z"}',
+        '{"created_at_utc": "2019-07-19T21:30:28.1234567+02:00", '
+        '"min_event_timestamp": "2019-07-19T14:08:58Z"}',
     )
     assert isinstance(event, cp.RawProcessingCompleteEvent)
     assert event.created_at_utc == datetime(2019, 7, 19, 19, 30, 28, 123456, tzinfo=UTC)

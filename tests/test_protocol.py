@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from email.utils import format_datetime
+import contextlib
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from urllib.parse import parse_qs
 
 import pytest
@@ -185,7 +186,5 @@ def test_decode_json_raises_only_documented_errors(
     status: int, headers: dict[str, str], body: bytes
 ) -> None:
     """Any (status, headers, body) decodes or raises a CentrePointError, nothing else."""
-    try:
+    with contextlib.suppress(cp.CentrePointError):
         proto.decode_json(status, headers, body, "GET", URL)
-    except cp.CentrePointError:
-        pass

@@ -23,11 +23,10 @@ def busiest_window(times: list[float], period: float) -> int:
 
 async def test_stays_under_the_sliding_window_without_burst() -> None:
     """Many concurrent requests: no 429, never more than the window allows, close to it."""
-    async with FakeCentrePoint(rate_limit=50, rate_period=1.0) as fake:
-        async with fake.client() as client:
-            started = asyncio.get_running_loop().time()
-            await asyncio.gather(*(client.studies.get(STUDY) for _ in range(150)))
-            elapsed = asyncio.get_running_loop().time() - started
+    async with FakeCentrePoint(rate_limit=50, rate_period=1.0) as fake, fake.client() as client:
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(*(client.studies.get(STUDY) for _ in range(150)))
+        elapsed = asyncio.get_running_loop().time() - started
     assert fake.rate_limited == 0
     assert busiest_window([r.at for r in fake.requests], 1.0) <= 50
     assert elapsed < 150 / 50 * 1.25  # within 25% of the ceiling's pace
