@@ -25,8 +25,9 @@ Built on cattrs' preconf ``orjson`` converter. Rules, for every model:
    strings, or plain strings): they become ``CIMultiDictProxy[str]``; text that is not a JSON
    object gives empty headers, and the text is kept in ``raw_headers``.
 8. **Payloads** are typed by the request's ``X-ActiGraph-Event`` header, else by the item's
-   ``webhookEvent``; an empty body is ``None``; a body that is not JSON, or does not fit its
-   type, becomes ``UnknownEvent(name, data)``. Parsing one odd item never raises.
+   ``webhookEvent``, on first access of ``request.payload``; an empty body is ``None``; a body
+   that is not JSON, or does not fit its type, becomes ``UnknownEvent(name, data)``. Parsing
+   one odd item never raises, nor does reading its payload.
 9. **Writing back** (:func:`unstructure`): keys in the model's JSON style (camelCase, snake_case
    or PascalCase, acronyms such as ``VA``/``MVPA`` in capitals, or a field's ``json`` metadata),
    ``extra`` merged in; ``structure(unstructure(x)) == x``.
@@ -205,47 +206,81 @@ def json_name(cls: type[_Model], field: attrs.Attribute[Any]) -> str:
     return "".join(parts)
 
 
-@converter.register_structure_hook_factory(attrs.has)
-def _model_hook(cls: type[Any]) -> StructureHook:
+_READ_ERRORS = (ValueError, TypeError, OverflowError, KeyError, AttributeError)
+# values that need no conversion for a field of this type (an int is a valid float)
+_AS_IS: dict[Any, tuple[type, ...]] = {int: (int,), float: (float, int), str: (str,), bool: (bool,)}
+
+
+def _without_none(t: Any) -> Any:
+    args = typing.get_args(t)
+    if type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None))
+    return t
+
+
+def _kwargs_maker(
+    cls: type[Any], skip: frozenset[str] = frozenset()
+) -> Callable[[Any], dict[str, Any]]:
+    """A function from a JSON object to ``cls``'s keyword arguments (rules 1, 2, 6).
+
+    Fields default to None or empty, so a ``null`` value is simply left out; only the type
+    without ``None`` needs a hook. Values already of the field's type are taken as they are.
+    """
     attrs.resolve_types(cls)
-    fields = [f for f in attrs.fields(cls) if f.name not in ("extra", "raw")]
-    has_extra = any(f.name == "extra" for f in attrs.fields(cls))
-    hooks = {f.name: (converter.get_structure_hook(f.type), f.type) for f in fields}
-    # exact keys first (the fast path), then any spelling equal up to case and underscores
-    keys: dict[str, str] = {}
+    every = attrs.fields(cls)
+    fields = [f for f in every if f.name not in ("extra", "raw") and f.name not in skip]
+    has_extra = any(f.name == "extra" for f in every)
+    lenient = cls in _LENIENT
+    plan: dict[str, tuple[str, StructureHook, Any, tuple[type, ...]]] = {}
     normalized: dict[str, str] = {}
     for f in fields:
-        keys[f.name] = keys[json_name(cls, f)] = f.name
+        bare = _without_none(f.type)
+        entry = (f.name, converter.get_structure_hook(bare), bare, _AS_IS.get(bare, ()))
+        plan[f.name] = plan[json_name(cls, f)] = entry
         normalized[_normalize(f.name)] = f.name
-    lenient = cls in _LENIENT
 
-    def structure_model(data: Any, _: Any) -> Any:
+    def make_kwargs(data: Any) -> dict[str, Any]:
         if not isinstance(data, Mapping):
             raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
         kwargs: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] | None = None
         for key, value in data.items():
-            name = keys.get(key)
-            if name is None:
+            entry = plan.get(key)
+            if entry is None:
                 name = normalized.get(_normalize(key)) if isinstance(key, str) else None
                 if name is None:
+                    if extra is None:
+                        extra = {}
                     extra[key] = value
                     continue
-                if len(keys) < _MAX_MEMO:
-                    keys[key] = name
+                entry = plan[name]
+                if len(plan) < _MAX_MEMO:
+                    plan[key] = entry
             if value is None:
                 continue  # every field defaults to None or empty
-            hook, field_type = hooks[name]
-            if lenient:
+            name, hook, field_type, as_is = entry
+            if type(value) in as_is:
+                kwargs[name] = value
+            elif lenient:
                 try:
                     kwargs[name] = hook(value, field_type)
-                except (ValueError, TypeError, OverflowError, KeyError, AttributeError):
-                    continue  # rule 6: keep the default, the raw item keeps the value
+                except _READ_ERRORS:
+                    continue  # rule 6: keep the default; the raw item keeps the value
             else:
                 kwargs[name] = hook(value, field_type)
         if has_extra and extra:
             kwargs["extra"] = extra
-        return cls(**kwargs)
+        return kwargs
+
+    return make_kwargs
+
+
+@converter.register_structure_hook_factory(attrs.has)
+def _model_hook(cls: type[Any]) -> StructureHook:
+    make_kwargs = _kwargs_maker(cls)
+
+    def structure_model(data: Any, _: Any) -> Any:
+        return cls(**make_kwargs(data))
 
     return structure_model
 
@@ -269,24 +304,27 @@ def parse_headers(text: Any) -> CIMultiDictProxy[str]:
         return empty_headers()
     if not isinstance(data, dict):
         return empty_headers()
-    headers: CIMultiDict[str] = CIMultiDict()
+    pairs: list[tuple[str, str]] = []
     for name, values in data.items():
-        if isinstance(values, list):
-            for value in values:
-                if value is not None:
-                    headers.add(name, value if isinstance(value, str) else _json_text(value))
-        elif values is not None:
-            headers.add(name, values if isinstance(values, str) else _json_text(values))
-    return CIMultiDictProxy(headers)
+        for value in values if isinstance(values, list) else (values,):
+            if type(value) is str:
+                pairs.append((name, value))
+            elif value is not None:
+                pairs.append((name, _json_text(value)))
+    return CIMultiDictProxy(CIMultiDict(pairs))
 
 
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# the kwargs makers of the event classes, by event name: payloads skip cattrs' dispatch
+_EVENT_MAKERS = {name: (cls, _kwargs_maker(cls)) for name, cls in EVENT_TYPES.items()}
+
+
 @functools.lru_cache(maxsize=64)
-def _event_type(name: str) -> type[Event] | None:
-    return EVENT_TYPES.get(name.strip().strip(",").strip().lower())
+def _event_maker(name: str) -> tuple[type[Event], Callable[[Any], dict[str, Any]]] | None:
+    return _EVENT_MAKERS.get(name.strip().strip(",").strip().lower())
 
 
 def parse_payload(name: str | None, body: str | bytes | None) -> Event | None:
@@ -299,11 +337,12 @@ def parse_payload(name: str | None, body: str | bytes | None) -> Event | None:
     except orjson.JSONDecodeError:
         text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
         return UnknownEvent(name, text)
-    cls = _event_type(name)
-    if cls is None or not isinstance(data, dict):
+    maker = _event_maker(name)
+    if maker is None or not isinstance(data, dict):
         return UnknownEvent(name, data)
+    cls, make_kwargs = maker
     try:
-        return structure(data, cls)
+        return cls(**make_kwargs(data))
     except Exception:  # any misfit, however deep: an odd body is data, not a crash
         return UnknownEvent(name, data)
 
@@ -316,17 +355,14 @@ def _text(value: Any) -> str:
     return _json_text(value)
 
 
-_int_or_none = converter.get_structure_hook(int | None)
-
-
 def _response(data: Any) -> DeliveryResponse | None:
     if not isinstance(data, dict):
         return None
     raw_headers = _text(data.get("headers"))
     code = data.get("responseCode", data.get("response_code"))
     try:
-        response_code = _int_or_none(code, int | None)
-    except (ValueError, TypeError, OverflowError):
+        response_code = None if code is None else _to_int(code)
+    except _READ_ERRORS:
         response_code = None
     return DeliveryResponse(
         response_code=response_code,
@@ -336,30 +372,25 @@ def _response(data: Any) -> DeliveryResponse | None:
     )
 
 
-_delivery_fields = _model_hook(WebhookDelivery)
+_delivery_kwargs = _kwargs_maker(WebhookDelivery, skip=frozenset({"request", "response"}))
 
 
 def structure_delivery(item: Any) -> WebhookDelivery:
     """One webhook history item as a :class:`WebhookDelivery`. Never raises."""
     if not isinstance(item, dict):
         return WebhookDelivery(raw={"value": item})
+    kwargs = _delivery_kwargs(item)
     request_data = item.get("request")
-    plain = {k: v for k, v in item.items() if k not in ("request", "response")}
-    base: WebhookDelivery = _delivery_fields(plain, WebhookDelivery)
     if isinstance(request_data, dict):
         raw_headers = _text(request_data.get("headers"))
         headers = parse_headers(raw_headers)
         body = _text(request_data.get("body"))
-        name = headers.get("X-ActiGraph-Event") or base.webhook_event
-        request = DeliveryRequest(
-            headers=headers,
-            body=body,
-            payload=parse_payload(name, body),
-            raw_headers=raw_headers,
+        name = headers.get("X-ActiGraph-Event") or kwargs.get("webhook_event")
+        kwargs["request"] = DeliveryRequest(
+            headers=headers, body=body, raw_headers=raw_headers, event_name=name
         )
-    else:
-        request = DeliveryRequest()
-    return attrs.evolve(base, request=request, response=_response(item.get("response")), raw=item)
+    kwargs["response"] = _response(item.get("response"))
+    return WebhookDelivery(**kwargs, raw=item)
 
 
 converter.register_structure_hook(WebhookDelivery, lambda data, _: structure_delivery(data))
@@ -376,7 +407,7 @@ def unstructure(obj: Any) -> Any:
         cls = type(obj)
         out: dict[str, Any] = {}
         for field in attrs.fields(cast(Any, cls)):
-            if field.name in ("extra", "raw"):
+            if field.name in ("extra", "raw") or field.name.startswith("_"):
                 continue
             out[json_name(cls, field)] = unstructure(getattr(obj, field.name))
         out.update(getattr(obj, "extra", {}))

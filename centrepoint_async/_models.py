@@ -70,7 +70,7 @@ class _Model:
         shown = []
         for field in attrs.fields(cast(Any, type(self))):
             value = getattr(self, field.name)
-            if not field.repr or value is None or value == () or value == {}:
+            if not field.repr or value is None or value is _UNPARSED or value in ((), {}):
                 continue
             shown.append(f"{field.name}={_repr.repr(value)}")
         text = f"{type(self).__name__}({', '.join(shown)})"
@@ -115,14 +115,35 @@ class Webhook(_Model):
     webhook_events: tuple[WebhookEvent, ...] = ()
 
 
+_UNPARSED: Any = object()
+
+
 @attrs.frozen(repr=False)
 class DeliveryRequest(_Model):
-    """What CentrePoint sent in one delivery attempt."""
+    """What CentrePoint sent in one delivery attempt.
+
+    ``payload`` is typed from ``body`` on first access (then kept), so a bulk export that only
+    writes bodies out never pays for typing them.
+    """
 
     headers: CIMultiDictProxy[str] = attrs.field(factory=empty_headers, repr=False)
     body: str = attrs.field(default="", repr=False)  # the payload exactly as sent
-    payload: Event | None = None  # typed from ``body``; None for an empty body
+    # given, or parsed from ``body`` on first access; ``eq=False``: it follows from ``body``
+    _payload: Event | None = attrs.field(default=_UNPARSED, eq=False, repr=False)
     raw_headers: str = attrs.field(default="", repr=False)  # the JSON-in-a-string, verbatim
+    #: The event name ``payload`` is typed by: X-ActiGraph-Event, else the item's webhookEvent.
+    event_name: str | None = None
+
+    @property
+    def payload(self) -> Event | None:
+        """The typed event of ``body``: ``None`` if empty, ``UnknownEvent`` if it does not fit."""
+        value = self._payload
+        if value is _UNPARSED:
+            from ._converter import parse_payload  # the converter imports this module
+
+            value = parse_payload(self.event_name, self.body)
+            object.__setattr__(self, "_payload", value)
+        return value
 
 
 @attrs.frozen(repr=False)
@@ -156,7 +177,7 @@ class WebhookDelivery(_Model):
     @property
     def event_name(self) -> str | None:
         """The event as the request headers name it, else as ``webhook_event`` does."""
-        return self.request.headers.get("X-ActiGraph-Event") or self.webhook_event
+        return self.request.event_name or self.webhook_event
 
     @property
     def delivery_id(self) -> str | None:

@@ -121,11 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--port", type=int, default=0, help="default: any free port")
     fake.add_argument("--seed", type=int, default=0)
     fake.add_argument("--size", default="small", choices=["tiny", "small", "demo", "large"])
+    fake.add_argument(
+        "--deliveries", type=_positive_int, help="deliveries per webhook (overrides --size)"
+    )
     fake.add_argument("--client-secret", help="fixed secret (default: a random one)")
     fake.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
     fake.add_argument(
-        "--rate-period", type=float, default=60.0, help="window of the 500-request limit"
+        "--rate-limit", type=int, default=500, help="requests per window (0: no limit)"
     )
+    fake.add_argument(
+        "--rate-period", type=float, default=60.0, help="window of the rate limit, in seconds"
+    )
+    fake.add_argument("--page-cache", type=int, default=0, help="history pages kept serialized")
     return parser
 
 
@@ -186,16 +193,24 @@ async def _export_command(args: argparse.Namespace) -> int:
 
 
 async def _fake_command(args: argparse.Namespace) -> int:
-    from .testing import FakeCentrePoint
+    from .testing import SIZES, Dataset, FakeCentrePoint
 
+    studies, per_study, deliveries = SIZES[args.size]
+    dataset = Dataset.generate(
+        args.seed,
+        studies=studies,
+        webhooks_per_study=per_study,
+        deliveries=args.deliveries or deliveries,
+    )
     fake = FakeCentrePoint(
-        seed=args.seed,
-        size=args.size,
+        dataset=dataset,
         host=args.host,
         port=args.port,
         client_secret=args.client_secret,
         latency=args.latency,
+        rate_limit=args.rate_limit or None,
         rate_period=args.rate_period,
+        page_cache=args.page_cache,
     )
     async with fake:
         print(f"FakeCentrePoint serving at {fake.url} (Ctrl-C to stop)")

@@ -109,7 +109,8 @@ def parse_event(headers: Mapping[str, str], body: bytes | str) -> InboundEvent:
     lookup = CIMultiDict(headers)
     name = _header_value(lookup.get(EVENT_HEADER)) or ""
     webhook_text = _header_value(lookup.get(WEBHOOK_ID_HEADER))
-    webhook_id = int(webhook_text) if webhook_text and webhook_text.isdigit() else None
+    digits = webhook_text is not None and webhook_text.isascii() and webhook_text.isdigit()
+    webhook_id = int(webhook_text) if digits and webhook_text else None
     return InboundEvent(
         name=name,
         webhook_id=webhook_id,

@@ -14,7 +14,7 @@ import math
 import random
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Self
 
@@ -24,7 +24,7 @@ from aiohttp import web
 
 from .._client import CentrePointClient
 from .._ratelimit import RateLimit
-from ._data import Dataset
+from ._data import Dataset, History
 
 __all__ = ["Fault", "FakeCentrePoint", "RecordedRequest"]
 
@@ -80,6 +80,8 @@ class FakeCentrePoint:
     - ``latency``: seconds added to every API answer.
     - ``total_count_error``: added to every ``totalCount`` (negative to understate).
     - ``token_lifetime``: ``expires_in`` of granted tokens, enforced.
+    - ``page_cache``: history pages kept serialized (for benchmarks, so that the server's own
+      work does not hide the client's).
     - :meth:`inject` and :meth:`chaos`: faults; :meth:`insert_deliveries`: shift a listing.
     """
 
@@ -98,6 +100,7 @@ class FakeCentrePoint:
         latency: float = 0.0,
         total_count_error: int = 0,
         token_lifetime: float = 3600.0,
+        page_cache: int = 0,
     ) -> None:
         self.dataset = dataset if dataset is not None else Dataset.sized(size, seed)
         self.host = host
@@ -109,6 +112,8 @@ class FakeCentrePoint:
         self.latency = latency
         self.total_count_error = total_count_error
         self.token_lifetime = token_lifetime
+        self.page_cache = page_cache
+        self._pages: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
         self.faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
         self.token_grants = 0
@@ -385,9 +390,27 @@ class FakeCentrePoint:
         }
         return web.Response(body=orjson.dumps(page), content_type="application/json")
 
+    def _cached_page(self, request: web.Request, history: History) -> web.Response:
+        key = (
+            history.webhook_id,
+            len(history.inserted),
+            self.total_count_error,
+            *(hash(v) for v in sorted(request.query.items())),
+        )
+        body = self._pages.get(key)
+        if body is not None:
+            self._pages.move_to_end(key)
+            return web.Response(body=body, content_type="application/json")
+        response = self._page(request, history.slice, history.total_count())
+        if response.status == 200 and isinstance(response.body, bytes):
+            self._pages[key] = response.body
+            while len(self._pages) > self.page_cache:
+                self._pages.popitem(last=False)
+        return response
+
     def _id(self, request: web.Request, name: str) -> int | None:
         text = request.match_info[name]
-        return int(text) if text.isdigit() else None
+        return int(text) if text.isascii() and text.isdigit() else None
 
     async def _studies(self, request: web.Request) -> web.Response:
         studies = self.dataset.studies
@@ -440,6 +463,8 @@ class FakeCentrePoint:
         )
         if history is None:
             return _text(404, "Webhook not found")
+        if self.page_cache:
+            return self._cached_page(request, history)
         return self._page(request, history.slice, history.total_count())
 
 
