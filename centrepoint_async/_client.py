@@ -272,13 +272,14 @@ class CentrePointClient:
     ) -> AsyncPager[T]:
         """An :class:`AsyncPager` over the list endpoint ``path``, items built by ``parse``."""
 
-        async def fetch(page_offset: int, limit: int) -> Page[T]:
+        async def fetch(page_offset: int, limit: int) -> Page[Any]:
             data = await self.get_json(path, proto.page_params(page_offset, limit))
             raw = proto.decode_page(data, "GET", path, page_offset, limit)
-            return Page([parse(item) for item in raw.items], page_offset, limit, raw.total_count)
+            return Page(raw.items, page_offset, limit, raw.total_count)
 
         return AsyncPager(
             fetch,
+            parse=parse,
             page_size=page_size,
             offset=offset,
             max_items=max_items,

@@ -19,9 +19,10 @@ How a listing is walked (the public documents show ``links`` empty or pointing e
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import attrs
 
@@ -48,7 +49,7 @@ class Page(Generic[T]):
         return self.offset + self.limit
 
 
-FetchPage = Callable[[int, int], Awaitable[Page[T]]]
+FetchPage = Callable[[int, int], Awaitable[Page[Any]]]
 
 
 @attrs.frozen
@@ -76,8 +77,9 @@ class AsyncPager(Generic[T]):
 
     def __init__(
         self,
-        fetch: FetchPage[T],
+        fetch: FetchPage,
         *,
+        parse: Callable[[Any], T] | None = None,
         page_size: int = 100,
         offset: int = 0,
         max_items: int | None = None,
@@ -85,6 +87,7 @@ class AsyncPager(Generic[T]):
         key: Callable[[T], Hashable | None] | None = None,
     ) -> None:
         self._fetch = fetch
+        self._parse = parse
         self.page_size = check_page_size(page_size)
         self.offset = _check_count("offset", offset, 0)
         self.max_items = None if max_items is None else _check_count("max_items", max_items, 0)
@@ -92,6 +95,9 @@ class AsyncPager(Generic[T]):
         self._key = key
         #: Offset of the first item not yet yielded.
         self.resume_offset = self.offset
+        # the windows of walks under way (a window holds no reference back to the pager, so a
+        # pager dropped after a break is freed at once, its walk's cleanup included)
+        self._windows: set[_Window] = set()
 
     def __repr__(self) -> str:
         return (
@@ -101,6 +107,21 @@ class AsyncPager(Generic[T]):
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every walk of this pager now, cancelling its page requests in flight.
+
+        Breaking out of ``async for`` does this too, a moment later (when the walk is
+        collected); use ``async with pager:`` to have it done before the block ends.
+        """
+        for window in list(self._windows):
+            await window.cancel()
 
     async def collect(self) -> list[T]:
         """Every item of the listing, in order."""
@@ -131,43 +152,35 @@ class AsyncPager(Generic[T]):
             exc.resume_offset = self.resume_offset
             raise
 
-    def _limit_at(self, offset: int) -> int | None:
-        if self.max_items is None:
-            return self.page_size
-        remaining = self.offset + self.max_items - offset
-        return min(self.page_size, remaining) if remaining > 0 else None
-
     async def _chunks(self) -> AsyncIterator[_Chunk[T]]:
-        self.resume_offset = offset = scheduled = self.offset
-        promised = 0  # end of the listing according to the latest totalCount
-        inflight: deque[asyncio.Task[Page[T]]] = deque()
+        self.resume_offset = offset = self.offset
+        limit_at = functools.partial(_limit_at, self.page_size, self.offset, self.max_items)
+        window = _Window(self._fetch, self.concurrency, limit_at, offset)
+        self._windows.add(window)
         previous: list[Hashable | None] = []
         try:
-            while (limit := self._limit_at(offset)) is not None:
-                if inflight:
-                    page = await inflight.popleft()
-                else:
-                    page = await self._fetch(offset, limit)
-                    scheduled = offset + limit
+            while (limit := limit_at(offset)) is not None:
+                if window.tasks:
+                    raw = await window.tasks.popleft()
+                else:  # sequential, or past what totalCount promised: one page at a time
+                    raw = await window.fetch_here(offset, limit)
+                window.refill()  # before parsing: requests go out while this page is parsed
+                page = self._typed(raw)
                 chunk, previous = self._dedupe(page, previous)
                 if chunk.page.items:
                     yield chunk
                 if len(page.items) < limit:
                     return  # a short (or empty) page ends the listing
                 offset += limit
-                if page.total_count is not None:
-                    promised = page.total_count
-                while self.concurrency > 1 and len(inflight) < self.concurrency:
-                    next_limit = self._limit_at(scheduled)
-                    if next_limit is None or scheduled >= promised:
-                        break
-                    inflight.append(asyncio.ensure_future(self._fetch(scheduled, next_limit)))
-                    scheduled += next_limit
         finally:
-            for task in inflight:
-                task.cancel()
-            if inflight:
-                await asyncio.gather(*inflight, return_exceptions=True)
+            self._windows.discard(window)
+            await window.cancel()
+
+    def _typed(self, page: Page[Any]) -> Page[T]:
+        if self._parse is None:
+            return page
+        parse = self._parse
+        return Page([parse(item) for item in page.items], page.offset, page.limit, page.total_count)
 
     def _dedupe(
         self, page: Page[T], previous: list[Hashable | None]
@@ -192,3 +205,90 @@ class AsyncPager(Generic[T]):
         ]
         trimmed = attrs.evolve(page, items=[item for _, item in kept])
         return _Chunk(trimmed, [pos for pos, _ in kept], end), keys
+
+
+def _limit_at(page_size: int, start: int, max_items: int | None, offset: int) -> int | None:
+    """The limit to ask for at ``offset``; None once ``max_items`` positions are covered."""
+    if max_items is None:
+        return page_size
+    remaining = start + max_items - offset
+    return min(page_size, remaining) if remaining > 0 else None
+
+
+class _Window:
+    """The pages fetched ahead of the consumer, in offset order.
+
+    A page request is started as soon as another one finishes (from its done callback), not
+    when the consumer gets to it, so slow parsing or a slow consumer does not idle the
+    connections. At most ``concurrency`` requests run, and at most twice that many pages are
+    held, so memory stays bounded by the concurrency, not by the listing.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchPage,
+        concurrency: int,
+        limit_at: Callable[[int], int | None],
+        start: int,
+    ) -> None:
+        self.fetch = fetch
+        self.concurrency = concurrency
+        self.limit_at = limit_at
+        self.tasks: deque[asyncio.Task[Page[Any]]] = deque()
+        self.running = 0  # page requests under way, the consumer's own included
+        self.scheduled = start  # offset of the next page to request
+        self.promised = 0  # end of the listing according to the latest totalCount
+        self.stopped = False  # a short page or a failure was seen: request nothing more
+
+    async def fetch_here(self, offset: int, limit: int) -> Page[Any]:
+        """Fetch the next page in the consumer's own task (no request ahead of it)."""
+        self.scheduled = offset + limit
+        self.running += 1
+        try:
+            page = await self.fetch(offset, limit)
+        finally:
+            self.running -= 1
+        self.note(page)
+        return page
+
+    def note(self, page: Page[Any]) -> None:
+        """Learn from a finished page: where the listing claims to end, or that it ended."""
+        if len(page.items) < page.limit:
+            self.stopped = True
+        elif page.total_count is not None:
+            self.promised = page.total_count
+
+    def refill(self) -> None:
+        """Start page requests while there is room and totalCount promises more."""
+        if self.concurrency == 1:
+            return
+        while not self.stopped and len(self.tasks) < 2 * self.concurrency:
+            if self.running >= self.concurrency:
+                return
+            limit = self.limit_at(self.scheduled)
+            if limit is None or self.scheduled > self.promised:
+                return
+            task = asyncio.ensure_future(self.fetch(self.scheduled, limit))
+            task.add_done_callback(self._finished)
+            self.running += 1
+            self.tasks.append(task)
+            self.scheduled += limit
+
+    def _finished(self, task: asyncio.Task[Page[Any]]) -> None:
+        self.running -= 1
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self.stopped = True  # the consumer raises it when it gets there
+            return
+        self.note(task.result())
+        self.refill()
+
+    async def cancel(self) -> None:
+        """Cancel what is still running and wait for it, leaving nothing behind."""
+        self.stopped = True
+        for task in self.tasks:
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()

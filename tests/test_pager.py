@@ -169,15 +169,28 @@ async def test_resume_offset_after_early_break() -> None:
     assert got + ids(rest) == ids(fake.history_items(STUDY, WEBHOOK))
 
 
+def fetching() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if "fetch" in repr(t) and not t.done()]
+
+
 async def test_early_break_and_cancel_leave_nothing_running() -> None:
     """Breaking out or cancelling the consumer cancels page requests in flight."""
     async with FakeCentrePoint(dataset=one_history(3000), latency=0.2, rate_limit=None) as fake:
         async with fake.client() as client:
+            async with client.webhooks.history(
+                STUDY, WEBHOOK, page_size=10, concurrency=8
+            ) as pager:
+                async for _ in pager:
+                    break
+            assert fetching() == []  # async with: closed before the block ends
+
             async for _ in client.webhooks.history(STUDY, WEBHOOK, page_size=10, concurrency=8):
                 break
-            await asyncio.sleep(0.01)
-            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            assert not [t for t in pending if "fetch" in repr(t)]
+            for _ in range(100):  # a plain break: closed when the walk is collected, promptly
+                if not fetching():
+                    break
+                await asyncio.sleep(0.01)
+            assert fetching() == []
 
             async def consume() -> None:
                 async for _ in client.webhooks.history(STUDY, WEBHOOK, page_size=10, concurrency=8):

@@ -113,7 +113,7 @@ class FakeCentrePoint:
         self.total_count_error = total_count_error
         self.token_lifetime = token_lifetime
         self.page_cache = page_cache
-        self._pages: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        self._pages: OrderedDict[tuple[int, int, int, str], bytes] = OrderedDict()
         self.faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
         self.token_grants = 0
@@ -395,7 +395,7 @@ class FakeCentrePoint:
             history.webhook_id,
             len(history.inserted),
             self.total_count_error,
-            *(hash(v) for v in sorted(request.query.items())),
+            request.query_string,
         )
         body = self._pages.get(key)
         if body is not None:
