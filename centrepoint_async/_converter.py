@@ -35,6 +35,7 @@ Built on cattrs' preconf ``orjson`` converter. Rules, for every model:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import typing
@@ -78,7 +79,6 @@ _LENIENT: frozenset[type] = frozenset(
     {Study, WebhookEvent, Webhook, WebhookDelivery, DeliveryRequest, DeliveryResponse}
 )
 _ACRONYMS = frozenset({"va", "vm", "mvpa"})
-_MAX_MEMO = 2048
 
 converter = make_converter()
 
@@ -137,9 +137,9 @@ def parse_datetime(value: Any, _: Any = None) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
-    if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
-    return parsed
+    if parsed.tzinfo is None or parsed.tzinfo is UTC:
+        return parsed
+    return parsed.astimezone(UTC)
 
 
 def _identity(value: Any, _: Any = None) -> Any:
@@ -223,55 +223,82 @@ def _kwargs_maker(
 ) -> Callable[[Any], dict[str, Any]]:
     """A function from a JSON object to ``cls``'s keyword arguments (rules 1, 2, 6).
 
-    Fields default to None or empty, so a ``null`` value is simply left out; only the type
-    without ``None`` needs a hook. Values already of the field's type are taken as they are.
+    Generated per class, like cattrs' own: one ``data.get`` per field under the API's spelling,
+    values already of the field's type taken as they are, a hook otherwise. Fields default to
+    None or empty, so ``null`` is simply left out. Only when a key is left over (another
+    spelling, an unknown key, a ``null``) does a slower pass look at every key. ``skip``:
+    keys the caller handles itself.
     """
     attrs.resolve_types(cls)
     every = attrs.fields(cls)
     fields = [f for f in every if f.name not in ("extra", "raw") and f.name not in skip]
     has_extra = any(f.name == "extra" for f in every)
     lenient = cls in _LENIENT
-    plan: dict[str, tuple[str, StructureHook, Any, tuple[type, ...]]] = {}
-    normalized: dict[str, str] = {}
-    for f in fields:
-        bare = _without_none(f.type)
-        entry = (f.name, converter.get_structure_hook(bare), bare, _AS_IS.get(bare, ()))
-        plan[f.name] = plan[json_name(cls, f)] = entry
-        normalized[_normalize(f.name)] = f.name
+    names = {json_name(cls, f): f for f in fields}
+    hooks = {
+        f.name: (converter.get_structure_hook(_without_none(f.type)), _without_none(f.type))
+        for f in fields
+    }
+    normalized = {_normalize(f.name): f.name for f in fields}
 
-    def make_kwargs(data: Any) -> dict[str, Any]:
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-        kwargs: dict[str, Any] = {}
-        extra: dict[str, Any] | None = None
+    def convert(name: str, value: Any, kwargs: dict[str, Any]) -> None:
+        hook, field_type = hooks[name]
+        if not lenient:
+            kwargs[name] = hook(value, field_type)
+            return
+        with contextlib.suppress(*_READ_ERRORS):  # rule 6: keep the default; raw keeps it
+            kwargs[name] = hook(value, field_type)
+
+    def leftovers(data: Mapping[Any, Any], kwargs: dict[str, Any]) -> None:
+        extra: dict[str, Any] = {}
         for key, value in data.items():
-            entry = plan.get(key)
-            if entry is None:
-                name = normalized.get(_normalize(key)) if isinstance(key, str) else None
-                if name is None:
-                    if extra is None:
-                        extra = {}
-                    extra[key] = value
-                    continue
-                entry = plan[name]
-                if len(plan) < _MAX_MEMO:
-                    plan[key] = entry
-            if value is None:
-                continue  # every field defaults to None or empty
-            name, hook, field_type, as_is = entry
-            if type(value) in as_is:
-                kwargs[name] = value
-            elif lenient:
-                try:
-                    kwargs[name] = hook(value, field_type)
-                except _READ_ERRORS:
-                    continue  # rule 6: keep the default; the raw item keeps the value
-            else:
-                kwargs[name] = hook(value, field_type)
+            if key in names or key in skip:
+                continue  # done on the fast path (or a null there)
+            name = normalized.get(_normalize(key)) if isinstance(key, str) else None
+            if name is None:
+                extra[key] = value
+            elif value is not None and name not in kwargs:
+                convert(name, value, kwargs)
         if has_extra and extra:
             kwargs["extra"] = extra
-        return kwargs
 
+    namespace: dict[str, Any] = {
+        "Mapping": Mapping,
+        "_READ_ERRORS": _READ_ERRORS,
+        "leftovers": leftovers,
+        "cls_name": cls.__name__,
+    }
+    lines = [
+        "def make_kwargs(data):",
+        "    if type(data) is not dict and not isinstance(data, Mapping):",
+        "        raise ValueError(f'{cls_name}: expected an object, got {type(data).__name__}')",
+        "    kwargs = {}",
+        "    found = 0",
+    ]
+    for key in sorted(skip):
+        lines.append(f"    if {key!r} in data: found += 1")
+    for index, (key, field) in enumerate(names.items()):
+        hook, field_type = hooks[field.name]
+        namespace[f"hook{index}"], namespace[f"type{index}"] = hook, field_type
+        as_is = " or ".join(f"type(v) is {t.__name__}" for t in _AS_IS.get(field_type, ()))
+        store = f"kwargs[{field.name!r}]"
+        lines += [f"    v = data.get({key!r})", "    if v is not None:", "        found += 1"]
+        indent = "        "
+        if as_is:
+            lines += [f"        if {as_is}:", f"            {store} = v", "        else:"]
+            indent = "            "
+        if lenient:
+            lines += [
+                f"{indent}try:",
+                f"{indent}    {store} = hook{index}(v, type{index})",
+                f"{indent}except _READ_ERRORS:",
+                f"{indent}    pass",
+            ]
+        else:
+            lines.append(f"{indent}{store} = hook{index}(v, type{index})")
+    lines += ["    if found != len(data):", "        leftovers(data, kwargs)", "    return kwargs"]
+    exec(compile("\n".join(lines), f"<make_kwargs {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    make_kwargs: Callable[[Any], dict[str, Any]] = namespace["make_kwargs"]
     return make_kwargs
 
 

@@ -19,7 +19,7 @@ import centrepoint_async as cp
 try:
     from ._common import client_from_env_or_fake
 except ImportError:  # run as a script
-    from _common import client_from_env_or_fake  # type: ignore[no-redef]
+    from _common import client_from_env_or_fake  # type: ignore[no-redef,import-not-found]
 
 
 async def export_webhook(

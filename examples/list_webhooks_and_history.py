@@ -12,7 +12,7 @@ import centrepoint_async as cp
 try:
     from ._common import client_from_env_or_fake
 except ImportError:  # run as a script
-    from _common import client_from_env_or_fake  # type: ignore[no-redef]
+    from _common import client_from_env_or_fake  # type: ignore[no-redef,import-not-found]
 
 
 async def main(client: cp.CentrePointClient, per_webhook: int = 5) -> None:

@@ -125,7 +125,9 @@ async def test_same_page_again_raises_instead_of_looping(fake: FakeCentrePoint) 
     async def fetch(offset: int, limit: int) -> cp.Page[dict[str, Any]]:
         return cp.Page(first_page, offset, limit, 250)
 
-    pager = cp.AsyncPager(fetch, page_size=10, key=lambda item: item["id"])
+    pager: cp.AsyncPager[dict[str, Any]] = cp.AsyncPager(
+        fetch, page_size=10, key=lambda item: item["id"]
+    )
     got = []
     with pytest.raises(cp.PaginationError) as info:
         async for item in pager:
@@ -139,7 +141,7 @@ async def test_error_carries_resume_offset_that_completes_the_listing(concurrenc
     async with FakeCentrePoint(dataset=one_history(700), rate_limit=None) as fake:
         fake.inject("status", status=404, path="offset=300")
         async with fake.client(retry=fast_retry()) as client:
-            got: list[int] = []
+            got: list[int | None] = []
             with pytest.raises(cp.NotFoundError) as info:
                 async for item in client.webhooks.history(
                     STUDY, WEBHOOK, page_size=50, concurrency=concurrency

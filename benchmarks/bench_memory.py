@@ -1,0 +1,66 @@
+"""4. Memory: peak RSS growth while streaming a history to JSONL (export-history's code path).
+
+200,000 deliveries against 20,000 in the same run: the growth should not depend on the length.
+Goal: under 50 MB of growth, flat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tempfile
+from pathlib import Path
+
+import psutil
+
+from centrepoint_async._export import export_history
+
+from ._common import STUDY, WEBHOOK, fake_server, table
+
+MB = 1024 * 1024
+
+
+async def peak_growth(deliveries: int) -> tuple[float, int]:
+    """Peak RSS growth (MB) of this process while exporting ``deliveries`` to a file."""
+    process = psutil.Process()
+    args = ("--deliveries", str(deliveries), "--rate-limit", "0")
+    async with fake_server(*args) as server, server.client(rate_limit=None) as client:
+        await client.studies.get(STUDY)  # connection, token and imports, before measuring
+        gc.collect()
+        baseline = peak = process.memory_info().rss
+        done = asyncio.Event()
+
+        async def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, process.memory_info().rss)
+                await asyncio.sleep(0.01)
+
+        sampler = asyncio.create_task(sample())
+        with tempfile.TemporaryDirectory() as directory:
+            target = Path(directory) / "history.jsonl"
+            result = await export_history(client, STUDY, [WEBHOOK], target, concurrency=8)
+            size = target.stat().st_size
+        done.set()
+        await sampler
+    assert result.items == deliveries
+    return (peak - baseline) / MB, size
+
+
+async def main() -> dict[str, float]:
+    small, small_size = await peak_growth(20_000)
+    large, large_size = await peak_growth(200_000)
+    table(
+        "4. memory while streaming a history to JSONL (peak RSS growth)",
+        [
+            ("20,000 deliveries", f"{small:.1f} MB (file {small_size / MB:.0f} MB)"),
+            ("200,000 deliveries", f"{large:.1f} MB (file {large_size / MB:.0f} MB)"),
+            ("10x the history costs", f"{large - small:+.1f} MB"),
+            ("goal", "< 50 MB growth, independent of length"),
+        ],
+    )
+    return {"growth_mb": large, "difference_mb": large - small}
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
