@@ -140,7 +140,10 @@ class FakeCentrePoint:
 
     async def start(self) -> Self:
         """Start serving (on an ephemeral port unless one was given)."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # a short shutdown: slow-answer faults must not hold a test up when the fake closes
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=512)
         await site.start()
