@@ -55,7 +55,7 @@ def hand_delivery(item: dict[str, Any]) -> cp.WebhookDelivery:
             headers=headers,
             body=request.get("body") or "",
             raw_headers=raw_headers,
-            event_name=headers.get("X-ActiGraph-Event") or item.get("webhookEvent"),
+            fallback_event=item.get("webhookEvent"),
         ),
         response=None
         if response is None

@@ -392,10 +392,7 @@ def _response(data: Any) -> DeliveryResponse | None:
     except _READ_ERRORS:
         response_code = None
     return DeliveryResponse(
-        response_code=response_code,
-        headers=parse_headers(raw_headers),
-        body=_text(data.get("body")),
-        raw_headers=raw_headers,
+        response_code=response_code, body=_text(data.get("body")), raw_headers=raw_headers
     )
 
 
@@ -409,12 +406,10 @@ def structure_delivery(item: Any) -> WebhookDelivery:
     kwargs = _delivery_kwargs(item)
     request_data = item.get("request")
     if isinstance(request_data, dict):
-        raw_headers = _text(request_data.get("headers"))
-        headers = parse_headers(raw_headers)
-        body = _text(request_data.get("body"))
-        name = headers.get("X-ActiGraph-Event") or kwargs.get("webhook_event")
         kwargs["request"] = DeliveryRequest(
-            headers=headers, body=body, raw_headers=raw_headers, event_name=name
+            body=_text(request_data.get("body")),
+            raw_headers=_text(request_data.get("headers")),
+            fallback_event=kwargs.get("webhook_event"),
         )
     kwargs["response"] = _response(item.get("response"))
     return WebhookDelivery(**kwargs, raw=item)

@@ -118,28 +118,53 @@ class Webhook(_Model):
 _UNPARSED: Any = object()
 
 
+def _unparsed() -> Any:
+    # given to the constructor, or derived on first access; eq=False: it follows from the text
+    return attrs.field(default=_UNPARSED, eq=False, repr=False)
+
+
+def _parsed_headers(self: DeliveryRequest | DeliveryResponse) -> CIMultiDictProxy[str]:
+    """Case-insensitive headers, parsed from ``raw_headers`` on first access."""
+    value = self._headers
+    if value is _UNPARSED:
+        from ._converter import parse_headers  # the converter imports this module
+
+        value = parse_headers(self.raw_headers)
+        object.__setattr__(self, "_headers", value)
+    return value
+
+
 @attrs.frozen(repr=False)
 class DeliveryRequest(_Model):
     """What CentrePoint sent in one delivery attempt.
 
-    ``payload`` is typed from ``body`` on first access (then kept), so a bulk export that only
-    writes bodies out never pays for typing them.
+    ``headers`` and ``payload`` are parsed on first access (then kept), so a bulk export that
+    only writes items out never pays for them. Equality compares the text as sent.
     """
 
-    headers: CIMultiDictProxy[str] = attrs.field(factory=empty_headers, repr=False)
+    _headers: CIMultiDictProxy[str] = _unparsed()
     body: str = attrs.field(default="", repr=False)  # the payload exactly as sent
-    # given, or parsed from ``body`` on first access; ``eq=False``: it follows from ``body``
-    _payload: Event | None = attrs.field(default=_UNPARSED, eq=False, repr=False)
+    _payload: Event | None = _unparsed()
     raw_headers: str = attrs.field(default="", repr=False)  # the JSON-in-a-string, verbatim
-    #: The event name ``payload`` is typed by: X-ActiGraph-Event, else the item's webhookEvent.
-    event_name: str | None = None
+    #: The item's ``webhookEvent``: types the payload when X-ActiGraph-Event is missing.
+    fallback_event: str | None = None
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """Case-insensitive headers (``getall`` for every value), parsed on first access."""
+        return _parsed_headers(self)
+
+    @property
+    def event_name(self) -> str | None:
+        """The event ``payload`` is typed by: X-ActiGraph-Event, else ``fallback_event``."""
+        return self.headers.get("X-ActiGraph-Event") or self.fallback_event
 
     @property
     def payload(self) -> Event | None:
         """The typed event of ``body``: ``None`` if empty, ``UnknownEvent`` if it does not fit."""
         value = self._payload
         if value is _UNPARSED:
-            from ._converter import parse_payload  # the converter imports this module
+            from ._converter import parse_payload
 
             value = parse_payload(self.event_name, self.body)
             object.__setattr__(self, "_payload", value)
@@ -151,9 +176,14 @@ class DeliveryResponse(_Model):
     """What the subscriber answered; absent from a delivery when nothing answered."""
 
     response_code: int | None = None
-    headers: CIMultiDictProxy[str] = attrs.field(factory=empty_headers, repr=False)
+    _headers: CIMultiDictProxy[str] = _unparsed()
     body: str = attrs.field(default="", repr=False)
     raw_headers: str = attrs.field(default="", repr=False)
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """Case-insensitive headers (``getall`` for every value), parsed on first access."""
+        return _parsed_headers(self)
 
 
 @attrs.frozen(repr=False)

@@ -9,6 +9,7 @@ asked, for assertions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import math
 import random
@@ -140,10 +141,8 @@ class FakeCentrePoint:
 
     async def start(self) -> Self:
         """Start serving (on an ephemeral port unless one was given)."""
-        # a short shutdown: slow-answer faults must not hold a test up when the fake closes
-        self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5
-        )
+        self._closing = asyncio.Event()
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=512)
         await site.start()
@@ -153,6 +152,7 @@ class FakeCentrePoint:
     async def close(self) -> None:
         """Stop serving."""
         if self._runner is not None:
+            self._closing.set()  # slow answers and latency end now, so shutdown is quick
             await self._runner.cleanup()
             self._runner = None
 
@@ -265,6 +265,11 @@ class FakeCentrePoint:
                 return attrs.evolve(template, kind=kind, status=rng.choice(self._chaos_statuses))
         return None
 
+    async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the server is closing."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
     def _over_limit(self) -> float | None:
         """Seconds until the window has room, if this request is over the limit."""
         if self.rate_limit is None:
@@ -284,7 +289,7 @@ class FakeCentrePoint:
         fault_name: str | None = None
         try:
             if self.latency and request.path.startswith(_API):
-                await asyncio.sleep(self.latency)
+                await self._sleep(self.latency)
             fault = self._next_fault(request.path_qs)
             response: web.StreamResponse
             if fault is not None:
@@ -304,7 +309,7 @@ class FakeCentrePoint:
                 response = _text(500, "dropped")
             else:
                 if fault is not None and fault.kind == "slow":
-                    await asyncio.sleep(fault.delay)
+                    await self._sleep(fault.delay)
                 response = await handler(request)
                 if (
                     fault is not None
