@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from multidict import CIMultiDict, CIMultiDictProxy
 
 import centrepoint_async as cp
 from centrepoint_async._converter import parse_payload, structure_delivery
@@ -29,19 +28,10 @@ def _dt(text: Any) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo is not None else value
 
 
-def _headers(text: str) -> CIMultiDictProxy[str]:
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return CIMultiDictProxy(CIMultiDict())
-    return CIMultiDictProxy(CIMultiDict([(k, v) for k, vs in data.items() for v in vs]))
-
-
 def hand_delivery(item: dict[str, Any]) -> cp.WebhookDelivery:
-    """What a careful developer writes by hand for the envelope."""
+    """What a careful developer writes by hand for the envelope (headers parsed when read)."""
     request = item.get("request") or {}
     raw_headers = request.get("headers") or ""
-    headers = _headers(raw_headers)
     response = item.get("response")
     return cp.WebhookDelivery(
         id=item.get("id"),
@@ -52,7 +42,6 @@ def hand_delivery(item: dict[str, Any]) -> cp.WebhookDelivery:
         last_sent_date=_dt(item.get("lastSentDate")),
         error_message=item.get("errorMessage"),
         request=cp.DeliveryRequest(
-            headers=headers,
             body=request.get("body") or "",
             raw_headers=raw_headers,
             fallback_event=item.get("webhookEvent"),
@@ -61,7 +50,6 @@ def hand_delivery(item: dict[str, Any]) -> cp.WebhookDelivery:
         if response is None
         else cp.DeliveryResponse(
             response_code=response.get("responseCode"),
-            headers=_headers(response.get("headers") or ""),
             body=response.get("body") or "",
             raw_headers=response.get("headers") or "",
         ),
@@ -74,7 +62,7 @@ def _int(value: Any) -> int | None:
 
 
 def hand_payload(name: str, body: str) -> Any:
-    """Hand-written payload classes for three event types."""
+    """Hand-written payload classes for three event types (what a careful developer writes)."""
     d = orjson.loads(body)
     if name == "upload":
         return cp.UploadEvent(

@@ -170,14 +170,23 @@ def _is_tuple_of(t: Any) -> bool:
 @converter.register_structure_hook_factory(_is_tuple_of)
 def _tuple_hook(t: Any) -> StructureHook:
     item_type = typing.get_args(t)[0]
-    item_hook = converter.get_structure_hook(item_type)
     single_object = attrs.has(item_type)
+    item_hook: StructureHook
+    if single_object:  # models: straight to their kwargs maker, no dispatch per item
+        make_kwargs = _kwargs_maker(item_type)
+
+        def structure_item(item: Any, _: Any) -> Any:
+            return item_type(**make_kwargs(item))
+
+        item_hook = structure_item
+    else:
+        item_hook = converter.get_structure_hook(item_type)
 
     def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
         if value is None:
             return ()
-        if isinstance(value, list):
-            return tuple(item_hook(item, item_type) for item in value)
+        if type(value) is list:
+            return tuple([item_hook(item, item_type) for item in value])
         if single_object and isinstance(value, dict):
             return (item_hook(value, item_type),)
         raise ValueError(f"not a list: {type(value).__name__}")
