@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [latency cpu ratelimit memory structuring]``."""
+"""Run the benchmarks: ``python -m benchmarks [latency cpu ratelimit memory fake structuring]``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import asyncio
 import datetime
 import sys
 
-from . import bench_cpu, bench_latency, bench_memory, bench_ratelimit, bench_structuring
+from . import (
+    bench_cpu,
+    bench_fake,
+    bench_latency,
+    bench_memory,
+    bench_ratelimit,
+    bench_structuring,
+)
 from ._common import machine
 
 ASYNC = {
@@ -14,6 +21,7 @@ ASYNC = {
     "cpu": bench_cpu.main,
     "ratelimit": bench_ratelimit.main,
     "memory": bench_memory.main,
+    "fake": bench_fake.main,
 }
 
 

@@ -261,6 +261,7 @@ async def _demo_command(args: argparse.Namespace) -> int:
                 *(_demo_export(client, hook, output_dir, stats, bar.update) for hook in hooks)
             )
         elapsed = time.perf_counter() - started
+        stats["faults"] = sum(1 for r in fake.requests if r.fault)
         if not args.quiet:
             print(_demo_summary(len(studies), len(hooks), stats, client, elapsed, output_dir))
     served = sum(len(dataset.histories[h.id]) for h in hooks if h.id in dataset.histories)
@@ -295,7 +296,8 @@ def _count(delivery: WebhookDelivery, stats: dict[str, Any]) -> None:
     payload = delivery.request.payload
     name = type(payload).__name__ if payload is not None else "(empty)"
     if isinstance(payload, UnknownEvent):
-        name = f"unknown: {payload.name or '?'}"
+        unreadable = isinstance(payload.data, str)
+        name = f"UnknownEvent: {payload.name or '?'}{' (body not JSON)' if unreadable else ''}"
     stats["events"][name] += 1
     if delivery.failed:
         if delivery.error_message:
@@ -327,6 +329,7 @@ def _demo_summary(
     rows += [
         ("pages", str(stats["pages"])),
         ("requests", str(client.stats.requests)),
+        ("faults injected by the fake", str(stats["faults"])),
         ("retries", str(client.stats.retries)),
         ("rate limited (429)", str(client.stats.rate_limited)),
         ("elapsed", f"{elapsed:.2f} s"),
