@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +32,14 @@ __all__ = ["CentrePointClient"]
 log = logging.getLogger("centrepoint_async")
 T = TypeVar("T")
 
-_DEFAULT = object()
+
+class _Default(enum.Enum):
+    """The default of ``rate_limit=``: a new ``RateLimit()`` for each client."""
+
+    RATE_LIMIT = enum.auto()
+
+
+_NEW_RATE_LIMIT = _Default.RATE_LIMIT
 
 
 @attrs.frozen
@@ -72,8 +80,8 @@ class CentrePointClient:
         base_url: str = proto.DEFAULT_BASE_URL,
         auth_url: str = proto.DEFAULT_AUTH_URL,
         session: aiohttp.ClientSession | None = None,
-        retry: RetryPolicy | Any | None = _DEFAULT,
-        rate_limit: RateLimit | Any | None = _DEFAULT,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (immutable)
+        rate_limit: RateLimit | _Default | None = _NEW_RATE_LIMIT,
         timeout: float = 30.0,
     ) -> None:
         self.base_url = proto.check_url(base_url, "base_url")
@@ -83,12 +91,14 @@ class CentrePointClient:
         self.scopes = tuple(scopes)
         if not (isinstance(timeout, int | float) and timeout > 0):
             raise ConfigurationError(f"timeout must be a positive number, got {timeout!r}")
-        self.retry: RetryPolicy | None = RetryPolicy() if retry is _DEFAULT else retry
-        self.rate_limit: RateLimit | None = RateLimit() if rate_limit is _DEFAULT else rate_limit
-        if self.retry is not None and not isinstance(self.retry, RetryPolicy):
+        if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy or None")
-        if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
+        if rate_limit is _NEW_RATE_LIMIT:
+            rate_limit = RateLimit()
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
             raise ConfigurationError("rate_limit must be a RateLimit or None")
+        self.retry = retry
+        self.rate_limit = rate_limit
         self._timeout = aiohttp.ClientTimeout(total=float(timeout))
         self.client_id = client_id
         self._secret = client_secret or ""

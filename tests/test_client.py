@@ -219,7 +219,7 @@ def test_configuration_errors() -> None:
     with pytest.raises(cp.ConfigurationError):
         cp.CentrePointClient("id", "secret", base_url="http://api.actigraphcorp.com")
     with pytest.raises(cp.ConfigurationError):
-        cp.CentrePointClient("id", "secret", retry="yes")
+        cp.CentrePointClient("id", "secret", retry="yes")  # type: ignore[arg-type]
     with pytest.raises(cp.ConfigurationError):
         cp.RetryPolicy(max_attempts=0)
     with pytest.raises(cp.ConfigurationError):
