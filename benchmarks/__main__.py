@@ -1,10 +1,13 @@
-"""Run the benchmarks: ``python -m benchmarks [latency cpu ratelimit memory fake structuring]``."""
+"""Run the benchmarks: ``python -m benchmarks [latency cpu ratelimit memory structuring fake]``."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import inspect
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from . import (
     bench_cpu,
@@ -16,26 +19,28 @@ from . import (
 )
 from ._common import machine
 
-ASYNC = {
+BENCHMARKS: dict[str, Callable[[], Any]] = {
     "latency": bench_latency.main,
     "cpu": bench_cpu.main,
     "ratelimit": bench_ratelimit.main,
     "memory": bench_memory.main,
+    "structuring": bench_structuring.main,
     "fake": bench_fake.main,
 }
 
 
 def main(names: list[str]) -> None:
-    chosen = names or [*ASYNC, "structuring"]
-    unknown = set(chosen) - {*ASYNC, "structuring"}
+    unknown = set(names) - set(BENCHMARKS)
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     print(f"centrepoint-async benchmarks, {datetime.date.today()}, {machine()}")
-    for name in chosen:
-        if name == "structuring":
-            bench_structuring.main()
+    for name, run in BENCHMARKS.items():
+        if names and name not in names:
+            continue
+        if inspect.iscoroutinefunction(run):
+            asyncio.run(run())
         else:
-            asyncio.run(ASYNC[name]())
+            run()
 
 
 if __name__ == "__main__":
