@@ -34,6 +34,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ._converter import parse_payload
+from ._exceptions import SignatureError
 from ._models import Event
 
 __all__ = [
@@ -235,18 +236,18 @@ class WebhookReceiver:
         if event_name.lower() == "validation" and code:
             # the handshake: echo the code back so CentrePoint lets the webhook go live
             return web.Response(status=200, headers={HOOK_SECRET_HEADER: code})
-        if not self._credentials_ok(request):
-            return _unauthorized()
-        declared = request.content_length
-        if declared is not None and declared > self.max_body_size:
-            return web.Response(status=413, text="body too large")
-        body = await self._read(request)
-        if body is None:
-            return web.Response(status=413, text="body too large")
-        if self._secrets and not verify_signature(
-            body, request.headers.get(SIGNATURE_HEADER), secret=self._secrets
-        ):
-            return _unauthorized()
+        try:
+            self.check_credentials(request.headers)  # before reading a byte of the body
+            declared = request.content_length
+            if declared is not None and declared > self.max_body_size:
+                return web.Response(status=413, text="body too large")
+            body = await self._read(request)
+            if body is None:
+                return web.Response(status=413, text="body too large")
+            self.check_signature(request.headers, body)
+        except SignatureError as exc:
+            log.info("refused a delivery: %s", exc)
+            return web.Response(status=401, text="unauthorized")
         try:
             orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -267,18 +268,34 @@ class WebhookReceiver:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _credentials_ok(self, request: web.Request) -> bool:
-        """Basic and Bearer credentials, checked from the headers alone."""
-        header = request.headers.get("Authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        basic_ok = self._basic is None or (
+    def check_credentials(self, headers: Mapping[str, str]) -> None:
+        """Raise :class:`SignatureError` unless the Basic/Bearer credentials configured match.
+
+        For other frameworks: call this, then :meth:`check_signature` with the raw body.
+        """
+        scheme, _, credentials = CIMultiDict(headers).get("Authorization", "").partition(" ")
+        if self._basic is not None and not (
             scheme.lower() == "basic" and _basic_matches(credentials, self._basic)
-        )
-        bearer_ok = self._bearer is None or (
+        ):
+            raise SignatureError("missing or wrong Basic credentials")
+        if self._bearer is not None and not (
             scheme.lower() == "bearer"
             and hmac.compare_digest(credentials.strip().encode(), self._bearer.encode())
-        )
-        return basic_ok and bearer_ok
+        ):
+            raise SignatureError("missing or wrong Bearer token")
+
+    def check_signature(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise :class:`SignatureError` unless ``X-ActiGraph-Signature`` signs ``body``.
+
+        Does nothing when no HMAC secret is configured.
+        """
+        if not self._secrets:
+            return
+        signature = CIMultiDict(headers).get(SIGNATURE_HEADER)
+        if not signature:
+            raise SignatureError("missing X-ActiGraph-Signature")
+        if not verify_signature(body, signature, secret=self._secrets):
+            raise SignatureError("X-ActiGraph-Signature does not match the body")
 
     async def _dispatch(self, event: InboundEvent) -> web.Response:
         handlers = self._handlers.get(event.name, []) + self._handlers.get(None, [])
@@ -312,10 +329,6 @@ class WebhookReceiver:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook handler failed in the background", exc_info=task.exception())
-
-
-def _unauthorized() -> web.Response:
-    return web.Response(status=401, text="unauthorized")
 
 
 def _basic_matches(credentials: str, expected: tuple[str, str]) -> bool:

@@ -276,3 +276,17 @@ async def test_failing_handler_gets_500_and_resend_is_handled(
     assert "database down" in caplog.text
     assert (await client.post("/hooks", data=UPLOAD, headers=headers)).status == 200
     assert len(attempts) == 2
+
+
+def test_checks_for_other_frameworks_raise_signature_error() -> None:
+    """check_credentials/check_signature raise SignatureError, for non-aiohttp backends."""
+    receiver = WebhookReceiver(secret=SECRET, bearer_token="t")
+    good = {"authorization": "Bearer t", "x-actigraph-signature": sign(UPLOAD, SECRET)}
+    receiver.check_credentials(good)
+    receiver.check_signature(good, UPLOAD)
+    with pytest.raises(cp.SignatureError, match="Bearer"):
+        receiver.check_credentials({"Authorization": "Bearer nope"})
+    with pytest.raises(cp.SignatureError, match="missing"):
+        receiver.check_signature({}, UPLOAD)
+    with pytest.raises(cp.SignatureError, match="does not match"):
+        receiver.check_signature(good, UPLOAD + b"tampered")
