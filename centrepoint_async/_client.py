@@ -126,8 +126,9 @@ class CentrePointClient:
         self.webhooks = Webhooks(self)
 
     def __repr__(self) -> str:
-        who = f"client_id={self.client_id!r}" if self.client_id else "token=***"
-        return f"CentrePointClient(base_url={self.base_url!r}, {who})"
+        # the API documents the client id, like the secret, as never to be printed
+        auth = "client credentials" if self.client_id else "fixed token"
+        return f"CentrePointClient(base_url={self.base_url!r}, auth={auth!r})"
 
     async def __aenter__(self) -> Self:
         return self
@@ -146,15 +147,13 @@ class CentrePointClient:
 
     def _secrets(self) -> list[str]:
         current = self._auth.current if isinstance(self._auth, ClientCredentials) else None
-        return [s for s in (self._secret, self._static_token, current) if s]
+        return [s for s in (self._secret, self._static_token, current, self.client_id) if s]
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ConfigurationError("this CentrePointClient is closed")
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, enable_cleanup_closed=True)
-            )
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
         return self._session
 
     def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
@@ -242,13 +241,10 @@ class CentrePointClient:
                 answer.body,
                 request.url,
                 self._secrets(),
-                now=self._clock(),
+                now=time.monotonic(),
             )
 
         return await self._with_retry(request, decode)
-
-    def _clock(self) -> float:
-        return time.monotonic()
 
     async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET ``/centrepoint/v3{path}`` and return its decoded JSON (retried, rate-limited)."""

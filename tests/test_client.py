@@ -275,6 +275,6 @@ async def test_no_secret_or_token_in_logs_errors_or_reprs(
     texts += [r.getMessage() for r in caplog.records]
     assert any("retrying" in t for t in texts)
     for text in texts:
-        for secret in (fake.client_secret, token, "the-wrong-secret"):
+        for secret in (fake.client_secret, token, "the-wrong-secret", fake.client_id):
             assert secret not in text, text
     assert re.search(r"Bearer \S", "\n".join(texts)) is None
