@@ -9,7 +9,8 @@ Built on cattrs' preconf ``orjson`` converter. Rules, for every model:
 2. **Unknown keys** are ignored on resources and kept on event classes in ``extra``, under
    their original names. New fields never break parsing.
 3. **Numbers sent as strings** (``"uploadId": "362288"``) become ``int`` / ``float``; an
-   integral float (``865.0``) is accepted as an ``int``. Booleans are never numbers; the strings
+   integral float (``865.0``) is accepted as an ``int``, and an ``int`` where a ``float`` is
+   expected stays as sent (it is one). Booleans are never numbers; the strings
    ``"true"``/``"false"`` are accepted as booleans. Numbers are accepted where text is expected.
 4. **Datetimes**: ISO 8601 with ``Z`` or an offset become aware UTC datetimes; without a zone,
    naive datetimes (subject-local time, as the API defines it). Up to 7 fractional digits
@@ -22,8 +23,9 @@ Built on cattrs' preconf ``orjson`` converter. Rules, for every model:
    its JSON in ``raw``. On events, such a value makes the whole payload an ``UnknownEvent``
    holding what could be read (see :func:`parse_payload`).
 7. **Headers** of history items are JSON documents inside strings (values are lists of
-   strings, or plain strings): they become ``CIMultiDictProxy[str]``; text that is not a JSON
-   object gives empty headers, and the text is kept in ``raw_headers``.
+   strings, or plain strings): they become ``CIMultiDictProxy[str]`` on first access of
+   ``headers``; text that is not a JSON object gives empty headers; the text is always kept in
+   ``raw_headers``.
 8. **Payloads** are typed by the request's ``X-ActiGraph-Event`` header, else by the item's
    ``webhookEvent``, on first access of ``request.payload``; an empty body is ``None``; a body
    that is not JSON, or does not fit its type, becomes ``UnknownEvent(name, data)``. Parsing
