@@ -57,6 +57,17 @@ class Fault:
 
 
 @attrs.frozen
+class _Chaos:
+    """Seeded random faults: each API request gets one with ``probability``."""
+
+    probability: float
+    rng: random.Random
+    kinds: tuple[FaultKind, ...]
+    statuses: tuple[int, ...]
+    template: Fault
+
+
+@attrs.frozen
 class RecordedRequest:
     """One request the fake received, and how it answered."""
 
@@ -123,7 +134,7 @@ class FakeCentrePoint:
         self.rate_limited = 0
         self._tokens: dict[str, float] = {}
         self._window: deque[float] = deque()
-        self._chaos: tuple[float, random.Random, tuple[FaultKind, ...], Fault] | None = None
+        self._chaos: _Chaos | None = None
         self._runner: web.AppRunner | None = None
         self.app = self._make_app()
 
@@ -211,8 +222,7 @@ class FakeCentrePoint:
             return
         rng = random.Random(seed)
         template = Fault("status", None, 1, statuses[0], retry_after, delay)
-        self._chaos = (probability, rng, kinds, template)
-        self._chaos_statuses = statuses
+        self._chaos = _Chaos(probability, rng, kinds, statuses, template)
 
     def expire_tokens(self) -> None:
         """Make every token granted so far invalid (as if they had expired)."""
@@ -259,10 +269,11 @@ class FakeCentrePoint:
                     self.faults.remove(fault)
                 return fault
         if self._chaos is not None and path.startswith(_API):
-            probability, rng, kinds, template = self._chaos
-            if rng.random() < probability:
-                kind = rng.choice(kinds)
-                return attrs.evolve(template, kind=kind, status=rng.choice(self._chaos_statuses))
+            chaos = self._chaos
+            if chaos.rng.random() < chaos.probability:
+                kind = chaos.rng.choice(chaos.kinds)
+                status = chaos.rng.choice(chaos.statuses)
+                return attrs.evolve(chaos.template, kind=kind, status=status)
         return None
 
     async def _sleep(self, seconds: float) -> None:
