@@ -10,12 +10,17 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses, core
+from hypothesis import settings
 
 from centrepoint_async import RetryPolicy
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
 STUDY = 100
 WEBHOOK = 1000
+
+# no per-example deadline: CI machines are shared, and a slow example is not a wrong one
+settings.register_profile("centrepoint", deadline=None)
+settings.load_profile("centrepoint")
 
 
 class _ShimResponse(aiohttp.ClientResponse):
