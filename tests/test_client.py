@@ -46,10 +46,10 @@ async def test_token_single_flight(fake: FakeCentrePoint) -> None:
 
 async def test_token_renewed_before_expiry() -> None:
     """A token is renewed shortly before expires_in runs out: no request ever sees a 401."""
-    async with FakeCentrePoint(token_lifetime=1.0) as fake, fake.client() as client:
-        for _ in range(6):
+    async with FakeCentrePoint(token_lifetime=2.0) as fake, fake.client() as client:
+        for _ in range(7):  # renewed 0.2 s (a tenth of its life) before it expires
             await client.studies.get(STUDY)
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.4)
     assert fake.token_grants >= 2
     assert all(r.status != 401 for r in fake.requests)
 
