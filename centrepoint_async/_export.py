@@ -114,6 +114,34 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(temporary, path)
 
 
+def _resume_point(
+    target: Path, part: Path, checkpoint_path: Path, job: dict[str, Any]
+) -> tuple[dict[str, int], int]:
+    """Where an interrupted export stands: offsets by webhook, and complete bytes of the part."""
+    if not checkpoint_path.exists():
+        if target.exists():
+            raise ConfigurationError(f"{target} is already complete; nothing to resume")
+        return {}, 0  # interrupted before its first page: start over
+    try:
+        saved = orjson.loads(checkpoint_path.read_bytes())
+        offsets, size = dict(saved["offsets"]), int(saved["bytes"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ConfigurationError(f"{checkpoint_path} is not a checkpoint we wrote") from None
+    if saved.get("job") != job:
+        raise ConfigurationError(
+            f"{checkpoint_path} is for another export ({saved.get('job')}); "
+            "run without --resume to start over"
+        )
+    if not part.exists():
+        if target.exists():  # stopped between the rename and removing the checkpoint
+            checkpoint_path.unlink()
+            raise ConfigurationError(f"{target} is already complete; nothing to resume")
+        return {}, 0
+    if part.stat().st_size < size:
+        raise ConfigurationError(f"{part} is shorter than its checkpoint says; start over")
+    return offsets, size
+
+
 async def export_history(
     client: CentrePointClient,
     study_id: int,
@@ -149,19 +177,8 @@ async def export_history(
     part = target.with_name(target.name + ".part")
     checkpoint_path = target.with_name(target.name + ".checkpoint")
     job = {"study_id": study_id, "webhook_ids": list(webhook_ids), "format": fmt}
-    offsets: dict[str, int] = {}
-    size = 0
-    if resume and checkpoint_path.exists():
-        saved = orjson.loads(checkpoint_path.read_bytes())
-        if saved.get("job") != job:
-            raise ConfigurationError(
-                f"{checkpoint_path} is for another export ({saved.get('job')}); "
-                "run without --resume to start over"
-            )
-        offsets, size = saved["offsets"], saved["bytes"]
-    elif resume and target.exists():  # noqa: ASYNC240 (a stat of a local file)
-        raise ConfigurationError(f"{target} is already complete; nothing to resume")
-    mode = "r+b" if size and part.exists() else "wb"
+    offsets, size = _resume_point(target, part, checkpoint_path, job) if resume else ({}, 0)
+    mode = "r+b" if size else "wb"
     with open(part, mode) as handle:  # noqa: ASYNC230 (local file; fsync runs in a thread)
         handle.truncate(size)  # a half-written line after the checkpoint goes
         handle.seek(size)
