@@ -48,6 +48,7 @@ from ._models import (
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
+from .receiver import InboundEvent
 
 __version__ = "0.1.0"
 
@@ -73,6 +74,7 @@ __all__ = [
     "EpochAggregation",
     "Event",
     "FreedsonAggregation",
+    "InboundEvent",
     "NotFoundError",
     "Page",
     "PaginationError",

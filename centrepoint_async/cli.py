@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from . import __version__
 from . import _protocol as proto
 from ._client import CentrePointClient
 from ._exceptions import CentrePointError, ConfigurationError
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"URLs from {ENV_BASE} and {ENV_AUTH} (defaults: ActiGraph's hosts).",
         parents=[common],
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.set_defaults(quiet=False, verbose=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
