@@ -21,7 +21,7 @@ import attrs
 from . import _protocol as proto
 from ._auth import ClientCredentials, StaticToken, TokenSource
 from ._converter import structure, structure_delivery
-from ._exceptions import ConfigurationError, TransportError
+from ._exceptions import ConfigurationError, DecodeError, TransportError
 from ._models import Study, Webhook, WebhookDelivery, WebhookEvent
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit
@@ -263,7 +263,12 @@ class CentrePointClient:
         return await self._with_retry(request, decode)
 
     async def _get_model(self, path: str, cls: type[T]) -> T:
-        return structure(await self.get_json(path), cls)
+        data = await self.get_json(path)
+        if not isinstance(data, dict):
+            raise DecodeError(
+                f"GET {path}: expected a {cls.__name__} object, got {type(data).__name__}"
+            )
+        return structure(data, cls)
 
     def paginate(
         self,

@@ -278,3 +278,11 @@ async def test_no_secret_or_token_in_logs_errors_or_reprs(
         for secret in (fake.client_secret, token, "the-wrong-secret", fake.client_id):
             assert secret not in text, text
     assert re.search(r"Bearer \S", "\n".join(texts)) is None
+
+
+async def test_an_answer_of_the_wrong_shape_is_a_decode_error(mocked: aioresponses) -> None:
+    """A study answered with a JSON list (not an object) raises DecodeError, nothing else."""
+    mocked.get("https://api.actigraphcorp.com/centrepoint/v3/Studies/8", payload=[1, 2])
+    async with cp.CentrePointClient(token="t", rate_limit=None, retry=None) as client:
+        with pytest.raises(cp.DecodeError, match="expected a Study object"):
+            await client.studies.get(8)
