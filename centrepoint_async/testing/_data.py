@@ -112,6 +112,45 @@ def _guid(h: int) -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
 
 
+# the figures of the daily statistics event, by the documentation's own naming patterns
+_FILTERS = ("nonFiltered", "wearFiltered", "wearAwakeFiltered", "wearSleepFiltered")
+_FREEDSON = [
+    f + v
+    for f in _FILTERS
+    for v in ("VASedentary", "VALight", "VAModerate", "VAVigorous", "VAVeryVigorous")
+]
+_STAUDENMAYER = [
+    f + v
+    for f in _FILTERS
+    for v in (
+        "Light",
+        "Moderate",
+        "Vigorous",
+        "MVPA",
+        "Sedentary",
+        "NonSedentary",
+        "Locomotion",
+        "NonLocomotion",
+    )
+]
+_CROUTER = [
+    f + a + v
+    for a in ("VM", "VA")
+    for f in _FILTERS
+    for v in ("Sedentary", "Light", "Moderate", "Vigorous", "MVPA")
+]
+_STEPS = [f + "Steps" for f in _FILTERS]
+_EPOCH_COUNTS = [
+    f"{f}Axis{axis}Counts"
+    for f in ("wearFiltered", "wearAwakeFiltered", "wearSleepFiltered")
+    for axis in "XYZ"
+] + [f"{f}VectorMagnitude" for f in ("wearFiltered", "wearAwakeFiltered", "wearSleepFiltered")]
+
+
+def _figures(h: int, names: list[str]) -> dict[str, int]:
+    return {name: (h >> (i % 40)) % 5000 for i, name in enumerate(names)}
+
+
 def _payload(event: str, h: int, study_id: int, when: datetime) -> dict[str, Any]:
     subject = 1000 + h % 5000
     if event == "upload":
@@ -183,6 +222,7 @@ def _payload(event: str, h: int, study_id: int, when: datetime) -> dict[str, Any
             "siteId": 2900 + h % 50,
             "activityMonitorSerials": [f"TAS1Z{h % 10**8:08d}"],
             "epochAggregation": {
+                **_figures(h, _EPOCH_COUNTS),
                 "wearMinutes": minutes,
                 "nonWearMinutes": 5.0,
                 "sleepMinutes": 3.0,
@@ -199,21 +239,12 @@ def _payload(event: str, h: int, study_id: int, when: datetime) -> dict[str, Any
                 "firstEpochDateTimeLocal": _stamp(when, 3),
                 "lastEpochDateTimeLocal": _stamp(when, 3),
             },
-            "freedsonAggregations": [
-                {
-                    "nonFilteredVASedentary": h % 4000,
-                    "nonFilteredVALight": 780,
-                    "wearFilteredVAModerate": 840,
-                    "nonFilteredVAVigorous": 0,
-                }
-            ],
-            "staudenmayerAggregations": [{"nonFilteredLight": 2190, "nonFilteredMVPA": h % 3000}],
-            "mavmAggregation": {
-                "nonFilteredSteps": h % 20000,
-                "wearFilteredSteps": h % 20000,
-                "wearAwakeFilteredSteps": h % 20000,
-                "wearSleepFilteredSteps": 0,
-            },
+            # every documented figure, as the documentation's example sends them
+            "freedsonAggregations": [_figures(h, _FREEDSON)],
+            "staudenmayerAggregations": [_figures(h >> 1, _STAUDENMAYER)],
+            **({"crouterAggregations": [_figures(h >> 2, _CROUTER)]} if h % 3 == 0 else {}),
+            **({"uwfAggregations": [_figures(h >> 3, _STEPS)]} if h % 3 == 1 else {}),
+            "mavmAggregation": _figures(h >> 4, _STEPS),
         }
     # cp2_daily_statistics_complete
     buckets = [{"name": f"{m} minutes or more", "count": (h >> m) % 3} for m in (10, 20, 30, 40)]
