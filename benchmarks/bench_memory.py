@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import tempfile
 from pathlib import Path
 
@@ -58,12 +59,23 @@ async def peak_growth(deliveries: int, *, collect_first: bool = False) -> tuple[
     return (peak - baseline) / MB, size
 
 
+async def measure(deliveries: int, *, collect_first: bool = False) -> tuple[float, int]:
+    """:func:`peak_growth` in a fresh process: memory an earlier run left behind never counts."""
+    args = [str(deliveries), *(["--collect"] if collect_first else [])]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.bench_memory", *args, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    growth, size = out.decode().split()
+    return float(growth), int(size)
+
+
 async def main() -> dict[str, float]:
-    small, small_size = await peak_growth(20_000)
-    large, large_size = await peak_growth(200_000)
-    naive, _ = await peak_growth(20_000, collect_first=True)
+    small, small_size = await measure(20_000)
+    large, large_size = await measure(200_000)
+    naive, _ = await measure(20_000, collect_first=True)
     table(
-        "4. memory while streaming a history to JSONL (peak RSS growth)",
+        "4. memory while streaming a history to JSONL (peak RSS growth, a process each)",
         [
             ("SDK export, 20,000 deliveries", f"{small:.1f} MB (file {small_size / MB:.0f} MB)"),
             ("SDK export, 200,000 deliveries", f"{large:.1f} MB (file {large_size / MB:.0f} MB)"),
@@ -76,4 +88,10 @@ async def main() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) > 1:  # one measurement, in this fresh process
+        growth, size = asyncio.run(
+            peak_growth(int(sys.argv[1]), collect_first="--collect" in sys.argv)
+        )
+        print(growth, size)
+    else:
+        asyncio.run(main())
