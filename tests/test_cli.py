@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import centrepoint_async as cp
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
 from .conftest import STUDY, WEBHOOK, one_history
@@ -58,6 +59,9 @@ async def test_help_reads_well() -> None:
     assert code == 0
     for command in ("demo", "export-history", "fake-server", "CENTREPOINT_CLIENT_ID"):
         assert command in out
+    code, out, _ = await run("--version")
+    assert code == 0
+    assert out.strip() == f"centrepoint-async {cp.__version__}"
     code, out, _ = await run("export-history", "--help")
     assert code == 0 and "--resume" in out and "--concurrency" in out
 
