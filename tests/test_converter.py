@@ -230,3 +230,43 @@ def test_any_event_body_parses_to_an_event(name: str, body: dict[str, Any]) -> N
 def test_any_bytes_as_a_body_never_raise(body: bytes) -> None:
     """Even bytes that are not UTF-8 are data, not a crash."""
     parse_payload("upload", body)
+
+
+def test_any_spelling_of_a_key_and_numbers_or_booleans_as_text() -> None:
+    """Rule 1 and 3: keys match ignoring case and underscores; text becomes numbers/booleans."""
+    study = structure(
+        {
+            "ID": "8",
+            "organization_name": "Org",
+            "CreatedDateTime": "2019-06-26T13:34:02.07Z",
+            "wear_positions": None,
+            "StudyStatus": 5,
+        },
+        cp.Study,
+    )
+    assert study == cp.Study(
+        id=8,
+        organization_name="Org",
+        created_date_time=datetime(2019, 6, 26, 13, 34, 2, 70000, tzinfo=UTC),
+        study_status="5",
+    )
+    hook = structure({"isDisabled": "TRUE", "studyId": 8.0, "webhookEvents": None}, cp.Webhook)
+    assert hook == cp.Webhook(study_id=8, is_disabled=True)
+    upload = parse_payload("upload", '{"upload_id": " 7 ", "FIRSTEPOCHUTC": "2018-03-08T00:20:00"}')
+    assert upload == cp.UploadEvent(upload_id=7, first_epoch_utc=datetime(2018, 3, 8, 0, 20))
+    raw = parse_payload("raw_processing_complete", '{"studyId": 5, "subjectId": "6"}')
+    assert raw == cp.RawProcessingCompleteEvent(study_id=5, subject_id=6)
+    cp2 = parse_payload("cp2_daily_statistics_complete", '{"calories": "75.5", "steps": 12}')
+    assert cp2 == cp.Cp2DailyStatisticsCompleteEvent(calories=75.5, steps=12)
+
+
+def test_unreadable_values_are_none_on_resources_and_unknown_on_events() -> None:
+    """Rule 6: a resource keeps its default for a value it cannot read; an event gives up whole."""
+    study = structure({"id": "abc", "name": {"x": 1}, "createdDateTime": "yesterday"}, cp.Study)
+    assert study == cp.Study()
+    assert structure({"id": 3, "isDisabled": "maybe"}, cp.Webhook) == cp.Webhook(id=3)
+    event = parse_payload("upload", '{"uploadId": "seven", "status": "started"}')
+    assert event == cp.UnknownEvent("upload", {"uploadId": "seven", "status": "started"})
+    assert parse_payload("upload", '{"status": true}') == cp.UnknownEvent(
+        "upload", {"status": True}
+    )
