@@ -43,11 +43,6 @@ class Page(Generic[T]):
     limit: int  # the limit it was requested with
     total_count: int | None  # the server's totalCount: a hint, may be wrong
 
-    @property
-    def end(self) -> int:
-        """The offset just past this page's last position."""
-        return self.offset + self.limit
-
 
 FetchPage = Callable[[int, int], Awaitable[Page[Any]]]
 

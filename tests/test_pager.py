@@ -207,3 +207,17 @@ async def test_early_break_and_cancel_leave_nothing_running() -> None:
             await asyncio.sleep(0.01)
             assert client._session is not None  # and no response is left open:
             assert len(client._session.connector._acquired) == 0  # type: ignore[union-attr]
+
+
+async def test_pages_error_carries_resume_offset_too() -> None:
+    """An error raised out of pages() carries the offset of the first page not yielded."""
+    async with FakeCentrePoint(dataset=one_history(500), rate_limit=None) as fake:
+        fake.inject("status", status=404, path="offset=200")
+        async with fake.client() as client:
+            offsets: list[int] = []
+            pager = client.webhooks.history(STUDY, WEBHOOK, concurrency=3)
+            with pytest.raises(cp.NotFoundError) as info:
+                async for page in pager.pages():
+                    offsets.append(page.offset)
+    assert offsets == [0, 100]
+    assert info.value.resume_offset == pager.resume_offset == 200

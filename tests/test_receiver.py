@@ -290,3 +290,20 @@ def test_checks_for_other_frameworks_raise_signature_error() -> None:
         receiver.check_signature({}, UPLOAD)
     with pytest.raises(cp.SignatureError, match="does not match"):
         receiver.check_signature(good, UPLOAD + b"tampered")
+
+
+async def test_without_credentials_everything_is_accepted_with_a_warning(
+    serve: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No credentials configured: a warning at construction, and deliveries are accepted."""
+    with caplog.at_level(logging.WARNING, logger="centrepoint_async.receiver"):
+        receiver = WebhookReceiver()
+    assert "no credentials" in caplog.text
+    client = await serve(receiver)
+    assert (await client.post("/hooks", data=UPLOAD, headers=delivery_headers())).status == 200
+
+
+def test_repr_names_the_methods_not_the_secrets() -> None:
+    """The receiver's repr says which checks it makes, never the secrets."""
+    receiver = WebhookReceiver(secret="s3cr3t-value", bearer_token="tok-value")
+    assert repr(receiver) == "WebhookReceiver(auth=['hmac', 'bearer'], handlers=[])"
