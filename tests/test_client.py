@@ -286,3 +286,18 @@ async def test_an_answer_of_the_wrong_shape_is_a_decode_error(mocked: aiorespons
     async with cp.CentrePointClient(token="t", rate_limit=None, retry=None) as client:
         with pytest.raises(cp.DecodeError, match="expected a Study object"):
             await client.studies.get(8)
+
+
+async def test_webhooks_get_and_list_and_events(fake: FakeCentrePoint) -> None:
+    """webhooks.get/list and webhook_events.list return typed models of what is served."""
+    async with fake.client() as client:
+        hook = await client.webhooks.get(STUDY, 1000)
+        hooks = await client.webhooks.list(STUDY).collect()
+        events = await client.webhook_events.list().collect()
+        with pytest.raises(cp.NotFoundError):
+            await client.webhooks.get(STUDY, 4242)
+    served = fake.dataset.webhooks[STUDY][0]
+    assert hook == hooks[0]
+    assert hook.id == served["id"] and hook.url == served["url"]
+    assert [e.name for e in hook.webhook_events] == [e["name"] for e in served["webhookEvents"]]
+    assert [e.id for e in events] == [3, 4, 5, 6, 7]

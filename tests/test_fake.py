@@ -114,3 +114,15 @@ async def test_records_requests_and_seeded_quirks(fake: FakeCentrePoint) -> None
     async with fake.client() as client:
         await client.webhook_events.list().collect()
     assert [r.path for r in fake.api_requests()] == [f"{API}/WebhookEvents"]
+
+
+async def test_page_cache_serves_the_same_pages_and_sees_inserts() -> None:
+    """With page_cache, pages are the same as without, and inserts are not hidden by it."""
+    async with FakeCentrePoint(dataset=one_history(250), page_cache=10) as fake:
+        async with fake.client() as client:
+            first = [d.raw for d in await client.webhooks.history(STUDY, WEBHOOK).collect()]
+            again = [d.raw for d in await client.webhooks.history(STUDY, WEBHOOK).collect()]
+            fake.insert_deliveries(STUDY, WEBHOOK, 2)
+            after = [d.raw for d in await client.webhooks.history(STUDY, WEBHOOK).collect()]
+    assert first == again == fake.history_items(STUDY, WEBHOOK)[2:]
+    assert after == fake.history_items(STUDY, WEBHOOK)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qs
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -188,3 +189,23 @@ def test_decode_json_raises_only_documented_errors(
     """Any (status, headers, body) decodes or raises a CentrePointError, nothing else."""
     with contextlib.suppress(cp.CentrePointError):
         proto.decode_json(status, headers, body, "GET", URL)
+
+
+@given(
+    st.integers(100, 599),
+    st.binary(max_size=200)
+    | st.builds(
+        orjson.dumps,
+        st.dictionaries(
+            st.sampled_from(["access_token", "expires_in", "token_type", "error"]),
+            st.none() | st.booleans() | st.integers(-5, 10**6) | st.text(max_size=10),
+        ),
+    ),
+)
+def test_decode_token_raises_only_documented_errors(status: int, body: bytes) -> None:
+    """Any token-endpoint answer gives a Token with a future expiry, or a CentrePointError."""
+    try:
+        token = proto.decode_token(status, {}, body, "https://auth/connect/token", ["s"], now=0.0)
+    except cp.CentrePointError:
+        return
+    assert token.access_token and token.expires_at > 0
