@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, typecheck, bench, demo."""
+"""nox sessions: tests, coverage, lint, typecheck, bench, demo."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (warnings are errors)."""
     session.install("-e", ".[test]")
     session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session(python="3.11")
+def coverage(session: nox.Session) -> None:
+    """The test suite under branch coverage, with a floor (pyproject.toml)."""
+    session.install("-e", ".[dev]")
+    session.run("coverage", "run", "-m", "pytest", "-q")
+    session.run("coverage", "report")
 
 
 @nox.session(python="3.11")
