@@ -37,6 +37,12 @@ TOKEN_PATH = "/connect/token"  # noqa: S105 (a path, not a password)
 USER_AGENT = "centrepoint-async/0.1"
 MAX_PAGE_SIZE = 100
 
+#: Environment variables the command line (and ``FakeCentrePoint.env()``) use.
+ENV_CLIENT_ID = "CENTREPOINT_CLIENT_ID"
+ENV_CLIENT_SECRET = "CENTREPOINT_CLIENT_SECRET"  # noqa: S105 (a variable's name)
+ENV_BASE_URL = "CENTREPOINT_BASE_URL"
+ENV_AUTH_URL = "CENTREPOINT_AUTH_URL"
+
 #: Statuses worth another try: the request may succeed unchanged a moment later.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 

@@ -51,8 +51,8 @@ class RateLimit:
         self._answered: deque[float] = deque()  # when answered requests came back, in order
         self._in_flight = 0
         self._resume_at = 0.0
-        self._turn: asyncio.Lock | None = None
-        self._freed: asyncio.Event | None = None
+        self._turn = asyncio.Lock()  # bound to a loop on first use, not here
+        self._freed = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"RateLimit(max_requests={self.max_requests}, period={self.period})"
@@ -78,8 +78,6 @@ class RateLimit:
 
     async def acquire(self) -> None:
         """Wait until one more request may be sent; pair with :meth:`release` once answered."""
-        if self._turn is None or self._freed is None:
-            self._turn, self._freed = asyncio.Lock(), asyncio.Event()
         async with self._turn:  # first come, first served
             loop = asyncio.get_running_loop()
             while True:
@@ -101,5 +99,4 @@ class RateLimit:
         """The request got its answer (or failed): its place frees ``period`` from now."""
         self._in_flight -= 1
         self._answered.append(asyncio.get_running_loop().time())
-        if self._freed is not None:
-            self._freed.set()
+        self._freed.set()

@@ -27,11 +27,6 @@ from ._retry import RetryPolicy
 
 __all__ = ["main"]
 
-ENV_ID = "CENTREPOINT_CLIENT_ID"
-ENV_SECRET = "CENTREPOINT_CLIENT_SECRET"  # noqa: S105 (the variable's name)
-ENV_BASE = "CENTREPOINT_BASE_URL"
-ENV_AUTH = "CENTREPOINT_AUTH_URL"
-
 
 class UsageError(Exception):
     """A problem with what the user typed or set: one line on stderr, exit 2."""
@@ -75,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="centrepoint-async",
         description="Export CentrePoint webhook history, or try it all against a built-in fake.",
-        epilog=f"Credentials come from {ENV_ID} and {ENV_SECRET}; "
-        f"URLs from {ENV_BASE} and {ENV_AUTH} (defaults: ActiGraph's hosts).",
+        epilog=f"Credentials come from {proto.ENV_CLIENT_ID} and {proto.ENV_CLIENT_SECRET}; "
+        f"URLs from {proto.ENV_BASE_URL} and {proto.ENV_AUTH_URL} (defaults: ActiGraph's hosts).",
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -139,14 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _client_from_env() -> CentrePointClient:
-    client_id, secret = os.environ.get(ENV_ID), os.environ.get(ENV_SECRET)
+    client_id, secret = os.environ.get(proto.ENV_CLIENT_ID), os.environ.get(proto.ENV_CLIENT_SECRET)
     if not client_id or not secret:
-        raise UsageError(f"set {ENV_ID} and {ENV_SECRET} to your CentrePoint API credentials")
+        raise UsageError(
+            f"set {proto.ENV_CLIENT_ID} and {proto.ENV_CLIENT_SECRET} "
+            "to your CentrePoint API credentials"
+        )
     return CentrePointClient(
         client_id,
         secret,
-        base_url=os.environ.get(ENV_BASE, proto.DEFAULT_BASE_URL),
-        auth_url=os.environ.get(ENV_AUTH, proto.DEFAULT_AUTH_URL),
+        base_url=os.environ.get(proto.ENV_BASE_URL, proto.DEFAULT_BASE_URL),
+        auth_url=os.environ.get(proto.ENV_AUTH_URL, proto.DEFAULT_AUTH_URL),
     )
 
 
@@ -216,10 +214,8 @@ async def _fake_command(args: argparse.Namespace) -> int:
     )
     async with fake:
         print(f"FakeCentrePoint serving at {fake.url} (Ctrl-C to stop)")
-        print(f"export {ENV_BASE}={fake.url}")
-        print(f"export {ENV_AUTH}={fake.url}")
-        print(f"export {ENV_ID}={fake.client_id}")
-        print(f"export {ENV_SECRET}={fake.client_secret}", flush=True)
+        for name, value in fake.env().items():
+            print(f"export {name}={value}", flush=True)
         await asyncio.Event().wait()
     return 0
 

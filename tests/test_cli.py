@@ -8,42 +8,39 @@ import io
 import os
 import signal
 import sys
+from asyncio.subprocess import DEVNULL, PIPE, Process
 from pathlib import Path
 
 import orjson
 import pytest
 
 import centrepoint_async as cp
-from centrepoint_async.testing import Dataset, FakeCentrePoint
+from centrepoint_async.testing import Dataset, FakeCentrePoint, fake_server_process
 
 from .conftest import STUDY, WEBHOOK, one_history
 
 
-def env_for(fake: FakeCentrePoint | None) -> dict[str, str]:
+def env_for(fake: FakeCentrePoint | None, **extra: str) -> dict[str, str]:
+    """This process's environment without CENTREPOINT_*, then the fake's variables, then extra."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CENTREPOINT_")}
-    if fake is not None:
-        env |= {
-            "CENTREPOINT_CLIENT_ID": fake.client_id,
-            "CENTREPOINT_CLIENT_SECRET": fake.client_secret,
-            "CENTREPOINT_BASE_URL": fake.url,
-            "CENTREPOINT_AUTH_URL": fake.url,
-        }
-    return env
+    return env | (fake.env() if fake is not None else {}) | extra
+
+
+async def spawn(*args: str, env: dict[str, str], output: int | None = PIPE) -> Process:
+    """Start the CLI in a subprocess, so this loop keeps serving the fake meanwhile."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "centrepoint_async", *args, env=env, stdout=output, stderr=output
+    )
 
 
 async def run(
-    *args: str, fake: FakeCentrePoint | None = None, timeout: float = 60
+    *args: str,
+    fake: FakeCentrePoint | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 60,
 ) -> tuple[int, str, str]:
-    """Run the CLI in a subprocess while this loop keeps serving the fake."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "centrepoint_async",
-        *args,
-        env=env_for(fake),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    """Run the CLI to the end; its exit status, stdout and stderr."""
+    process = await spawn(*args, env=env_for(fake, **(extra_env or {})))
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -132,15 +129,7 @@ async def test_killed_export_resumes_with_nothing_lost_or_repeated(tmp_path: Pat
             "--concurrency",
             "2",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "centrepoint_async",
-            *args,
-            env=env_for(fake),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        process = await spawn(*args, env=env_for(fake), output=DEVNULL)
         for _ in range(400):
             if len(fake.api_requests("/history")) >= 15:
                 break
@@ -167,18 +156,9 @@ async def test_bad_input_gets_one_clear_line(
 ) -> None:
     """Missing credentials or a bad id: a clear message and a non-zero exit, no traceback."""
     env = {"CENTREPOINT_CLIENT_ID": "x", "CENTREPOINT_CLIENT_SECRET": "y"} if "500" in args else {}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "centrepoint_async",
-        *args,
-        env=env_for(None) | env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await process.communicate()
-    assert process.returncode == status
-    assert message in err.decode() and "Traceback" not in err.decode()
+    code, _, err = await run(*args, extra_env=env)
+    assert code == status
+    assert message in err and "Traceback" not in err
 
 
 async def test_unknown_study_is_a_clear_error(fake: FakeCentrePoint, tmp_path: Path) -> None:
@@ -209,38 +189,21 @@ async def test_demo_runs_without_credentials(tmp_path: Path) -> None:
 
 
 async def test_fake_server_command_prints_credentials() -> None:
-    """fake-server prints its URL and credentials and serves them."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "centrepoint_async",
-        "fake-server",
-        "--size",
-        "tiny",
-        "--client-secret",
-        "s3",
-        env=env_for(None),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        printed: dict[str, str] = {}
-        while len(printed) < 4:
-            line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
-            if line.startswith("export "):
-                key, _, value = line[7:].strip().partition("=")
-                printed[key] = value
-        assert printed["CENTREPOINT_CLIENT_SECRET"] == "s3"
-        from centrepoint_async import CentrePointClient
-
-        async with CentrePointClient(
-            printed["CENTREPOINT_CLIENT_ID"],
-            "s3",
-            base_url=printed["CENTREPOINT_BASE_URL"],
-            auth_url=printed["CENTREPOINT_AUTH_URL"],
-        ) as client:
+    """fake-server prints its URL and credentials (as export lines) and serves them."""
+    async with fake_server_process("--size", "tiny", "--client-secret", "s3") as server:
+        assert set(server.env) == {
+            "CENTREPOINT_BASE_URL",
+            "CENTREPOINT_AUTH_URL",
+            "CENTREPOINT_CLIENT_ID",
+            "CENTREPOINT_CLIENT_SECRET",
+        }
+        assert server.client_secret == "s3"
+        async with server.client() as client:
             assert len(await client.studies.list().collect()) == 2
-    finally:
-        process.terminate()
-        await process.wait()
+
+
+async def test_fake_server_process_reports_a_server_that_did_not_start() -> None:
+    """A fake-server that exits (bad arguments) is a clear error, not a hang."""
+    with pytest.raises(RuntimeError, match="exited before printing its address"):
+        async with fake_server_process("--size", "enormous"):
+            pass

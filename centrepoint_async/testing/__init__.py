@@ -6,13 +6,16 @@ this package registers (``centrepoint_async.testing.pytest_plugin``).
 
 from ._data import SEED_HISTORY_ITEMS, SIZES, Dataset, History
 from ._fake import FakeCentrePoint, Fault, RecordedRequest
+from ._process import FakeServerProcess, fake_server_process
 
 __all__ = [
     "SEED_HISTORY_ITEMS",
     "SIZES",
     "Dataset",
     "FakeCentrePoint",
+    "FakeServerProcess",
     "Fault",
     "History",
     "RecordedRequest",
+    "fake_server_process",
 ]

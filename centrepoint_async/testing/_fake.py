@@ -24,6 +24,7 @@ import orjson
 from aiohttp import web
 
 from .._client import CentrePointClient
+from .._protocol import ENV_AUTH_URL, ENV_BASE_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET
 from .._ratelimit import RateLimit
 from ._data import Dataset, History
 
@@ -172,6 +173,15 @@ class FakeCentrePoint:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    def env(self) -> dict[str, str]:
+        """The environment variables that point the command line (or any program) here."""
+        return {
+            ENV_BASE_URL: self.url,
+            ENV_AUTH_URL: self.url,
+            ENV_CLIENT_ID: self.client_id,
+            ENV_CLIENT_SECRET: self.client_secret,
+        }
 
     def client(self, **kwargs: Any) -> CentrePointClient:
         """A client of this server with its credentials; ``kwargs`` go to the client.
