@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import os
 import sys
@@ -158,21 +159,20 @@ async def export_history(
 
     ``output`` ``"-"`` writes to standard output (no checkpoint, so no resume).
     """
+    walk = functools.partial(
+        _export,
+        client,
+        study_id,
+        webhook_ids,
+        fmt=fmt,
+        concurrency=concurrency,
+        page_size=page_size,
+        progress=progress,
+    )
     if output == "-":
         if resume:
             raise ConfigurationError("--resume needs an output file, not standard output")
-        return await _export(
-            client,
-            study_id,
-            webhook_ids,
-            sys.stdout.buffer,
-            None,
-            fmt,
-            concurrency,
-            page_size,
-            {},
-            progress,
-        )
+        return await walk(sys.stdout.buffer, None, {})
     target = Path(output)
     part = target.with_name(target.name + ".part")
     checkpoint_path = target.with_name(target.name + ".checkpoint")
@@ -192,18 +192,7 @@ async def export_history(
                 checkpoint_path, {"job": job, "offsets": state, "bytes": handle.tell()}
             )
 
-        result = await _export(
-            client,
-            study_id,
-            webhook_ids,
-            handle,
-            save,
-            fmt,
-            concurrency,
-            page_size,
-            offsets,
-            progress,
-        )
+        result = await walk(handle, save, offsets)
     os.replace(part, target)
     checkpoint_path.unlink(missing_ok=True)
     return result
@@ -215,12 +204,14 @@ async def _export(
     webhook_ids: Sequence[int],
     out: IO[bytes],
     save: Callable[[dict[str, int]], None] | None,
+    offsets: dict[str, int],
+    *,
     fmt: Format,
     concurrency: int,
     page_size: int,
-    offsets: dict[str, int],
     progress: Progress | None,
 ) -> ExportResult:
+    """Write each webhook's pages to ``out`` from its offset; ``save`` the state after each."""
     result = ExportResult()
     state = dict(offsets)
     for webhook_id in webhook_ids:
