@@ -307,40 +307,10 @@ class FakeCentrePoint:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.concurrency += 1
         self.peak_concurrency = max(self.peak_concurrency, self.concurrency)
-        fault_name: str | None = None
         try:
             if self.latency and request.path.startswith(_API):
                 await self._sleep(self.latency)
-            fault = self._next_fault(request.path_qs)
-            response: web.StreamResponse
-            if fault is not None:
-                fault_name = fault.kind if fault.kind != "status" else str(fault.status)
-            wait = self._over_limit()
-            if wait is not None:
-                self.rate_limited += 1
-                response = _text(429, "Too many requests", {"Retry-After": str(math.ceil(wait))})
-            elif fault is not None and fault.kind == "status":
-                headers = {}
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = f"{fault.retry_after:g}"
-                response = _text(fault.status, f"injected {fault.status}", headers)
-            elif fault is not None and fault.kind == "drop":
-                if request.transport is not None:
-                    request.transport.close()
-                response = _text(500, "dropped")
-            else:
-                if fault is not None and fault.kind == "slow":
-                    await self._sleep(fault.delay)
-                response = await handler(request)
-                if (
-                    fault is not None
-                    and fault.kind == "truncate"
-                    and isinstance(response, web.Response)
-                ):
-                    body = response.body if isinstance(response.body, bytes) else b""
-                    response = web.Response(
-                        body=body[: max(1, len(body) // 2)], content_type="application/json"
-                    )
+            response, fault = await self._answer(request, handler)
             self.requests.append(
                 RecordedRequest(
                     request.method,
@@ -348,12 +318,39 @@ class FakeCentrePoint:
                     dict(request.query),
                     response.status,
                     time.monotonic(),
-                    fault_name,
+                    fault,
                 )
             )
             return response
         finally:
             self.concurrency -= 1
+
+    async def _answer(
+        self, request: web.Request, handler: Handler
+    ) -> tuple[web.StreamResponse, str | None]:
+        """The answer, after the rate limit and any fault due; and the fault's name."""
+        wait = self._over_limit()
+        if wait is not None:
+            self.rate_limited += 1
+            return _text(429, "Too many requests", {"Retry-After": str(math.ceil(wait))}), None
+        fault = self._next_fault(request.path_qs)
+        if fault is None:
+            return await handler(request), None
+        if fault.kind == "status":
+            headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+            return _text(fault.status, f"injected {fault.status}", headers), str(fault.status)
+        if fault.kind == "drop":
+            if request.transport is not None:
+                request.transport.close()
+            return _text(500, "dropped"), fault.kind
+        if fault.kind == "slow":
+            await self._sleep(fault.delay)
+            return await handler(request), fault.kind
+        response = await handler(request)  # truncate: a 200 whose JSON is cut in half
+        if isinstance(response, web.Response) and isinstance(response.body, bytes):
+            cut = response.body[: max(1, len(response.body) // 2)]
+            response = web.Response(body=cut, content_type="application/json")
+        return response, fault.kind
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
