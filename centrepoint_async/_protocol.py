@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 import attrs
 import orjson
+from multidict import CIMultiDict
 
 from ._exceptions import (
     APIError,
@@ -237,7 +238,7 @@ def error_for_status(
     """The typed error for a non-2xx answer."""
     text = body_text(body, secrets)
     if status == 429:
-        retry_after = parse_retry_after(_header(headers, "Retry-After"))
+        retry_after = parse_retry_after(CIMultiDict(headers).get("Retry-After"))
         return RateLimitError(status, method, url, text, retry_after=retry_after)
     cls = _ERRORS_BY_STATUS.get(status)
     if cls is None:
@@ -335,17 +336,6 @@ def decode_page(data: Any, method: str, url: str, offset: int, limit: int) -> Ra
         limit=limit,
         total_count=total if isinstance(total, int) and not isinstance(total, bool) else None,
     )
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, val in headers.items():
-        if key.lower() == lowered:
-            return val
-    return None
 
 
 # --- paths -----------------------------------------------------------------------------------
