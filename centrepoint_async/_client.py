@@ -21,7 +21,7 @@ import attrs
 from . import _protocol as proto
 from ._auth import ClientCredentials, StaticToken, TokenSource
 from ._converter import structure, structure_delivery
-from ._exceptions import ConfigurationError, DecodeError, TransportError
+from ._exceptions import ConfigurationError, DecodeError, RateLimitError, TransportError
 from ._models import Study, Webhook, WebhookDelivery, WebhookEvent
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit
@@ -207,11 +207,6 @@ class CentrePointClient:
             log.debug("%s answered 401: renewing the token and replaying", request.display_url)
             self._auth.invalidate(answer.token)
             answer = await self._send(request)
-        if answer.status == 429:
-            self.stats.rate_limited += 1
-            if self.rate_limit is not None:
-                wait = proto.parse_retry_after(answer.headers.get("Retry-After"))
-                self.rate_limit.pause(1.0 if wait is None else wait)
         return answer
 
     async def _with_retry(self, request: proto.Request, decode: Callable[[_Answer], T]) -> T:
@@ -222,7 +217,15 @@ class CentrePointClient:
             attempts += 1
             if attempts > 1:
                 self.stats.retries += 1
-            return decode(await self._attempt(request))
+            answer = await self._attempt(request)
+            try:
+                return decode(answer)
+            except RateLimitError as exc:
+                # every request sharing the limiter waits, not only this one
+                self.stats.rate_limited += 1
+                if self.rate_limit is not None:
+                    self.rate_limit.pause(1.0 if exc.retry_after is None else exc.retry_after)
+                raise
 
         if self.retry is None:
             return await attempt()
