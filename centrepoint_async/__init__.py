@@ -5,6 +5,10 @@ webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` 
 CentrePoint server for tests and demos.
 """
 
+# private aliases, so that the module's public names are exactly __all__ (tests/test_exports.py)
+import importlib as _importlib
+import typing as _typing
+
 from ._client import CentrePointClient, ClientStats
 from ._exceptions import (
     APIError,
@@ -48,9 +52,11 @@ from ._models import (
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
-from .receiver import InboundEvent
+from ._version import __version__ as __version__
 
-__version__ = "0.1.0"
+# imported on first use (see __getattr__), so API clients never load aiohttp.web
+if _typing.TYPE_CHECKING:
+    from .receiver import InboundEvent
 
 __all__ = [
     "APIError",
@@ -96,3 +102,19 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEvent",
 ]
+
+# Names whose module is imported on first access: the receiving side needs aiohttp's server
+# stack, which a program that only calls the API should not pay for at import time.
+_LAZY = {"InboundEvent": "receiver"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

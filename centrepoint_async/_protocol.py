@@ -30,12 +30,12 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
+from ._version import USER_AGENT
 
 DEFAULT_BASE_URL = "https://api.actigraphcorp.com"
 DEFAULT_AUTH_URL = "https://auth.actigraphcorp.com"
 API_PREFIX = "/centrepoint/v3"
 TOKEN_PATH = "/connect/token"  # noqa: S105 (a path, not a password)
-USER_AGENT = "centrepoint-async/0.1"
 MAX_PAGE_SIZE = 100
 
 #: Environment variables the command line (and ``FakeCentrePoint.env()``) use.

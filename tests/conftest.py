@@ -15,6 +15,9 @@ from hypothesis import settings
 from centrepoint_async import RetryPolicy
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
+# the SDK's fixtures are opt-in, as they are for users (centrepoint_fake, centrepoint_client)
+pytest_plugins = ["centrepoint_async.testing.pytest_plugin"]
+
 STUDY = 100
 WEBHOOK = 1000
 

@@ -1,17 +1,32 @@
-"""pytest plugin: ``centrepoint_fake`` (a running :class:`FakeCentrePoint`) and
+"""pytest fixtures: ``centrepoint_fake`` (a running :class:`FakeCentrePoint`) and
 ``centrepoint_client`` (a :class:`CentrePointClient` of it, closed after the test).
 
-Registered through the ``pytest11`` entry point; needs pytest-asyncio.
+Opt in from your top-level ``conftest.py`` (as aiohttp's plugin is enabled)::
+
+    pytest_plugins = ["centrepoint_async.testing.pytest_plugin"]
+
+or with ``pytest -p centrepoint_async.testing.pytest_plugin``. The fixtures are async and need
+pytest-asyncio (``pip install pytest-asyncio``). Installing the SDK registers nothing with
+pytest on its own, so a project that does not ask for the fixtures never loads this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import pytest_asyncio
+try:
+    import pytest_asyncio
+except ModuleNotFoundError as exc:  # say what to install, instead of a bare import error
+    raise ImportError(
+        "centrepoint_async.testing.pytest_plugin needs pytest-asyncio: "
+        "pip install pytest-asyncio (or drop the plugin from pytest_plugins)"
+    ) from exc
 
 from .._client import CentrePointClient
+from .._retry import RetryPolicy
 from ._fake import FakeCentrePoint
+
+__all__ = ["centrepoint_client", "centrepoint_fake"]
 
 
 @pytest_asyncio.fixture
@@ -26,8 +41,6 @@ async def centrepoint_client(
     centrepoint_fake: FakeCentrePoint,
 ) -> AsyncIterator[CentrePointClient]:
     """A client of ``centrepoint_fake``, with fast retries."""
-    from .._retry import RetryPolicy
-
     async with centrepoint_fake.client(
         retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
     ) as client:
