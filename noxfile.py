@@ -1,16 +1,34 @@
-"""nox sessions: tests, coverage, lint, typecheck, bench, demo."""
+"""nox sessions: tests (every Python the classifiers list), coverage, lint, typecheck, typing,
+docs, bench, demo.
+
+A Python that is not installed is skipped with a message on a workstation and fails the run in
+CI (``CI`` set), so CI can never pass by testing fewer versions than the package claims.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+#: The versions in pyproject.toml's classifiers (tests/test_packaging.py keeps them equal).
+PYTHONS = ["3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["tests", "lint", "typecheck", "typing", "docs"]
 nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
+
+# pyenv keeps interpreters out of PATH (its shims only run the selected ones); put each one's bin
+# directory on PATH so that nox finds python3.12 and python3.13 as it would a system install.
+_pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+for _bin in sorted(_pyenv.glob("3.*/bin"), reverse=True):
+    os.environ["PATH"] = f"{_bin}{os.pathsep}{os.environ['PATH']}"
 
 
-@nox.session(python="3.11")
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (warnings are errors)."""
+    """Run the test suite (warnings are errors) on every supported Python."""
     session.install("-e", ".[test]")
     session.run("pytest", "-q", *session.posargs)
 
@@ -36,6 +54,21 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, tests, examples and benchmarks."""
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session(python=PYTHONS)
+def typing(session: nox.Session) -> None:
+    """The README's and the guide's code, the examples and tests/typing under mypy and pyright
+    (both strict)."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-q", "-p", "no:randomly", "tests/typing", *session.posargs)
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site; any warning (a broken reference) fails it."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "build/site")
 
 
 @nox.session(python="3.11")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import centrepoint_async as cp
@@ -11,7 +11,7 @@ from centrepoint_async.testing import FakeCentrePoint
 
 
 @asynccontextmanager
-async def client_from_env_or_fake() -> AsyncIterator[cp.CentrePointClient]:
+async def client_from_env_or_fake() -> AsyncGenerator[cp.CentrePointClient, None]:
     """Real credentials from CENTREPOINT_CLIENT_ID/SECRET if set, else a FakeCentrePoint."""
     client_id = os.environ.get("CENTREPOINT_CLIENT_ID")
     secret = os.environ.get("CENTREPOINT_CLIENT_SECRET")

@@ -40,7 +40,8 @@ async def main(client: cp.CentrePointClient, out_dir: Path, parallel_webhooks: i
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs: list[tuple[int, int]] = []
     async for study in client.studies.list():
-        if study.id is not None:
+        # ids are required from 0.2 (#18): this guard then goes, and the ignore with it
+        if study.id is not None:  # pyright: ignore[reportUnnecessaryComparison]
             jobs += [(study.id, h.id) async for h in client.webhooks.list(study.id) if h.id]
     gate = asyncio.Semaphore(parallel_webhooks)
 
