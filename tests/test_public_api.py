@@ -1,0 +1,168 @@
+"""Every public name is documented: a name in a public ``__all__``, and every public method or
+property of a public class (and of the resource namespaces a client hands out), has a docstring.
+
+The walk is generic: names other work adds (to ``__all__`` or as methods) are checked as they
+appear. Data (constants, type aliases) is documented autodoc's way, by a ``#:`` comment above
+its assignment or a string below it; tests read those from the source.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import importlib.util
+import inspect
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import centrepoint_async
+
+PACKAGE = Path(centrepoint_async.__file__).parent
+PUBLIC_MODULES = [
+    "centrepoint_async",
+    "centrepoint_async.receiver",
+    "centrepoint_async.testing",
+    "centrepoint_async.redis",  # once it exists
+]
+
+
+def _modules() -> Iterator[typing.Any]:
+    for name in PUBLIC_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            yield importlib.import_module(name)
+
+
+def _ours(obj: object) -> bool:
+    return getattr(obj, "__module__", "").startswith("centrepoint_async")
+
+
+def _own_doc(obj: object) -> str | None:
+    """The docstring an object itself defines (a class does not inherit one here)."""
+    doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else getattr(obj, "__doc__", None)
+    return doc.strip() if isinstance(doc, str) else None
+
+
+def _members(cls: type) -> Iterator[tuple[str, object]]:
+    """Public methods and properties a class (and its bases from this package) define."""
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        if not _ours(klass):
+            continue
+        for name, value in vars(klass).items():
+            if name.startswith("_") or name in seen:
+                continue
+            if isinstance(value, staticmethod | classmethod):
+                value = value.__func__
+            if isinstance(value, property | functools.cached_property) or inspect.isfunction(value):
+                seen.add(name)
+                yield name, value
+
+
+def _namespaces() -> Iterator[type]:
+    """Classes of this package a client hands out as public attributes (``client.webhooks``)."""
+    client = centrepoint_async.CentrePointClient(token="unused")  # no I/O until first use
+    for name, value in vars(client).items():
+        if not name.startswith("_") and _ours(type(value)):
+            yield type(value)
+
+
+@functools.cache
+def _documented_data() -> frozenset[str]:
+    """Names assigned at module level in the package with a ``#:`` comment or a docstring."""
+    names: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        body = ast.parse(source).body
+        for i, node in enumerate(body):
+            if isinstance(node, ast.Assign):
+                targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                targets = [node.target.id]
+            else:
+                continue
+            above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+            following = body[i + 1] if i + 1 < len(body) else None
+            below = (
+                isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            )
+            if above.startswith("#:") or below:
+                names.update(targets)
+    return frozenset(names)
+
+
+def _public_objects() -> dict[str, object]:
+    found: dict[str, object] = {}
+    classes: list[tuple[str, type]] = []
+    for module in _modules():
+        found[module.__name__] = module
+        for name in module.__all__:
+            value = getattr(module, name)
+            found[f"{module.__name__}.{name}"] = value
+            if inspect.isclass(value) and _ours(value):
+                classes.append((f"{module.__name__}.{name}", value))
+    for namespace in _namespaces():
+        key = f"{namespace.__module__}.{namespace.__qualname__}"
+        if not any(value is namespace for value in found.values()):
+            found[key] = namespace
+            classes.append((key, namespace))
+    for qualified, cls in classes:
+        for name, member in _members(cls):
+            found[f"{qualified}.{name}"] = member
+    return found
+
+
+PUBLIC = _public_objects()
+
+#: Public names known to lack a docstring, in files other work owns; each is expected to fail
+#: (not strictly: it passes as soon as its owner documents it) and should leave this list then.
+KNOWN_UNDOCUMENTED = {
+    "centrepoint_async.Event": "_models.py (#18): a #: comment above the alias",
+    "centrepoint_async.receiver.MemoryDeliveryStore.claim": "receiver (#12)",
+    "centrepoint_async.receiver.MemoryDeliveryStore.release": "receiver (#12)",
+    "centrepoint_async.testing.FakeServerProcess.client_id": "testing/_process.py (#17)",
+    "centrepoint_async.testing.FakeServerProcess.client_secret": "testing/_process.py (#17)",
+    "centrepoint_async.testing.FakeServerProcess.url": "testing/_process.py (#17)",
+    "centrepoint_async.testing.Fault.matches": "testing/_fake.py (#17)",
+}
+
+
+def _cases() -> list[object]:
+    return [
+        pytest.param(
+            name,
+            id=name,
+            marks=[pytest.mark.xfail(reason=f"owned by {KNOWN_UNDOCUMENTED[name]}", strict=False)]
+            if name in KNOWN_UNDOCUMENTED
+            else [],
+        )
+        for name in sorted(PUBLIC)
+    ]
+
+
+def test_the_walk_sees_the_api() -> None:
+    """The walk reaches the client's methods and its resource namespaces' methods."""
+    assert "centrepoint_async.CentrePointClient.close" in PUBLIC
+    assert any(name.endswith("Webhooks.history") for name in PUBLIC)
+    assert "centrepoint_async.receiver.WebhookReceiver.on" in PUBLIC
+    assert "centrepoint_async.testing.FakeCentrePoint.inject" in PUBLIC
+
+
+@pytest.mark.parametrize("name", _cases())
+def test_public_name_has_a_docstring(name: str) -> None:
+    """Users reading help() or the API reference find every public name explained."""
+    obj = PUBLIC[name]
+    if inspect.isclass(obj) or inspect.ismodule(obj) or callable(obj) or _is_descriptor(obj):
+        assert _own_doc(obj), f"{name} has no docstring"
+    else:  # data: a constant or a type alias
+        assert name.rsplit(".", 1)[1] in _documented_data(), f"{name}: no #: comment"
+
+
+def _is_descriptor(obj: object) -> bool:
+    return isinstance(obj, property | functools.cached_property)
