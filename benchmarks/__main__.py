@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [latency cpu ratelimit memory structuring fake]``."""
+"""Run the benchmarks: ``python -m benchmarks [NAME ...]`` (names: the keys of BENCHMARKS)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from . import (
     bench_cpu,
     bench_fake,
+    bench_import,
     bench_latency,
     bench_memory,
     bench_ratelimit,
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "memory": bench_memory.main,
     "structuring": bench_structuring.main,
     "fake": bench_fake.main,
+    "import": bench_import.main,
 }
 
 
