@@ -1,0 +1,122 @@
+"""Sphinx configuration: the user guide (Markdown, MyST) and the API reference (autodoc).
+
+Built with ``nox -s docs`` and in CI as ``sphinx-build -n -W --keep-going``: nitpicky, so a
+reference to a name of this package that does not exist fails the build. References to other
+libraries (aiohttp, multidict, the standard library) are not checked: resolving them needs
+intersphinx inventories from the web, which the build must not depend on.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from sphinx.addnodes import pending_xref
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import centrepoint_async  # noqa: E402 (after the path is set)
+
+project = "centrepoint-async"
+author = "centrepoint-async developers"
+copyright = "centrepoint-async developers"  # noqa: A001 (Sphinx's name for it)
+release = centrepoint_async.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = ["myst_parser", "sphinx.ext.autodoc"]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "_generated"]
+myst_heading_anchors = 3
+html_theme = "furo"
+html_title = f"centrepoint-async {release}"
+
+autodoc_member_order = "groupwise"
+autodoc_typehints = "signature"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+
+nitpicky = True
+# only names of this package are checked (see the module docstring); TypeVars are not targets
+nitpick_ignore_regex = [
+    (r"py:.*", r"(?!centrepoint_async\b).*"),
+    (r"py:.*", r"centrepoint_async\..*\b[A-Z]"),
+    (r"py:.*", r"centrepoint_async\..*\._\w+"),  # private bases (_Model): not documented
+]
+
+#: The public modules, in the order the reference shows them; those not in this build skipped.
+PUBLIC_MODULES = {
+    "centrepoint_async": "The client, its models and errors",
+    "centrepoint_async.receiver": "Receiving webhooks",
+    "centrepoint_async.testing": "Testing: the fake server",
+    "centrepoint_async.testing.pytest_plugin": "The pytest fixtures",
+    "centrepoint_async.redis": "Many processes: Redis",
+}
+
+
+def _namespaces() -> list[type]:
+    """The classes a client hands out as attributes (``client.webhooks``): found, not listed,
+    so namespaces other work adds appear in the reference without an edit here."""
+    client = centrepoint_async.CentrePointClient(token="unused")  # no I/O until first use
+    return [
+        type(value)
+        for name, value in vars(client).items()
+        if not name.startswith("_") and type(value).__module__.startswith("centrepoint_async")
+    ]
+
+
+def _write_reference() -> None:
+    """docs/_generated/*.rst: one section per public module, the client's namespaces."""
+    out = HERE / "_generated"
+    out.mkdir(exist_ok=True)
+    sections = []
+    for module, title in PUBLIC_MODULES.items():
+        if importlib.util.find_spec(module) is None:
+            continue
+        sections.append(f"{title}\n{'-' * len(title)}\n\n.. automodule:: {module}\n")
+    (out / "modules.rst").write_text("\n".join(sections), encoding="utf-8")
+    classes = [f".. autoclass:: {c.__module__}.{c.__qualname__}\n" for c in _namespaces()]
+    (out / "namespaces.rst").write_text("\n".join(classes), encoding="utf-8")
+    examples = []
+    for path in sorted((HERE.parent / "examples").glob("[!_]*.py")):
+        title = f"``{path.name}``"
+        examples.append(
+            f"{title}\n{'-' * len(title)}\n\n"
+            f".. literalinclude:: /../examples/{path.name}\n   :language: python\n"
+        )
+    (out / "examples.rst").write_text("\n".join(examples), encoding="utf-8")
+
+
+_write_reference()
+
+_PRIVATE = re.compile(r"^(?P<public>[\w.]*?)\.(?:_\w+\.)+(?P<name>[A-Za-z]\w*(?:\.\w+)*)$")
+
+
+def _public_target(
+    app: Sphinx, env: BuildEnvironment, node: pending_xref, contnode: nodes.TextElement
+) -> Any:
+    """Type hints name classes where they are defined (``centrepoint_async._models.Study``); the
+    reference documents them where users import them (``centrepoint_async.Study``)."""
+    if node.get("refdomain") != "py":
+        return None
+    match = _PRIVATE.match(node["reftarget"])
+    if match is None:
+        return None
+    domain = env.get_domain("py")
+    candidates = [f"{match['public']}.{match['name']}", f"centrepoint_async.{match['name']}"]
+    for target in candidates:
+        resolved = domain.resolve_xref(
+            env, node["refdoc"], app.builder, node["reftype"], target, node, contnode
+        )
+        if resolved is not None:
+            return resolved
+    return None
+
+
+def setup(app: Sphinx) -> None:
+    app.connect("missing-reference", _public_target)
