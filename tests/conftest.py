@@ -15,15 +15,15 @@ from hypothesis import settings
 from centrepoint_async import RetryPolicy
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
-# the SDK's fixtures are opt-in, as they are for users (centrepoint_fake, centrepoint_client)
-pytest_plugins = ["centrepoint_async.testing.pytest_plugin"]
-
 STUDY = 100
 WEBHOOK = 1000
 
 # no per-example deadline: CI machines are shared, and a slow example is not a wrong one
 settings.register_profile("centrepoint", deadline=None)
 settings.load_profile("centrepoint")
+
+# the SDK's fixtures are opt-in, as they are for users (centrepoint_fake, centrepoint_client)
+pytest_plugins = ["centrepoint_async.testing.pytest_plugin"]
 
 
 class _ShimResponse(aiohttp.ClientResponse):
