@@ -21,13 +21,13 @@ from . import (
 from ._common import machine
 
 BENCHMARKS: dict[str, Callable[[], Any]] = {
+    "import": bench_import.main,
     "latency": bench_latency.main,
     "cpu": bench_cpu.main,
     "ratelimit": bench_ratelimit.main,
     "memory": bench_memory.main,
     "structuring": bench_structuring.main,
     "fake": bench_fake.main,
-    "import": bench_import.main,
 }
 
 
