@@ -5,10 +5,6 @@ webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` 
 CentrePoint server for tests and demos.
 """
 
-# private aliases, so that the module's public names are exactly __all__ (tests/test_exports.py)
-import importlib as _importlib
-import typing as _typing
-
 from ._client import CentrePointClient, ClientStats
 from ._exceptions import (
     APIError,
@@ -54,9 +50,13 @@ from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
 from ._version import __version__ as __version__
 
-# imported on first use (see __getattr__), so API clients never load aiohttp.web
-if _typing.TYPE_CHECKING:
+# The receiving side is imported on first use (see __getattr__), so a program that only calls
+# the API never loads aiohttp's server stack. Type checkers treat any name TYPE_CHECKING as
+# typing.TYPE_CHECKING; deleted after use, so the module's public names stay exactly __all__.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from .receiver import InboundEvent
+del TYPE_CHECKING
 
 __all__ = [
     "APIError",
@@ -103,18 +103,16 @@ __all__ = [
     "WebhookEvent",
 ]
 
-# Names whose module is imported on first access: the receiving side needs aiohttp's server
-# stack, which a program that only calls the API should not pay for at import time.
-_LAZY = {"InboundEvent": "receiver"}
 
+def __getattr__(name: str) -> object:
+    """``cp.InboundEvent`` loads ``centrepoint_async.receiver`` when first asked for."""
+    if name == "InboundEvent":
+        from .receiver import InboundEvent
 
-def __getattr__(name: str) -> _typing.Any:
-    if name in _LAZY:
-        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
+        globals()[name] = InboundEvent  # later lookups skip this function
+        return InboundEvent
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted([*globals(), "InboundEvent"])
