@@ -74,11 +74,22 @@ def _write_reference() -> None:
     """docs/_generated/*.rst: one section per public module, the client's namespaces."""
     out = HERE / "_generated"
     out.mkdir(exist_ok=True)
+    present = [m for m in PUBLIC_MODULES if importlib.util.find_spec(m) is not None]
     sections = []
-    for module, title in PUBLIC_MODULES.items():
-        if importlib.util.find_spec(module) is None:
-            continue
-        sections.append(f"{title}\n{'-' * len(title)}\n\n.. automodule:: {module}\n")
+    for module in present:
+        # a name exported by a deeper public module too (cp.InboundEvent) is documented there
+        # only: Sphinx allows one description of an object
+        loaded = importlib.import_module(module)
+        deeper: set[str] = set()
+        for other in (importlib.import_module(o) for o in present if o.startswith(f"{module}.")):
+            for name in getattr(other, "__all__", ()):
+                if getattr(loaded, name, None) is getattr(other, name):
+                    deeper.add(name)
+        title = PUBLIC_MODULES[module]
+        section = f"{title}\n{'-' * len(title)}\n\n.. automodule:: {module}\n"
+        if deeper:
+            section += f"   :exclude-members: {', '.join(sorted(deeper))}\n"
+        sections.append(section)
     (out / "modules.rst").write_text("\n".join(sections), encoding="utf-8")
     classes = [f".. autoclass:: {c.__module__}.{c.__qualname__}\n" for c in _namespaces()]
     (out / "namespaces.rst").write_text("\n".join(classes), encoding="utf-8")
