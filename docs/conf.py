@@ -47,6 +47,9 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(?!centrepoint_async\b).*"),
     (r"py:.*", r"centrepoint_async\..*\b[A-Z]"),
     (r"py:.*", r"centrepoint_async\..*\._\w+"),  # private bases (_Model): not documented
+    # a type hint naming a class of a private module that no public module exports (after
+    # _public_target's mapping): a gap in the public API, not a broken link in the text
+    (r"py:class", r"centrepoint_async\.(?:\w+\.)*_\w+\.\w+"),
 ]
 
 #: The public modules, in the order the reference shows them; those not in this build skipped.
