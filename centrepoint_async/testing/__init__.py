@@ -1,7 +1,7 @@
 """Testing aids: :class:`FakeCentrePoint`, a real fake CentrePoint server, and its data.
 
-With pytest, the ``centrepoint_fake`` and ``centrepoint_client`` fixtures come from the plugin
-this package registers (``centrepoint_async.testing.pytest_plugin``).
+With pytest, the ``centrepoint_fake`` and ``centrepoint_client`` fixtures come from an opt-in
+plugin: ``pytest_plugins = ["centrepoint_async.testing.pytest_plugin"]`` in your conftest.py.
 """
 
 from ._data import SEED_HISTORY_ITEMS, SIZES, Dataset, History
