@@ -66,10 +66,12 @@ def _namespaces() -> list[type]:
     """The classes a client hands out as attributes (``client.webhooks``): found, not listed,
     so namespaces other work adds appear in the reference without an edit here."""
     client = centrepoint_async.CentrePointClient(token="unused")  # noqa: S106 (no I/O until first use)
+    found = [type(v) for name, v in vars(client).items() if not name.startswith("_")]
     return [
-        type(value)
-        for name, value in vars(client).items()
-        if not name.startswith("_") and type(value).__module__.startswith("centrepoint_async")
+        cls
+        for cls in dict.fromkeys(found)
+        if cls.__module__.startswith("centrepoint_async")
+        and getattr(centrepoint_async, cls.__name__, None) is not cls  # exported: documented
     ]
 
 
