@@ -134,5 +134,16 @@ def _public_target(
     return None
 
 
+#: Class attributes that steer the converter, not the user (how a payload's JSON keys are spelt).
+_INTERNAL_MEMBERS = {"json_style"}
+
+
+def _skip_internal(
+    app: Sphinx, what: str, name: str, obj: object, skip: bool, options: object
+) -> bool | None:
+    return True if name in _INTERNAL_MEMBERS else None
+
+
 def setup(app: Sphinx) -> None:
     app.connect("missing-reference", _public_target)
+    app.connect("autodoc-skip-member", _skip_internal)
