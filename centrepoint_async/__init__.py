@@ -46,7 +46,7 @@ from ._models import (
     WebhookEvent,
 )
 from ._pager import AsyncPager, Page
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, RateLimiter
 from ._retry import RetryPolicy
 from .receiver import InboundEvent
 
@@ -80,6 +80,7 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
+    "RateLimiter",
     "RateLimitError",
     "RawProcessingCompleteEvent",
     "RetryPolicy",

@@ -24,7 +24,7 @@ from ._converter import structure, structure_delivery
 from ._exceptions import ConfigurationError, DecodeError, RateLimitError, TransportError
 from ._models import Study, Webhook, WebhookDelivery, WebhookEvent
 from ._pager import AsyncPager, Page
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, RateLimiter
 from ._retry import RetryPolicy
 
 __all__ = ["CentrePointClient"]
@@ -81,7 +81,7 @@ class CentrePointClient:
         auth_url: str = proto.DEFAULT_AUTH_URL,
         session: aiohttp.ClientSession | None = None,
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (immutable)
-        rate_limit: RateLimit | _Default | None = _NEW_RATE_LIMIT,
+        rate_limit: RateLimiter | _Default | None = _NEW_RATE_LIMIT,
         timeout: float = 30.0,
     ) -> None:
         self.base_url = proto.check_url(base_url, "base_url")
@@ -95,8 +95,10 @@ class CentrePointClient:
             raise ConfigurationError("retry must be a RetryPolicy or None")
         if rate_limit is _NEW_RATE_LIMIT:
             rate_limit = RateLimit()
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise ConfigurationError("rate_limit must be a RateLimit or None")
+        if rate_limit is not None and not isinstance(rate_limit, RateLimiter):
+            raise ConfigurationError(
+                "rate_limit must be a RateLimit (or any RateLimiter: slot() and pause()) or None"
+            )
         self.retry = retry
         self.rate_limit = rate_limit
         self._timeout = aiohttp.ClientTimeout(total=float(timeout))
@@ -211,6 +213,7 @@ class CentrePointClient:
 
     async def _with_retry(self, request: proto.Request, decode: Callable[[_Answer], T]) -> T:
         attempts = 0
+        started = time.monotonic()
 
         async def attempt() -> T:
             nonlocal attempts
@@ -224,12 +227,23 @@ class CentrePointClient:
                 # every request sharing the limiter waits, not only this one
                 self.stats.rate_limited += 1
                 if self.rate_limit is not None:
-                    self.rate_limit.pause(1.0 if exc.retry_after is None else exc.retry_after)
+                    wait = 1.0 if exc.retry_after is None else exc.retry_after
+                    await self.rate_limit.pause(self._pause_cap(wait, started))
                 raise
 
         if self.retry is None:
             return await attempt()
         return await self.retry.call(attempt, what=f"{request.method} {request.display_url}")
+
+    def _pause_cap(self, wait: float, started: float) -> float:
+        """``wait`` capped to what is left of the retry budget (``RetryPolicy.max_delay``).
+
+        A ``Retry-After`` of 10**9 must not hang every request sharing the limiter: nobody
+        waits for an answer longer than the budget, so the limiter is paused no longer either.
+        Without a retry policy the cap is the default policy's ``max_delay``.
+        """
+        budget = self.retry.max_delay if self.retry is not None else RetryPolicy().max_delay
+        return max(0.0, min(wait, budget - (time.monotonic() - started)))
 
     async def _fetch_token(self) -> proto.Token:
         request = proto.token_request(
