@@ -5,7 +5,7 @@ webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` 
 CentrePoint server for tests and demos.
 """
 
-from ._client import CentrePointClient, ClientStats
+from ._client import CentrePointClient, ClientStats, Timeout
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -24,6 +24,7 @@ from ._exceptions import (
     SignatureError,
     TransportError,
 )
+from ._hooks import HookEvent
 from ._models import (
     EVENT_TYPES,
     BoutCount,
@@ -78,6 +79,7 @@ __all__ = [
     "EpochAggregation",
     "Event",
     "FreedsonAggregation",
+    "HookEvent",
     "InboundEvent",
     "NotFoundError",
     "Page",
@@ -95,6 +97,7 @@ __all__ = [
     "StaudenmayerAggregation",
     "StepsAggregation",
     "Study",
+    "Timeout",
     "TransportError",
     "UnknownEvent",
     "UploadEvent",
