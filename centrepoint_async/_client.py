@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -604,6 +604,15 @@ def _parser(cls: type[T], where: str | None = None) -> Callable[[Any], T]:
     return parse
 
 
+class Paging(TypedDict, total=False):
+    """The paging options every list call takes (see :class:`AsyncPager`)."""
+
+    page_size: int  # 1 to MAX_PAGE_SIZE (100); default 100
+    offset: int  # where the listing starts; default 0
+    max_items: int | None  # stop after this many positions; default all
+    concurrency: int  # pages fetched at once; default 1
+
+
 class _Namespace:
     __slots__ = ("_client",)
 
@@ -616,24 +625,9 @@ class Studies(_Namespace):
 
     __slots__ = ()
 
-    def list(
-        self,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
-    ) -> AsyncPager[Study]:
+    def list(self, **paging: Unpack[Paging]) -> AsyncPager[Study]:
         """Every study, page by page."""
-        return self._client.paginate(
-            proto.STUDIES_PATH,
-            _parser(Study),
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_by_id,
-        )
+        return self._client.paginate(proto.STUDIES_PATH, _parser(Study), **paging, key=_by_id)
 
     async def get(self, study_id: int) -> Study:
         """One study by id."""
@@ -645,23 +639,10 @@ class WebhookEvents(_Namespace):
 
     __slots__ = ()
 
-    def list(
-        self,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
-    ) -> AsyncPager[WebhookEvent]:
+    def list(self, **paging: Unpack[Paging]) -> AsyncPager[WebhookEvent]:
         """Every webhook event type."""
         return self._client.paginate(
-            proto.WEBHOOK_EVENTS_PATH,
-            _parser(WebhookEvent),
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_by_id,
+            proto.WEBHOOK_EVENTS_PATH, _parser(WebhookEvent), **paging, key=_by_id
         )
 
 
@@ -670,24 +651,10 @@ class Webhooks(_Namespace):
 
     __slots__ = ()
 
-    def list(
-        self,
-        study_id: int,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
-    ) -> AsyncPager[Webhook]:
+    def list(self, study_id: int, **paging: Unpack[Paging]) -> AsyncPager[Webhook]:
         """The webhooks a study is subscribed to."""
         return self._client.paginate(
-            proto.webhooks_path(study_id),
-            _parser(Webhook),
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_by_id,
+            proto.webhooks_path(study_id), _parser(Webhook), **paging, key=_by_id
         )
 
     async def get(self, study_id: int, webhook_id: int) -> Webhook:
@@ -695,35 +662,15 @@ class Webhooks(_Namespace):
         return await self._client._get_model(proto.webhook_path(study_id, webhook_id), Webhook)
 
     def history(
-        self,
-        study_id: int,
-        webhook_id: int,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
+        self, study_id: int, webhook_id: int, **paging: Unpack[Paging]
     ) -> AsyncPager[WebhookDelivery]:
         """Every delivery attempt of a webhook, oldest first as the server orders them."""
         return self._client.paginate(
-            proto.history_path(study_id, webhook_id),
-            structure_delivery,
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_by_id,
+            proto.history_path(study_id, webhook_id), structure_delivery, **paging, key=_by_id
         )
 
     def raw_history(
-        self,
-        study_id: int,
-        webhook_id: int,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
+        self, study_id: int, webhook_id: int, **paging: Unpack[Paging]
     ) -> AsyncPager[Any]:
         """The same deliveries as :meth:`history`, each exactly as the API sent it.
 
@@ -733,13 +680,7 @@ class Webhooks(_Namespace):
         of :meth:`history`.
         """
         return self._client.paginate(
-            proto.history_path(study_id, webhook_id),
-            _as_sent,
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_raw_id,
+            proto.history_path(study_id, webhook_id), _as_sent, **paging, key=_raw_id
         )
 
 
