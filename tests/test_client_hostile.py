@@ -324,6 +324,28 @@ async def test_a_page_without_items_is_a_decode_error_carrying_resume_offset(
     assert got == list(range(200)) and caught.value.resume_offset == 200
 
 
+@pytest.mark.parametrize("bad_item", [5, "study", None, [1]])
+async def test_an_item_the_model_refuses_is_a_decode_error_carrying_resume_offset(
+    bad_item: object,
+) -> None:
+    """A non-object among a page's items stops the listing typed, where a restart resumes."""
+
+    async def listing(request: web.Request) -> web.Response:
+        offset = int(request.query["offset"])
+        if offset == 100:
+            items: list[object] = [{"id": i} for i in range(100, 150)]
+            return web.json_response({"items": [*items, bad_item], "totalCount": 1000})
+        return page_of(range(offset, offset + 100))
+
+    async with serve({"/centrepoint/v3/Studies": listing}) as url:
+        async with client(url, token="tok-abcd") as c:
+            pager = c.studies.list(concurrency=4)
+            with pytest.raises(cp.DecodeError) as caught:
+                async for _ in pager:
+                    pass
+    assert caught.value.resume_offset == pager.resume_offset == 100
+
+
 @pytest.mark.parametrize("cycle", [1, 2, 3])
 @pytest.mark.parametrize("concurrency", [1, 4])
 async def test_a_server_cycling_through_full_pages_is_a_pagination_error(
