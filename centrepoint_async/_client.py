@@ -241,7 +241,7 @@ class CentrePointClient:
 
     def _safe_url(self, url: str) -> str:
         """``url`` as logs, errors, hooks and spans show it: no credentials, no secret."""
-        return proto.redact(proto.strip_credentials(url), self._secrets())
+        return proto.safe_url(url, self._secrets())
 
     def _get_session(self) -> aiohttp.ClientSession:
         """The shared aiohttp session (created on first use; for blob downloads too).
