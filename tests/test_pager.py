@@ -118,13 +118,11 @@ async def test_inserts_during_listing_are_not_repeated() -> None:
 async def test_inserts_during_a_concurrent_listing_lose_and_repeat_nothing(
     concurrency: int,
 ) -> None:
-    """With pages in flight, head inserts still give every original item once, in order.
-
-    The server here reads its list when a request starts, in the order requests are made
-    (as a real server does for requests that reach it in order), so every later page sees at
-    least the inserts an earlier page saw: offsets only ever shift forward, nothing can be
-    skipped, and what a page repeats is the tail of the page before it.
-    """
+    """With pages in flight, head inserts still give every original item once, in order."""
+    # The server here reads its list when a request starts, in the order requests are made
+    # (as a real server does for requests that reach it in order), so every later page sees
+    # at least the inserts an earlier page saw: offsets only shift forward, nothing can be
+    # skipped, and what a page repeats is the tail of the page before it (dropped).
     listing: list[int] = list(range(1000, 1500))
     original = list(listing)
 
