@@ -92,6 +92,15 @@ class Timeout:
         return aiohttp.ClientTimeout(total=self.total, connect=self.connect, sock_read=self.read)
 
 
+class _Failed(Exception):
+    """One HTTP request failed: the status received, if any, and the typed error to raise."""
+
+    def __init__(self, status: int, error: CentrePointError) -> None:
+        super().__init__(status)
+        self.status = status
+        self.error = error
+
+
 @attrs.frozen
 class _Answer:
     status: int
@@ -284,24 +293,9 @@ class CentrePointClient:
             failure: CentrePointError | None = None
             status = 0
             try:
-                async with (
-                    self._slot(),
-                    session.request(
-                        request.method,
-                        request.url,
-                        params=request.params,
-                        data=request.data,
-                        headers=headers,
-                        timeout=self.timeout.to_aiohttp(),
-                        allow_redirects=False,
-                    ) as response,
-                ):
-                    status, answer_headers = response.status, response.headers
-                    body = await self._read(response, request.method, url)
-            except CentrePointError as exc:
-                failure = exc
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                failure = self._transport_error(exc, request.method, url)
+                status, answer_headers, body = await self._exchange(session, request, headers, url)
+            except _Failed as failed:
+                status, failure = failed.status, failed.error
             elapsed = time.monotonic() - started
             extra = {
                 "method": request.method,
@@ -314,10 +308,12 @@ class CentrePointClient:
                 span.set_attribute("http.response.status_code", status)
             if failure is not None:
                 # raised here, outside the except block: the aiohttp error (whose request
-                # information holds the Authorization header) is not chained as __context__
+                # information holds the Authorization header) is not chained as __context__,
+                # and with a fresh traceback, whose frames do not hold aiohttp's response
+                del headers, token
                 tracing.fail(span, failure)
                 log.debug("%s %s failed: %s", request.method, url, failure, extra=extra)
-                raise failure
+                raise failure.with_traceback(None)
             if status >= 400:
                 span.set_attribute("error.type", str(status))
         log.debug(
@@ -334,6 +330,40 @@ class CentrePointClient:
             HookEvent("response", request.method, url, attempt, status=status, elapsed=elapsed),
         )
         return _Answer(status, answer_headers, body, token)
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        request: proto.Request,
+        headers: Mapping[str, str],
+        url: str,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """The status, headers and body of one request; any failure as :class:`_Failed`.
+
+        The aiohttp response (whose request information holds the Authorization header)
+        lives in this frame only, which no error raised by the client keeps.
+        """
+        status = 0
+        try:
+            async with (
+                self._slot(),
+                session.request(
+                    request.method,
+                    request.url,
+                    params=request.params,
+                    data=request.data,
+                    headers=headers,
+                    timeout=self.timeout.to_aiohttp(),
+                    allow_redirects=False,
+                ) as response,
+            ):
+                status = response.status
+                return status, response.headers, await self._read(response, request.method, url)
+        except CentrePointError as exc:
+            error: CentrePointError = exc
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            error = self._transport_error(exc, request.method, url)
+        raise _Failed(status, error)
 
     async def _read(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The whole answer, decompressed, refused once past ``max_response_size``."""
