@@ -249,6 +249,10 @@ async def test_early_break_and_cancel_leave_nothing_running() -> None:
 
             task = asyncio.create_task(consume())
             await asyncio.sleep(latency * 1.5)
+            for _ in range(500):  # cancel while requests are in flight (generous: shared CPU)
+                if fake.concurrency > 0 and limiter.held > 0:
+                    break
+                await asyncio.sleep(0.01)
             assert fake.concurrency > 0 and limiter.held > 0
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
