@@ -6,6 +6,7 @@ CentrePoint server for tests and demos.
 """
 
 from ._client import CentrePointClient, ClientStats
+from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -22,7 +23,6 @@ from ._exceptions import (
     TransportError,
 )
 from ._models import (
-    EVENT_TYPES,
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
     CrouterAggregation,
