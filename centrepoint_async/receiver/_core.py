@@ -33,10 +33,10 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from ._converter import parse_payload
-from ._events import EVENT_TYPES, event_name
-from ._exceptions import ConfigurationError, SignatureError
-from ._models import Event
+from .._converter import parse_payload
+from .._events import EVENT_TYPES, event_name
+from .._exceptions import ConfigurationError, SignatureError
+from .._models import Event
 
 __all__ = [
     "DeliveryStore",
