@@ -592,13 +592,19 @@ class WebhookReceiver:
         """The aiohttp handler: body read with ``body_timeout`` and ``max_body_size``."""
         reply = self.precheck(request.method, request.headers)
         if reply is None:
+            ended = True
             try:
                 async with asyncio.timeout(self.body_timeout):
                     body = await _read_capped(request, self.max_body_size)
+                    if body is None:  # read the rest away (bounded) so the 413 gets through
+                        ended = await _discard(request, 4 * self.max_body_size)
             except TimeoutError:
-                reply = TIMEOUT
+                reply, ended = TIMEOUT, False
             else:
                 reply = TOO_LARGE if body is None else await self.accept(request.headers, body)
+            if not ended:
+                # close rather than read more of a trickling or huge body (aiohttp lingers 10 s)
+                request.protocol.force_close()
         return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
     def asgi(self) -> ASGIApp:
@@ -631,6 +637,16 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _discard(request: web.Request, limit: int) -> bool:
+    """Read and drop the rest of a body up to ``limit`` bytes; whether it ended."""
+    drained = 0
+    while not request.content.at_eof():
+        drained += len(await request.content.readany())
+        if drained > limit:
+            return False
+    return True
 
 
 async def _quietly(call: Awaitable[object]) -> None:
