@@ -244,6 +244,7 @@ APP = textwrap.dedent(
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until the server accepts them
     print(sock.getsockname()[1], flush=True)
     if kind == "aiohttp":
         from aiohttp import web
@@ -280,12 +281,6 @@ async def test_sigterm_stops_promptly_with_a_handler_hanging(kind: str, tmp_path
         port = int(await asyncio.wait_for(process.stdout.readline(), 60))
         path = "/hooks/" if kind == "uvicorn" else "/hooks"
         url = f"http://127.0.0.1:{port}{path}"
-        for _ in range(200):  # the server may take a moment to listen
-            with contextlib.suppress(aiohttp.ClientConnectionError):
-                async with aiohttp.ClientSession() as session, session.get(url) as response:
-                    await response.read()
-                    break
-            await asyncio.sleep(0.05)
         request = asyncio.create_task(post(url, bearer()))
         assert await asyncio.wait_for(process.stdout.readline(), 30) == b"handling\n"
         began = time.monotonic()

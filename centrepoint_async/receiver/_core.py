@@ -395,9 +395,8 @@ class WebhookReceiver:
         task = asyncio.ensure_future(self._call(self.handlers_for(event), event))
         self._running[key] = task
         task.add_done_callback(lambda done: self._finished(key, event, done))
-        try:
-            await asyncio.wait_for(asyncio.shield(task), self.handler_timeout)
-        except TimeoutError:
+        await _done_or_timeout(task, self.handler_timeout)  # never cancels the task
+        if not task.done():
             log.warning(
                 "handlers of %s delivery %s still running after %.1f s: answered 503",
                 event.name,
@@ -405,14 +404,9 @@ class WebhookReceiver:
                 self.handler_timeout,
             )
             return RUNNING
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # the request itself was cancelled
+        if task.cancelled():
             return CLOSING  # close() cancelled the handler: not handled
-        except Exception:
-            return FAILED  # logged by _finished
-        return OK
+        return FAILED if task.exception() is not None else OK  # failures logged by _finished
 
     def _finished(self, key: object, event: InboundEvent, task: asyncio.Task[None]) -> None:
         self._running.pop(key, None)
@@ -647,6 +641,25 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _done_or_timeout(task: asyncio.Task[None], timeout: float) -> None:
+    """Wait until ``task`` is done or ``timeout`` passed, leaving it running (cheaper than
+    ``asyncio.wait``: one future, one timer)."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        task.remove_done_callback(wake)
 
 
 async def _discard(request: web.Request, limit: int) -> bool:
