@@ -24,7 +24,13 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from yarl import URL
 
-from centrepoint_async.receiver import InboundEvent, SQLiteInbox, WebhookReceiver, sign
+from centrepoint_async.receiver import (
+    InboundEvent,
+    SQLiteInbox,
+    StoredDelivery,
+    WebhookReceiver,
+    sign,
+)
 
 from .test_receiver import SAMPLES, UPLOAD, basic, bearer, delivery_headers
 
@@ -225,6 +231,29 @@ async def test_with_an_sqlite_inbox(serve: Serve, tmp_path: Path) -> None:
     assert (await post(url, bearer()))[:2] == (202, b"stored")
     await asyncio.wait_for(done.wait(), 30)
     assert (await post(url, bearer()))[:2] == (200, b"duplicate")
+
+
+async def test_asgi_lifespan_starts_and_closes_the_receiver(tmp_path: Path) -> None:
+    """receiver.asgi() run by uvicorn itself: startup resumes a pending delivery before any
+    request arrives; shutdown closes the receiver (new deliveries would get 503)."""
+    path = tmp_path / "inbox.db"
+    earlier = SQLiteInbox(path)
+    await earlier.open()
+    await earlier.add(StoredDelivery("left-over", "upload", 15, UPLOAD))
+    await earlier.close()
+    receiver = WebhookReceiver(bearer_token="t", inbox=SQLiteInbox(path), poll_interval=0.05)
+    resumed = asyncio.Event()
+
+    @receiver.on("upload")
+    async def handler(event: InboundEvent) -> None:
+        if event.delivery_id == "left-over":
+            resumed.set()
+
+    async with serve_asgi(receiver.asgi()) as port:
+        await asyncio.wait_for(resumed.wait(), 30)
+        url = f"http://127.0.0.1:{port}/"
+        assert (await post(url, bearer("new")))[:2] == (202, b"stored")
+    assert (await receiver.process("POST", bearer("late"), UPLOAD)).status == 503
 
 
 # --- SIGTERM ----------------------------------------------------------------------------------
