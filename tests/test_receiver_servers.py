@@ -11,7 +11,7 @@ import socket
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import pytest
 import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.routing import Route
 from yarl import URL
@@ -323,3 +325,44 @@ async def test_sigterm_stops_promptly_with_a_handler_hanging(kind: str, tmp_path
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [b"authorization", b"x-actigraph-event", b"x-actigraph-signature",
+                 b"x-actigraph-hook-secret", b"content-length", b"x-actigraph-delivery"]
+            ),
+            st.one_of(st.binary(max_size=30), st.sampled_from([b"Bearer t", b"upload"])),
+        ),
+        max_size=6,
+    ),
+    st.lists(st.binary(max_size=200), max_size=3),
+)  # fmt: skip
+async def test_asgi_adapter_never_answers_500(
+    headers: list[tuple[bytes, bytes]], chunks: list[bytes]
+) -> None:
+    """Any header bytes (invalid UTF-8 included) and body chunks through receiver.asgi():
+    an answer below 500, sent once, with a well-formed start and body."""
+    receiver = WebhookReceiver(bearer_token="t", max_body_size=300)
+    receiver.on()(_nothing)
+    app = receiver.asgi()
+    incoming = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks or [b""])
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    await app(scope, receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] < 500
+    await receiver.close()

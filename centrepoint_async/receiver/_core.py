@@ -335,7 +335,12 @@ class WebhookReceiver:
             log.info("refused a delivery: %s", exc)
             return UNAUTHORIZED
         declared = lookup.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
+        if (
+            declared is not None
+            and declared.isascii()  # "²".isdigit() is true, and int("²") raises
+            and declared.isdigit()
+            and int(declared) > self.max_body_size
+        ):
             return TOO_LARGE
         return None
 
