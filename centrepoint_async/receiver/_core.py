@@ -429,6 +429,13 @@ class WebhookReceiver:
 
     @staticmethod
     async def _call(handlers: list[Handler], event: InboundEvent) -> None:
+        if not handlers:  # only typed handlers, and a body that does not fit their class
+            log.warning(
+                "%s delivery %s does not fit its event class: no handler ran (payload %r)",
+                event.name,
+                event.delivery_id,
+                event.payload,
+            )
         for handler in handlers:
             await handler(event)
 
