@@ -21,6 +21,17 @@ from ._exceptions import (
     SignatureError,
     TransportError,
 )
+from ._export import (
+    CheckpointError,
+    ExportError,
+    ExportResult,
+    HistoryChangedError,
+    NothingToResumeError,
+    OutputExistsError,
+    OutputLockedError,
+    OutputPathError,
+    export_history,
+)
 from ._models import (
     EVENT_TYPES,
     BoutCount,
@@ -60,6 +71,7 @@ __all__ = [
     "BoutCount",
     "CentrePointClient",
     "CentrePointError",
+    "CheckpointError",
     "ClientStats",
     "ConfigurationError",
     "Cp2DailyStatisticsCompleteEvent",
@@ -73,9 +85,16 @@ __all__ = [
     "EVENT_TYPES",
     "EpochAggregation",
     "Event",
+    "ExportError",
+    "ExportResult",
     "FreedsonAggregation",
+    "HistoryChangedError",
     "InboundEvent",
     "NotFoundError",
+    "NothingToResumeError",
+    "OutputExistsError",
+    "OutputLockedError",
+    "OutputPathError",
     "Page",
     "PaginationError",
     "PermissionDeniedError",
@@ -95,4 +114,5 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "WebhookEvent",
+    "export_history",
 ]
