@@ -261,7 +261,7 @@ async def test_existing_output_is_refused_without_resume_or_overwrite(tmp_path: 
         async with fake.client() as client:
             await cp.export_history(client, STUDY, [WEBHOOK], target)
             finished = target.read_bytes()
-            with pytest.raises(cp.OutputExistsError, match="h.jsonl"):
+            with pytest.raises(cp.OutputExistsError, match=r"h\.jsonl"):
                 await cp.export_history(client, STUDY, [WEBHOOK], target)
             with pytest.raises(cp.NothingToResumeError, match="complete"):
                 await cp.export_history(client, STUDY, [WEBHOOK], target, resume=True)
@@ -269,7 +269,7 @@ async def test_existing_output_is_refused_without_resume_or_overwrite(tmp_path: 
             target.unlink()
             await interrupted(client, target, pages=1)
             part = Path(f"{target}.part").read_bytes()
-            with pytest.raises(cp.OutputExistsError, match="h.jsonl.part"):
+            with pytest.raises(cp.OutputExistsError, match=r"h\.jsonl\.part"):
                 await cp.export_history(client, STUDY, [WEBHOOK], target)
             assert Path(f"{target}.part").read_bytes() == part
             await cp.export_history(client, STUDY, [WEBHOOK], target, overwrite=True)
