@@ -186,6 +186,6 @@ def summary_line(
     resumed = f" ({result.resumed_items:,} from before the resume)" if result.resumed_items else ""
     return (
         f"exported {result.total_items:,} deliveries{resumed} of {result.webhooks} webhook(s) "
-        f"in {result.pages:,} pages to {output}: {retries} retries, {rate_limited} rate "
-        f"limited (429), {elapsed:.1f} s"
+        f"in {result.pages:,} pages to {output}: {retries} {'retry' if retries == 1 else 'retries'}"
+        f", {rate_limited} rate limited (429), {elapsed:.1f} s"
     )
