@@ -12,11 +12,14 @@ from ._exceptions import (
     BadRequestError,
     CentrePointError,
     ConfigurationError,
+    ConnectError,
     DecodeError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
     ServerError,
     SignatureError,
     TransportError,
@@ -57,7 +60,7 @@ from ._models import (
     WebhookEvent,
 )
 from ._pager import AsyncPager, Page
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, RateLimiter
 from ._retry import RetryPolicy
 from .receiver import InboundEvent
 
@@ -74,6 +77,7 @@ __all__ = [
     "CheckpointError",
     "ClientStats",
     "ConfigurationError",
+    "ConnectError",
     "Cp2DailyStatisticsCompleteEvent",
     "CrouterAggregation",
     "DailyStatisticsCompleteEvent",
@@ -100,7 +104,10 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimiter",
     "RawProcessingCompleteEvent",
+    "RequestTimeoutError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
     "SignatureError",
