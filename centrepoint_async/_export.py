@@ -58,7 +58,7 @@ from ._exceptions import CentrePointError, ConfigurationError
 from ._lock import LockHeld, OutputLock
 from ._models import UnknownEvent, WebhookDelivery
 from ._pager import AsyncPager
-from ._protocol import check_id, check_page_size, history_path
+from ._protocol import check_id, check_number, check_page_size
 
 __all__ = [
     "CSV_COLUMNS",
@@ -71,7 +71,6 @@ __all__ = [
     "OutputLockedError",
     "OutputPathError",
     "export_history",
-    "positive",
 ]
 
 Format = Literal["jsonl", "csv"]
@@ -140,18 +139,9 @@ class HistoryChangedError(CheckpointError):
 # --- validation ----------------------------------------------------------------------------
 
 
-def positive(name: str) -> Callable[[object], int]:
-    """A check that a value is an integer >= 1, raising :class:`ConfigurationError`."""
-
-    def check(value: object) -> int:
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-            return value
-        raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
-
-    return check
-
-
-check_concurrency = positive("concurrency")
+def _check_concurrency(value: int) -> int:
+    check_number(value, "concurrency", minimum=1, inclusive=True, integer=True)
+    return value
 
 
 def _check_format(value: object) -> Format:
@@ -246,11 +236,7 @@ def _history(
     client: CentrePointClient, study_id: int, webhook_id: int, **paging: Any
 ) -> AsyncPager[Any]:
     """The raw history of one webhook: items exactly as sent, repeats across pages dropped."""
-    return client.paginate(history_path(study_id, webhook_id), _raw, key=_item_id, **paging)
-
-
-def _raw(item: Any) -> Any:
-    return item
+    return client.webhooks.raw_history(study_id, webhook_id, **paging)
 
 
 # --- the checkpoint ------------------------------------------------------------------------
@@ -491,7 +477,7 @@ async def export_history(
     fmt = _check_format(format)
     paging = {
         "page_size": check_page_size(page_size),
-        "concurrency": check_concurrency(concurrency),
+        "concurrency": _check_concurrency(concurrency),
     }
     if resume and overwrite:
         raise ConfigurationError("resume and overwrite exclude each other")

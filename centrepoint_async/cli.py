@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import functools
 import logging
 import os
 import sys
@@ -35,7 +36,6 @@ from ._export import (
     OutputExistsError,
     OutputPathError,
     export_history,
-    positive,
 )
 from ._models import UnknownEvent, Webhook, WebhookDelivery
 from ._ratelimit import RateLimit
@@ -50,8 +50,12 @@ class UsageError(Exception):
     """A problem with what the user typed or set: one line on stderr, exit 2."""
 
 
-def _checked(check: Callable[[object], int]) -> Callable[[str], int]:
-    """An argparse type: a whole number, validated by the library's own check."""
+def _checked(check: Callable[[int], object]) -> Callable[[str], int]:
+    """An argparse type: a whole number, validated by the library's own check.
+
+    The library's ``ConfigurationError`` message becomes argparse's, so the command line and
+    the library say the same thing about the same value.
+    """
 
     def parse(text: str) -> int:
         try:
@@ -59,13 +63,16 @@ def _checked(check: Callable[[object], int]) -> Callable[[str], int]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         try:
-            return check(value)
+            check(value)
         except ConfigurationError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
 
-    # argparse names the type in its messages
-    parse.__name__ = getattr(check, "__name__", "number")
     return parse
+
+
+def _at_least_one(name: str) -> Callable[[int], object]:
+    return functools.partial(proto.check_number, name=name, minimum=1, inclusive=True, integer=True)
 
 
 def _id(text: str) -> int:
@@ -131,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", default="-", help="output file, or - for stdout")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument(
-        "--concurrency", type=_checked(positive("--concurrency")), default=4, help="pages in flight"
+        "--concurrency",
+        type=_checked(_at_least_one("--concurrency")),
+        default=4,
+        help="pages in flight",
     )
     export.add_argument(
         "--page-size",
@@ -157,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--size", default="small", choices=["tiny", "small", "demo", "large"])
     fake.add_argument(
         "--deliveries",
-        type=_checked(positive("--deliveries")),
+        type=_checked(_at_least_one("--deliveries")),
         help="deliveries per webhook (overrides --size)",
     )
     fake.add_argument("--client-secret", help="fixed secret (default: a random one)")
