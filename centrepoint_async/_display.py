@@ -105,6 +105,7 @@ class ExportDisplay:
     stream: IO[str] = attrs.field(factory=lambda: sys.stderr)
     limiter: Any = None  # the client's rate limiter; its paused_for shows as a wait
     handler: LogHandler | None = None  # the CLI's log handler, to write through the bar
+    mininterval: float = 0.1  # seconds between redraws (tqdm's own throttle)
     bar: Any = attrs.field(default=None, init=False)
     _wait_until: float = attrs.field(default=0.0, init=False)
     _wait_reason: str = attrs.field(default="", init=False)
@@ -119,6 +120,7 @@ class ExportDisplay:
                 desc=self.description,
                 file=self.stream,
                 dynamic_ncols=True,
+                mininterval=self.mininterval,
             )
             if self.handler is not None:
                 self.handler.display = self

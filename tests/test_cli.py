@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib
 import io
 import os
 import random
@@ -111,6 +112,18 @@ async def test_help_reads_well(cli: CLI) -> None:
     assert code == 0
     for option in ("--resume", "--force", "--concurrency", "--quiet"):
         assert option in out
+
+
+def test_python_dash_m_runs_the_command_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m centrepoint_async`` is the same command as ``centrepoint-async``."""
+    monkeypatch.setattr(sys, "argv", ["centrepoint-async", "--version"])
+    with pytest.raises(SystemExit) as exited:
+        # importing it runs it (runpy cannot: pytest rewrites this package, a plugin's)
+        importlib.import_module("centrepoint_async.__main__")
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"centrepoint-async {cp.__version__}"
 
 
 async def test_export_jsonl_equals_served_items(cli: CLI, tmp_path: Path) -> None:

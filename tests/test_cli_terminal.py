@@ -82,11 +82,12 @@ async def test_bar_shows_total_rate_eta_and_what_it_waits_for(
     target = tmp_path / "h.jsonl"
     async with FakeCentrePoint(dataset=one_history(1500), latency=0.05, rate_limit=None) as fake:
         args = ("export-history", "--study-id", str(STUDY), "-o", str(target), "--page-size", "20")
+        # a 429 at 40%, however fast or slow the machine runs the export
+        fake.inject("status", status=429, retry_after=4, path="offset=600")
         await terminal.start(script(tmp_path, fake, *args, "--concurrency", "2"))
         running = await terminal.wait_for(lambda s: "/1500 [" in bar_line(s))
         bar = bar_line(running)
         assert "%|" in bar and "deliveries/s" in bar and "<" in bar  # percentage, rate, ETA
-        fake.inject("status", status=429, retry_after=4, path="/history")
         waiting = await terminal.wait_for(lambda s: "waiting" in bar_line(s))
         assert bar_line(waiting).endswith("s: rate limited]")
         done = await terminal.wait_for(lambda s: any(x.startswith("exported") for x in s))
