@@ -216,6 +216,8 @@ def _show_bar(options: _Options) -> bool:
 
 async def _export_command(options: _Options) -> int:
     args = options.args
+    if args.output == "-" and (args.resume or args.force):
+        raise UsageError("--resume and --force need an output file (-o FILE)")
     output: Path | IO[bytes] = sys.stdout.buffer if args.output == "-" else Path(args.output)
     started = time.monotonic()
     async with _client_from_env() as client:

@@ -198,6 +198,7 @@ async def test_quiet_and_verbose_together_are_a_usage_error(cli: CLI) -> None:
         (("export-history", "--study-id", "1", "--page-size", "x"), "whole number"),
         (("export-history", "--study-id", "1", "--concurrency", "0"), "--concurrency must be"),
         (("export-history", "--study-id", "1", "--resume", "--force"), "not allowed with"),
+        (("export-history", "--study-id", "1", "--resume"), "need an output file (-o FILE)"),
     ],
 )
 async def test_bad_input_gets_one_clear_line(cli: CLI, args: tuple[str, ...], message: str) -> None:

@@ -205,38 +205,31 @@ async def test_a_checkpoint_that_does_not_verify_leaves_the_part_untouched(
     assert not target.exists()
 
 
+def _companion(suffix: str, change: Callable[[Path], object]) -> Callable[[Path], object]:
+    """``change`` applied to ``target`` + ``suffix`` (the part or the checkpoint)."""
+    return lambda target: change(Path(f"{target}{suffix}"))
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda part: part.write_bytes(part.read_bytes()[:-10]), "fewer than"),
-        (lambda part: part.write_bytes(b"X" + part.read_bytes()[1:]), "SHA-256"),
-        (lambda part: part.unlink(), "missing"),
+        (_companion(".part", lambda p: p.write_bytes(p.read_bytes()[:-10])), "fewer than"),
+        (_companion(".part", lambda p: p.write_bytes(b"X" + p.read_bytes()[1:])), "SHA-256"),
+        (_companion(".part", Path.unlink), "missing"),
+        (_companion(".checkpoint", lambda p: p.write_bytes(b"not json")), "not JSON"),
+        (_companion(".checkpoint", Path.unlink), "no checkpoint"),
     ],
 )
-async def test_a_damaged_part_is_refused(
+async def test_a_damaged_part_or_checkpoint_is_refused(
     tmp_path: Path, damage: Callable[[Path], object], message: str
 ) -> None:
-    """A part shorter than, or different from, what its checkpoint records is refused."""
+    """A part that differs from its checkpoint, or a checkpoint that is not one, is refused."""
     target = tmp_path / "h.jsonl"
     async with FakeCentrePoint(dataset=one_history(100), rate_limit=None) as fake:
         async with fake.client() as client:
             await interrupted(client, target, pages=2)
-            damage(Path(f"{target}.part"))
+            damage(target)
             with pytest.raises(cp.CheckpointError, match=message):
-                await cp.export_history(client, STUDY, [WEBHOOK], target, resume=True)
-
-
-async def test_checkpoint_that_is_not_one_is_refused(tmp_path: Path) -> None:
-    """Not JSON, or a part with no checkpoint at all: a CheckpointError naming the file."""
-    target = tmp_path / "h.jsonl"
-    async with FakeCentrePoint(dataset=one_history(60), rate_limit=None) as fake:
-        async with fake.client() as client:
-            await interrupted(client, target, pages=1)
-            Path(f"{target}.checkpoint").write_bytes(b"not json")
-            with pytest.raises(cp.CheckpointError, match="not JSON"):
-                await cp.export_history(client, STUDY, [WEBHOOK], target, resume=True)
-            Path(f"{target}.checkpoint").unlink()
-            with pytest.raises(cp.CheckpointError, match="no checkpoint"):
                 await cp.export_history(client, STUDY, [WEBHOOK], target, resume=True)
 
 
