@@ -546,11 +546,8 @@ async def _export_file(
     else:
         if leftovers and not overwrite:
             names = ", ".join(p.name for p in leftovers)
-            raise OutputExistsError(
-                f"{files.target} has files of an earlier export ({names}); "
-                "resume it or overwrite it",
-                path=files.target,
-            )
+            what = "exists" if leftovers == [files.target] else f"has an earlier export ({names})"
+            raise OutputExistsError(f"{files.target} {what}; not overwritten", path=files.target)
         found = None
     if found is None:
         files.checkpoint.unlink(missing_ok=True)

@@ -254,7 +254,7 @@ async def test_existing_output_is_refused_without_resume_or_overwrite(tmp_path: 
         async with fake.client() as client:
             await cp.export_history(client, STUDY, [WEBHOOK], target)
             finished = target.read_bytes()
-            with pytest.raises(cp.OutputExistsError, match=r"h\.jsonl"):
+            with pytest.raises(cp.OutputExistsError, match=r"h\.jsonl exists; not overwritten"):
                 await cp.export_history(client, STUDY, [WEBHOOK], target)
             with pytest.raises(cp.NothingToResumeError, match="complete"):
                 await cp.export_history(client, STUDY, [WEBHOOK], target, resume=True)
@@ -262,7 +262,7 @@ async def test_existing_output_is_refused_without_resume_or_overwrite(tmp_path: 
             target.unlink()
             await interrupted(client, target, pages=1)
             part = Path(f"{target}.part").read_bytes()
-            with pytest.raises(cp.OutputExistsError, match=r"h\.jsonl\.part"):
+            with pytest.raises(cp.OutputExistsError, match=r"earlier export \(h\.jsonl\.part, h"):
                 await cp.export_history(client, STUDY, [WEBHOOK], target)
             assert Path(f"{target}.part").read_bytes() == part
             await cp.export_history(client, STUDY, [WEBHOOK], target, overwrite=True)
@@ -311,6 +311,10 @@ async def test_one_writer_per_output(tmp_path: Path) -> None:
                 with pytest.raises(cp.OutputLockedError, match=f"pid {os.getpid()}, started"):
                     await cp.export_history(client, STUDY, [WEBHOOK], target)
             assert fake.requests == []
+            with OutputLock(target):
+                Path(f"{target}.lock").write_bytes(b"garbage")
+                with pytest.raises(cp.OutputLockedError, match="holder unknown"):
+                    await cp.export_history(client, STUDY, [WEBHOOK], target)
             # a dead holder's lock file (kill -9) holds no lock: it is taken over
             Path(f"{target}.lock").write_bytes(b'{"pid": 999999999, "started": 0}')
             await cp.export_history(client, STUDY, [WEBHOOK], target)
