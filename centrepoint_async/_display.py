@@ -136,6 +136,9 @@ class ExportDisplay:
             self.handler.display = None
         if self.bar is not None:
             self._set_status("")
+            if exc_info[0] is None and self.bar.total is not None:
+                # done: what was written is the total, whatever totalCount promised
+                self.bar.total = self.bar.n
             self.bar.close()
             self.bar = None
 

@@ -501,8 +501,8 @@ async def export_history(
     except LockHeld as held:
         raise OutputLockedError(files.target, held.holder) from None
     except OSError as exc:
-        if exc.errno not in _PATH_ERRORS:
-            raise  # a full disk, an I/O error: not the path's fault
+        if exc.errno not in _PATH_ERRORS:  # a full disk, an I/O error: not the path's fault
+            raise OSError(exc.errno, f"cannot write {lock.lock_path}: {exc.strerror}") from None
         raise OutputPathError(
             f"cannot create files in {files.target.parent}: {exc.strerror}", path=files.target
         ) from None

@@ -241,7 +241,7 @@ async def test_full_disk_fails_before_the_first_request(tmp_path: Path) -> None:
             *export_args(tmp_path / "h.jsonl"), fake=fake, limit_file_size=True
         )
         assert fake.requests == []
-    assert code == 1 and "File too large" in err
+    assert code == 1 and f"cannot write {tmp_path / 'h.jsonl.lock'}: File too large" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -287,7 +287,7 @@ async def test_corrupt_checkpoint_exits_1_and_leaves_the_part(tmp_path: Path) ->
 async def kill_after(process: Process, fake: FakeCentrePoint, requests: int) -> None:
     """SIGKILL ``process`` once the fake has answered ``requests`` more history requests."""
     goal = len(fake.api_requests("/history")) + requests
-    for _ in range(1000):
+    for _ in range(3000):  # a loaded machine may take seconds to start a process
         if len(fake.api_requests("/history")) >= goal or process.returncode is not None:
             break
         await asyncio.sleep(0.01)

@@ -27,7 +27,9 @@ async def test_bar_has_the_total_and_moves_with_each_page() -> None:
         display.update(cp.ExportResult(items=30, pages=1, resumed_items=40, expected=100))
         assert last_line(stream).startswith("study 7:  70%|")
         assert "70/100" in last_line(stream)
-    assert "70/100" in last_line(stream)
+    # finished: the items written are the total, whatever totalCount said
+    assert last_line(stream).startswith("study 7: 100%|")
+    assert "70/70" in last_line(stream)
 
 
 async def test_waits_are_the_bars_status_and_retry_lines_stay_off_it() -> None:
