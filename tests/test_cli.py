@@ -266,7 +266,7 @@ async def test_corrupt_checkpoint_exits_1_and_leaves_the_part(tmp_path: Path) ->
     target = tmp_path / "h.jsonl"
     checkpoint, part = Path(f"{target}.checkpoint"), Path(f"{target}.part")
     async with FakeCentrePoint(dataset=one_history(1000), latency=0.02, rate_limit=None) as fake:
-        args = export_args(target, "--page-size", "20")
+        args = export_args(target, "--page-size", "20", "--concurrency", "1")  # a second at least
         await kill_after(await spawn(*args, env=env_for(fake), output=DEVNULL), fake, 8)
         original = checkpoint.read_bytes()
         for key, value in (("bytes", 0), ("bytes", 1.5), ("bytes", -1), ("sha256", "f" * 64)):
@@ -330,8 +330,8 @@ async def test_killed_many_times_with_inserts_resumes_to_exactly_the_served_item
 async def test_two_exports_of_one_file_one_refused_one_complete(tmp_path: Path) -> None:
     """A second export of the same -o exits at once naming the first; the first completes."""
     target = tmp_path / "h.jsonl"
-    async with FakeCentrePoint(dataset=one_history(2000), latency=0.05, rate_limit=None) as fake:
-        args = export_args(target, "--page-size", "20", "--concurrency", "1")  # 5 s at least
+    async with FakeCentrePoint(dataset=one_history(2000), latency=0.08, rate_limit=None) as fake:
+        args = export_args(target, "--page-size", "20", "--concurrency", "1")  # 8 s at least
         first = await spawn(*args, env=env_for(fake))
         for _ in range(1000):
             if len(fake.api_requests("/history")) >= 3:
