@@ -13,15 +13,29 @@ from ._exceptions import (
     BadRequestError,
     CentrePointError,
     ConfigurationError,
+    ConnectError,
     DecodeError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
     ReceiverAuthError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
     ServerError,
     SignatureError,
     TransportError,
+)
+from ._export import (
+    CheckpointError,
+    ExportError,
+    ExportResult,
+    HistoryChangedError,
+    NothingToResumeError,
+    OutputExistsError,
+    OutputLockedError,
+    OutputPathError,
+    export_history,
 )
 from ._models import (
     BoutCount,
@@ -47,7 +61,7 @@ from ._models import (
     WebhookEvent,
 )
 from ._pager import AsyncPager, Page
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, RateLimiter
 from ._retry import RetryPolicy
 from .receiver import InboundEvent
 
@@ -61,8 +75,10 @@ __all__ = [
     "BoutCount",
     "CentrePointClient",
     "CentrePointError",
+    "CheckpointError",
     "ClientStats",
     "ConfigurationError",
+    "ConnectError",
     "Cp2DailyStatisticsCompleteEvent",
     "CrouterAggregation",
     "DailyStatisticsCompleteEvent",
@@ -74,16 +90,26 @@ __all__ = [
     "EVENT_TYPES",
     "EpochAggregation",
     "Event",
+    "ExportError",
+    "ExportResult",
     "FreedsonAggregation",
+    "HistoryChangedError",
     "InboundEvent",
     "NotFoundError",
+    "NothingToResumeError",
+    "OutputExistsError",
+    "OutputLockedError",
+    "OutputPathError",
     "Page",
     "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimiter",
     "RawProcessingCompleteEvent",
     "ReceiverAuthError",
+    "RequestTimeoutError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
     "SignatureError",
@@ -97,4 +123,5 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "WebhookEvent",
+    "export_history",
 ]
