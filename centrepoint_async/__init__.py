@@ -6,6 +6,7 @@ CentrePoint server for tests and demos.
 """
 
 from ._client import CentrePointClient, ClientStats, Timeout
+from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -18,15 +19,26 @@ from ._exceptions import (
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    ReceiverAuthError,
     RequestTimeoutError,
     ResponseTooLargeError,
     ServerError,
     SignatureError,
     TransportError,
 )
+from ._export import (
+    CheckpointError,
+    ExportError,
+    ExportResult,
+    HistoryChangedError,
+    NothingToResumeError,
+    OutputExistsError,
+    OutputLockedError,
+    OutputPathError,
+    export_history,
+)
 from ._hooks import HookEvent
 from ._models import (
-    EVENT_TYPES,
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
     CrouterAggregation,
@@ -64,6 +76,7 @@ __all__ = [
     "BoutCount",
     "CentrePointClient",
     "CentrePointError",
+    "CheckpointError",
     "ClientStats",
     "ConfigurationError",
     "ConnectError",
@@ -78,10 +91,17 @@ __all__ = [
     "EVENT_TYPES",
     "EpochAggregation",
     "Event",
+    "ExportError",
+    "ExportResult",
     "FreedsonAggregation",
+    "HistoryChangedError",
     "HookEvent",
     "InboundEvent",
     "NotFoundError",
+    "NothingToResumeError",
+    "OutputExistsError",
+    "OutputLockedError",
+    "OutputPathError",
     "Page",
     "PaginationError",
     "PermissionDeniedError",
@@ -89,6 +109,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "RawProcessingCompleteEvent",
+    "ReceiverAuthError",
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "RetryPolicy",
@@ -105,4 +126,5 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "WebhookEvent",
+    "export_history",
 ]
