@@ -5,24 +5,40 @@ webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` 
 CentrePoint server for tests and demos.
 """
 
-from ._client import CentrePointClient, ClientStats
+from ._client import CentrePointClient, ClientStats, Timeout
+from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
     AuthenticationError,
     BadRequestError,
     CentrePointError,
     ConfigurationError,
+    ConnectError,
     DecodeError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    ReceiverAuthError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
     ServerError,
     SignatureError,
     TransportError,
 )
+from ._export import (
+    CheckpointError,
+    ExportError,
+    ExportResult,
+    HistoryChangedError,
+    NothingToResumeError,
+    OutputExistsError,
+    OutputLockedError,
+    OutputPathError,
+    export_history,
+)
+from ._hooks import HookEvent
 from ._models import (
-    EVENT_TYPES,
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
     CrouterAggregation,
@@ -46,7 +62,7 @@ from ._models import (
     WebhookEvent,
 )
 from ._pager import AsyncPager, Page
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, RateLimiter
 from ._retry import RetryPolicy
 from ._version import __version__ as __version__
 
@@ -66,8 +82,10 @@ __all__ = [
     "BoutCount",
     "CentrePointClient",
     "CentrePointError",
+    "CheckpointError",
     "ClientStats",
     "ConfigurationError",
+    "ConnectError",
     "Cp2DailyStatisticsCompleteEvent",
     "CrouterAggregation",
     "DailyStatisticsCompleteEvent",
@@ -79,21 +97,34 @@ __all__ = [
     "EVENT_TYPES",
     "EpochAggregation",
     "Event",
+    "ExportError",
+    "ExportResult",
     "FreedsonAggregation",
+    "HistoryChangedError",
+    "HookEvent",
     "InboundEvent",
     "NotFoundError",
+    "NothingToResumeError",
+    "OutputExistsError",
+    "OutputLockedError",
+    "OutputPathError",
     "Page",
     "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimiter",
     "RawProcessingCompleteEvent",
+    "ReceiverAuthError",
+    "RequestTimeoutError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
     "SignatureError",
     "StaudenmayerAggregation",
     "StepsAggregation",
     "Study",
+    "Timeout",
     "TransportError",
     "UnknownEvent",
     "UploadEvent",
@@ -101,6 +132,7 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "WebhookEvent",
+    "export_history",
 ]
 
 

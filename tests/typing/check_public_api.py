@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import assert_type
 
 import centrepoint_async as cp
-from centrepoint_async.receiver import InboundEvent, parse_event
+from centrepoint_async.receiver import InboundEvent, WebhookReceiver, parse_event
 
 
 async def pagers_yield_typed_items(client: cp.CentrePointClient) -> None:
@@ -85,3 +85,12 @@ def receiving_side_is_typed() -> None:
     error = cp.RateLimitError(429, "GET", "https://api.example/x", "")
     assert_type(error.retry_after, float | None)
     assert_type(error.status, int)
+
+
+def handlers_registered_by_class_get_that_payload(receiver: WebhookReceiver) -> None:
+    """``@receiver.on(cp.UploadEvent)`` hands the handler an ``InboundEvent[cp.UploadEvent]``."""
+
+    @receiver.on(cp.UploadEvent)
+    async def on_upload(event: InboundEvent[cp.UploadEvent]) -> None:
+        assert_type(event.payload, cp.UploadEvent)
+        assert_type(event.payload.upload_id, int | None)
