@@ -124,8 +124,6 @@ PUBLIC = _public_objects()
 #: (not strictly: it passes as soon as its owner documents it) and should leave this list then.
 KNOWN_UNDOCUMENTED = {
     "centrepoint_async.Event": "_models.py (#18): a #: comment above the alias",
-    "centrepoint_async.receiver.MemoryDeliveryStore.claim": "receiver (#12)",
-    "centrepoint_async.receiver.MemoryDeliveryStore.release": "receiver (#12)",
     "centrepoint_async.testing.FakeServerProcess.client_id": "testing/_process.py (#17)",
     "centrepoint_async.testing.FakeServerProcess.client_secret": "testing/_process.py (#17)",
     "centrepoint_async.testing.FakeServerProcess.url": "testing/_process.py (#17)",
