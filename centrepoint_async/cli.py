@@ -193,15 +193,9 @@ async def _export_command(args: argparse.Namespace) -> int:
 
 
 async def _fake_command(args: argparse.Namespace) -> int:
-    from .testing import SIZES, Dataset, FakeCentrePoint
+    from .testing import Dataset, FakeCentrePoint
 
-    studies, per_study, deliveries = SIZES[args.size]
-    dataset = Dataset.generate(
-        args.seed,
-        studies=studies,
-        webhooks_per_study=per_study,
-        deliveries=args.deliveries or deliveries,
-    )
+    dataset = Dataset.sized(args.size, args.seed, deliveries=args.deliveries or None)
     fake = FakeCentrePoint(
         dataset=dataset,
         host=args.host,

@@ -12,8 +12,9 @@ import pytest
 from aioresponses import aioresponses, core
 from hypothesis import settings
 
-from centrepoint_async import RetryPolicy
-from centrepoint_async.testing import Dataset, FakeCentrePoint
+from centrepoint_async.testing import Dataset, FakeCentrePoint, fast_retry
+
+__all__ = ["STUDY", "WEBHOOK", "Sleeps", "fast_retry", "one_history"]  # fast_retry: re-exported
 
 STUDY = 100
 WEBHOOK = 1000
@@ -54,13 +55,6 @@ class Sleeps:
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
-
-
-def fast_retry(**kwargs: Any) -> RetryPolicy:
-    """A retry policy with tiny backoff, for tests against a real server."""
-    kwargs.setdefault("initial_backoff", 0.001)
-    kwargs.setdefault("max_backoff", 0.01)
-    return RetryPolicy(**kwargs)
 
 
 def one_history(size: int, seed: int = 0) -> Dataset:
