@@ -12,11 +12,13 @@ from ._exceptions import (
     BadRequestError,
     CentrePointError,
     ConfigurationError,
+    ConnectError,
     DecodeError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    RequestTimeoutError,
     ServerError,
     SignatureError,
     TransportError,
@@ -46,7 +48,7 @@ from ._models import (
     WebhookEvent,
 )
 from ._pager import AsyncPager, Page
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, RateLimiter
 from ._retry import RetryPolicy
 from .receiver import InboundEvent
 
@@ -62,6 +64,7 @@ __all__ = [
     "CentrePointError",
     "ClientStats",
     "ConfigurationError",
+    "ConnectError",
     "Cp2DailyStatisticsCompleteEvent",
     "CrouterAggregation",
     "DailyStatisticsCompleteEvent",
@@ -81,7 +84,9 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimiter",
     "RawProcessingCompleteEvent",
+    "RequestTimeoutError",
     "RetryPolicy",
     "ServerError",
     "SignatureError",

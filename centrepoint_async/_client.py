@@ -21,11 +21,18 @@ import attrs
 from . import _protocol as proto
 from ._auth import ClientCredentials, StaticToken, TokenSource
 from ._converter import structure, structure_delivery
-from ._exceptions import ConfigurationError, DecodeError, RateLimitError, TransportError
+from ._exceptions import (
+    ConfigurationError,
+    ConnectError,
+    DecodeError,
+    RateLimitError,
+    RequestTimeoutError,
+    TransportError,
+)
 from ._models import Study, Webhook, WebhookDelivery, WebhookEvent
 from ._pager import AsyncPager, Page
-from ._ratelimit import RateLimit
-from ._retry import RetryPolicy
+from ._ratelimit import RateLimit, RateLimiter
+from ._retry import RetryPolicy, is_retryable, never_reached_the_server
 
 __all__ = ["CentrePointClient"]
 
@@ -81,7 +88,7 @@ class CentrePointClient:
         auth_url: str = proto.DEFAULT_AUTH_URL,
         session: aiohttp.ClientSession | None = None,
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (immutable)
-        rate_limit: RateLimit | _Default | None = _NEW_RATE_LIMIT,
+        rate_limit: RateLimiter | _Default | None = _NEW_RATE_LIMIT,
         timeout: float = 30.0,
     ) -> None:
         self.base_url = proto.check_url(base_url, "base_url")
@@ -95,8 +102,10 @@ class CentrePointClient:
             raise ConfigurationError("retry must be a RetryPolicy or None")
         if rate_limit is _NEW_RATE_LIMIT:
             rate_limit = RateLimit()
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise ConfigurationError("rate_limit must be a RateLimit or None")
+        if rate_limit is not None and not isinstance(rate_limit, RateLimiter):
+            raise ConfigurationError(
+                "rate_limit must be a RateLimit (or any RateLimiter: slot() and pause()) or None"
+            )
         self.retry = retry
         self.rate_limit = rate_limit
         self._timeout = aiohttp.ClientTimeout(total=float(timeout))
@@ -187,7 +196,12 @@ class CentrePointClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             # never chain: aiohttp errors can carry the request headers (the bearer token)
             reason = proto.redact(str(exc), self._secrets()) or "timed out"
-            raise TransportError(
+            cls: type[TransportError] = TransportError
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                cls = ConnectError
+            elif isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it
+                cls = RequestTimeoutError
+            raise cls(
                 f"{request.method} {request.display_url} failed: {type(exc).__name__}: {reason}"
             ) from None
         log.debug(
@@ -211,6 +225,7 @@ class CentrePointClient:
 
     async def _with_retry(self, request: proto.Request, decode: Callable[[_Answer], T]) -> T:
         attempts = 0
+        started = time.monotonic()
 
         async def attempt() -> T:
             nonlocal attempts
@@ -224,12 +239,27 @@ class CentrePointClient:
                 # every request sharing the limiter waits, not only this one
                 self.stats.rate_limited += 1
                 if self.rate_limit is not None:
-                    self.rate_limit.pause(1.0 if exc.retry_after is None else exc.retry_after)
+                    wait = 1.0 if exc.retry_after is None else exc.retry_after
+                    await self.rate_limit.pause(self._pause_cap(wait, started))
                 raise
 
         if self.retry is None:
             return await attempt()
-        return await self.retry.call(attempt, what=f"{request.method} {request.display_url}")
+        return await self.retry.call(
+            attempt,
+            what=f"{request.method} {request.display_url}",
+            retry_if=is_retryable if request.idempotent else never_reached_the_server,
+        )
+
+    def _pause_cap(self, wait: float, started: float) -> float:
+        """``wait`` capped to what is left of the retry budget (``RetryPolicy.max_delay``).
+
+        A ``Retry-After`` of 10**9 must not hang every request sharing the limiter: nobody
+        waits for an answer longer than the budget, so the limiter is paused no longer either.
+        Without a retry policy the cap is the default policy's ``max_delay``.
+        """
+        budget = self.retry.max_delay if self.retry is not None else RetryPolicy().max_delay
+        return max(0.0, min(wait, budget - (time.monotonic() - started)))
 
     async def _fetch_token(self) -> proto.Token:
         request = proto.token_request(
@@ -250,8 +280,31 @@ class CentrePointClient:
         return await self._with_retry(request, decode)
 
     async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """GET ``/centrepoint/v3{path}`` and return its decoded JSON (retried, rate-limited)."""
-        request = proto.api_request(self.base_url, path, params)
+        """GET the full API ``path`` (e.g. ``/centrepoint/v3/Studies``) and return its JSON.
+
+        An escape hatch for endpoints this SDK does not wrap yet: authenticated, retried and
+        rate-limited like every call; errors are the typed ones.
+        """
+        return await self._request_json("GET", path, params=params)
+
+    async def _request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send ``method`` to the full API ``path`` (optionally a ``json`` body), return its JSON.
+
+        The seam resource namespaces use. A request that is not ``idempotent`` (the default
+        for anything but GET) is sent again only when it surely never reached the server (a
+        failed connect, a 429): a POST that starts work must not start it twice.
+        """
+        request = proto.api_request(
+            self.base_url, path, params, method=method, json=json, idempotent=idempotent
+        )
 
         def decode(answer: _Answer) -> Any:
             return proto.decode_json(
@@ -264,6 +317,13 @@ class CentrePointClient:
             )
 
         return await self._with_retry(request, decode)
+
+    async def _get_list(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
+        """GET a full API ``path`` answered with a plain JSON array (no paging)."""
+        data = await self.get_json(path, params)
+        if not isinstance(data, list):
+            raise DecodeError(f"GET {path}: expected a JSON array, got {type(data).__name__}")
+        return data
 
     async def _get_model(self, path: str, cls: type[T]) -> T:
         data = await self.get_json(path)
@@ -284,7 +344,11 @@ class CentrePointClient:
         concurrency: int = 1,
         key: Callable[[T], Any] | None = None,
     ) -> AsyncPager[T]:
-        """An :class:`AsyncPager` over the list endpoint ``path``, items built by ``parse``."""
+        """An :class:`AsyncPager` over the full API list ``path``, items built by ``parse``.
+
+        An escape hatch for listings this SDK does not wrap yet (``limit``/``offset`` paging,
+        an object with ``items``); ``key`` gives the id that drops repeats across pages.
+        """
 
         async def fetch(page_offset: int, limit: int) -> Page[Any]:
             data = await self.get_json(path, proto.page_params(page_offset, limit))
@@ -304,6 +368,10 @@ class CentrePointClient:
 
 def _by_id(item: Any) -> Any:
     return item.id
+
+
+def _raw_id(item: Any) -> Any:
+    return item.get("id") if isinstance(item, dict) else None
 
 
 def _parser(cls: type[T]) -> Callable[[Any], T]:
@@ -335,7 +403,7 @@ class Studies(_Namespace):
     ) -> AsyncPager[Study]:
         """Every study, page by page."""
         return self._client.paginate(
-            "/Studies",
+            proto.STUDIES_PATH,
             _parser(Study),
             page_size=page_size,
             offset=offset,
@@ -364,7 +432,7 @@ class WebhookEvents(_Namespace):
     ) -> AsyncPager[WebhookEvent]:
         """Every webhook event type."""
         return self._client.paginate(
-            "/WebhookEvents",
+            proto.WEBHOOK_EVENTS_PATH,
             _parser(WebhookEvent),
             page_size=page_size,
             offset=offset,
@@ -423,3 +491,34 @@ class Webhooks(_Namespace):
             concurrency=concurrency,
             key=_by_id,
         )
+
+    def raw_history(
+        self,
+        study_id: int,
+        webhook_id: int,
+        *,
+        page_size: int = 100,
+        offset: int = 0,
+        max_items: int | None = None,
+        concurrency: int = 1,
+    ) -> AsyncPager[Any]:
+        """The same deliveries as :meth:`history`, each exactly as the API sent it.
+
+        Items are the decoded JSON (a dict per delivery, nothing parsed or renamed; anything
+        else the server sends is passed on unchanged), for exports that must keep every byte
+        of meaning. Paging, ordering, repeats dropped by ``id`` and ``resume_offset`` are those
+        of :meth:`history`.
+        """
+        return self._client.paginate(
+            proto.history_path(study_id, webhook_id),
+            _as_sent,
+            page_size=page_size,
+            offset=offset,
+            max_items=max_items,
+            concurrency=concurrency,
+            key=_raw_id,
+        )
+
+
+def _as_sent(item: Any) -> Any:
+    return item

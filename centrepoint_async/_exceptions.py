@@ -4,7 +4,9 @@ Every error the SDK raises on purpose derives from :class:`CentrePointError`::
 
     CentrePointError
     ├── ConfigurationError (also a ValueError)   bad arguments, refused URLs
-    ├── TransportError                            connection failures, timeouts (retries spent)
+    ├── TransportError                            no answer (retries spent)
+    │   ├── ConnectError                          the connection could not be made
+    │   └── RequestTimeoutError                   no (complete) answer in time
     ├── DecodeError                               an answer that is not the JSON the call expects
     ├── PaginationError                           a server that pages in a loop
     ├── SignatureError                            receiving side: bad or missing credentials
@@ -50,6 +52,14 @@ class ConfigurationError(CentrePointError, ValueError):
 
 class TransportError(CentrePointError):
     """The request did not get an answer: connection failure, reset, or timeout."""
+
+
+class ConnectError(TransportError):
+    """The connection could not be made (refused, DNS, TLS): the server never saw the request."""
+
+
+class RequestTimeoutError(TransportError):
+    """No complete answer within the timeout (connect, read or total)."""
 
 
 class DecodeError(CentrePointError):

@@ -33,7 +33,10 @@ from ._exceptions import (
 
 DEFAULT_BASE_URL = "https://api.actigraphcorp.com"
 DEFAULT_AUTH_URL = "https://auth.actigraphcorp.com"
-API_PREFIX = "/centrepoint/v3"
+#: Path prefixes of the three APIs on ``base_url``; every path builder returns a full path.
+CENTREPOINT_PREFIX = "/centrepoint/v3"
+DATA_RETRIEVAL_PREFIX = "/dataretrieval/v3"
+ANALYTICS_PREFIX = "/analytics/v3"
 TOKEN_PATH = "/connect/token"  # noqa: S105 (a path, not a password)
 USER_AGENT = "centrepoint-async/0.1"
 MAX_PAGE_SIZE = 100
@@ -66,6 +69,10 @@ class Request:
     headers: Mapping[str, str] = attrs.field(factory=dict)
     data: bytes | None = attrs.field(default=None, repr=False)  # token form: holds the secret
     is_token: bool = False  # the token request: no bearer, form body
+    #: Safe to send again after any failure (GET, the token request, a POST the caller marked
+    #: idempotent). A request that is not is retried only when it surely never reached the
+    #: server: a failed connect, or a 429 (refused before it was handled).
+    idempotent: bool = True
 
     @property
     def display_url(self) -> str:
@@ -146,13 +153,34 @@ def check_page_size(page_size: object) -> int:
     raise ConfigurationError(f"page_size must be an integer from 1 to 100, got {page_size!r}")
 
 
-def api_request(base_url: str, path: str, params: Mapping[str, str] | None = None) -> Request:
-    """A GET of ``path`` under ``/centrepoint/v3`` of ``base_url``."""
+def api_request(
+    base_url: str,
+    path: str,
+    params: Mapping[str, str] | None = None,
+    *,
+    method: str = "GET",
+    json: Any = None,
+    idempotent: bool | None = None,
+) -> Request:
+    """A request of the full API ``path`` (``/centrepoint/v3/...``) on ``base_url``.
+
+    With ``json``, the body is that value as JSON. ``idempotent`` defaults to true for GET
+    and false otherwise (a POST that creates something must not be repeated blindly).
+    """
+    if not path.startswith("/"):
+        raise ConfigurationError(f"an API path starts with '/', got {path!r}")
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    data = None
+    if json is not None:
+        headers["Content-Type"] = "application/json"
+        data = orjson.dumps(json)
     return Request(
-        "GET",
-        f"{base_url}{API_PREFIX}{path}",
+        method,
+        f"{base_url}{path}",
         params=dict(params or {}),
-        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        headers=headers,
+        data=data,
+        idempotent=method == "GET" if idempotent is None else idempotent,
     )
 
 
@@ -341,21 +369,25 @@ def decode_page(data: Any, method: str, url: str, offset: int, limit: int) -> Ra
 # --- paths -----------------------------------------------------------------------------------
 
 
+STUDIES_PATH = f"{CENTREPOINT_PREFIX}/Studies"
+WEBHOOK_EVENTS_PATH = f"{CENTREPOINT_PREFIX}/WebhookEvents"
+
+
 def study_path(study_id: object) -> str:
-    """``/Studies/{studyId}``."""
-    return f"/Studies/{check_id(study_id, 'study_id')}"
+    """``/centrepoint/v3/Studies/{studyId}``."""
+    return f"{STUDIES_PATH}/{check_id(study_id, 'study_id')}"
 
 
 def webhooks_path(study_id: object) -> str:
-    """``/Studies/{studyId}/Webhooks``."""
+    """``/centrepoint/v3/Studies/{studyId}/Webhooks``."""
     return f"{study_path(study_id)}/Webhooks"
 
 
 def webhook_path(study_id: object, webhook_id: object) -> str:
-    """``/Studies/{studyId}/Webhooks/{webhookId}``."""
+    """``/centrepoint/v3/Studies/{studyId}/Webhooks/{webhookId}``."""
     return f"{webhooks_path(study_id)}/{check_id(webhook_id, 'webhook_id')}"
 
 
 def history_path(study_id: object, webhook_id: object) -> str:
-    """``/Studies/{studyId}/Webhooks/{webhookId}/history``."""
+    """``/centrepoint/v3/Studies/{studyId}/Webhooks/{webhookId}/history``."""
     return f"{webhook_path(study_id, webhook_id)}/history"

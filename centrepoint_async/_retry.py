@@ -17,10 +17,17 @@ from typing import TypeVar
 import attrs
 import tenacity
 
-from ._exceptions import APIError, ConfigurationError, DecodeError, RateLimitError, TransportError
+from ._exceptions import (
+    APIError,
+    ConfigurationError,
+    ConnectError,
+    DecodeError,
+    RateLimitError,
+    TransportError,
+)
 from ._protocol import RETRYABLE_STATUSES
 
-__all__ = ["RetryPolicy", "is_retryable"]
+__all__ = ["RetryPolicy", "is_retryable", "never_reached_the_server"]
 
 log = logging.getLogger("centrepoint_async")
 T = TypeVar("T")
@@ -33,6 +40,15 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, TransportError | DecodeError):
         return True
     return isinstance(exc, APIError) and exc.status in RETRYABLE_STATUSES
+
+
+def never_reached_the_server(exc: BaseException) -> bool:
+    """True if ``exc`` proves the request was not handled, so even a POST may be sent again.
+
+    A failed connect never sent it; a 429 is refused before it is handled. Anything else (a
+    timeout, a reset, a 5xx) may have come after the server acted on it.
+    """
+    return isinstance(exc, ConnectError | RateLimitError)
 
 
 def _reason(exc: BaseException | None) -> str:
@@ -85,9 +101,17 @@ class RetryPolicy:
             return exc.retry_after
         return self.backoff(state.attempt_number)
 
-    async def call(self, fn: Callable[[], Awaitable[T]], *, what: str) -> T:
+    async def call(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        what: str,
+        retry_if: Callable[[BaseException], bool] = is_retryable,
+    ) -> T:
         """Await ``fn()`` until it succeeds, fails for good, or the budget is spent.
 
+        ``retry_if`` says which errors are worth another try (:func:`is_retryable`, or
+        :func:`never_reached_the_server` for a request that must not be repeated blindly).
         The error that ends the retries is raised with ``attempts`` set.
         """
 
@@ -107,7 +131,7 @@ class RetryPolicy:
             stop=tenacity.stop_after_attempt(self.max_attempts)
             | tenacity.stop_before_delay(self.max_delay),
             wait=self._wait,
-            retry=tenacity.retry_if_exception(is_retryable),
+            retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc) and retry_if(exc)),
             sleep=self.sleep,
             before_sleep=before_sleep,
             reraise=True,

@@ -20,9 +20,9 @@ URL = "https://api.actigraphcorp.com/centrepoint/v3/Studies"
 
 def test_paths_are_built_from_checked_ids() -> None:
     """Paths follow the documentation; digit strings are accepted as ids."""
-    assert proto.history_path(8, "236") == "/Studies/8/Webhooks/236/history"
-    assert proto.webhook_path(8, 236) == "/Studies/8/Webhooks/236"
-    assert proto.webhooks_path(8) == "/Studies/8/Webhooks"
+    assert proto.history_path(8, "236") == "/centrepoint/v3/Studies/8/Webhooks/236/history"
+    assert proto.webhook_path(8, 236) == "/centrepoint/v3/Studies/8/Webhooks/236"
+    assert proto.webhooks_path(8) == "/centrepoint/v3/Studies/8/Webhooks"
 
 
 @pytest.mark.parametrize("bad", [-1, "12/../34", "1 ", 1.5, None, True, "", "٣"])
