@@ -6,6 +6,8 @@ CentrePoint server for tests and demos.
 """
 
 from ._client import CentrePointClient, ClientStats
+from ._data_retrieval import DataRetrievalError
+from ._download import DownloadError
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -49,6 +51,14 @@ from ._models import (
 )
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit, RateLimiter
+from ._resources import (
+    DataRetrievalFile,
+    DataRetrievalRequest,
+    DownloadUrl,
+    Subject,
+    Upload,
+    UploadFile,
+)
 from ._retry import RetryPolicy
 from .receiver import InboundEvent
 
@@ -70,9 +80,14 @@ __all__ = [
     "DailyStatisticsCompleteEvent",
     "DataFile",
     "DataRetrievalCompleteEvent",
+    "DataRetrievalError",
+    "DataRetrievalFile",
+    "DataRetrievalRequest",
     "DecodeError",
     "DeliveryRequest",
     "DeliveryResponse",
+    "DownloadError",
+    "DownloadUrl",
     "EVENT_TYPES",
     "EpochAggregation",
     "Event",
@@ -93,9 +108,12 @@ __all__ = [
     "StaudenmayerAggregation",
     "StepsAggregation",
     "Study",
+    "Subject",
     "TransportError",
     "UnknownEvent",
+    "Upload",
     "UploadEvent",
+    "UploadFile",
     "ValidationEvent",
     "Webhook",
     "WebhookDelivery",

@@ -21,6 +21,7 @@ import attrs
 from . import _protocol as proto
 from ._auth import ClientCredentials, StaticToken, TokenSource
 from ._converter import structure, structure_delivery
+from ._data_retrieval import DailyStatistics, DataRetrieval, Subjects, Uploads
 from ._exceptions import (
     ConfigurationError,
     ConnectError,
@@ -133,6 +134,10 @@ class CentrePointClient:
         self.studies = Studies(self)
         self.webhook_events = WebhookEvents(self)
         self.webhooks = Webhooks(self)
+        self.subjects = Subjects(self)
+        self.uploads = Uploads(self)
+        self.daily_statistics = DailyStatistics(self)
+        self.data_retrieval = DataRetrieval(self)
 
     def __repr__(self) -> str:
         # the API documents the client id, like the secret, as never to be printed

@@ -63,6 +63,7 @@ from ._models import (
     _Model,
     empty_headers,
 )
+from ._resources import RESOURCES
 
 __all__ = [
     "converter",
@@ -79,7 +80,7 @@ StructureHook = Callable[[Any, Any], Any]
 #: Models on which an unreadable value is dropped (rule 6) rather than raised.
 _LENIENT: frozenset[type] = frozenset(
     {Study, WebhookEvent, Webhook, WebhookDelivery, DeliveryRequest, DeliveryResponse}
-)
+) | frozenset(RESOURCES)
 _ACRONYMS = frozenset({"va", "vm", "mvpa"})
 
 converter = make_converter()

@@ -9,6 +9,7 @@ an expired or forged link is a 403; ``Range: bytes=N-`` and ``bytes=N-M`` are ho
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import random
@@ -199,6 +200,9 @@ class BlobStore:
             ):
                 await response.write(chunk[: max(0, fault.after_bytes - sent)])
                 self.bytes_sent += max(0, fault.after_bytes - sent)
+                # a moment for the client to read what came (as when a link stalls, then
+                # breaks): aiohttp discards unread bytes once it sees the connection fail
+                await asyncio.sleep(0.05)
                 if request.transport is not None:
                     request.transport.close()  # the body stops short of Content-Length
                 return response
