@@ -10,9 +10,11 @@ from typing import Any
 
 import attrs
 import pytest
+from aiohttp import web
 
 import centrepoint_async as cp
 from centrepoint_async._data_retrieval import split_range
+from centrepoint_async.receiver import InboundEvent, WebhookReceiver
 from centrepoint_async.testing import FakeCentrePoint, fast_retry
 
 SCOPES = ("CentrePoint", "Analytics", "DataRetrieval")
@@ -245,3 +247,32 @@ async def test_wait_reports_a_request_still_running(fake: FakeCentrePoint) -> No
         with pytest.raises(cp.DataRetrievalError, match="still") as caught:
             await client.data_retrieval.wait(request.id, poll_interval=0.01, timeout=0.1)
     assert caught.value.tracking_id == request.id
+
+
+async def test_fetch_raw_completes_from_a_handed_event(tmp_path: Path) -> None:
+    """wait='event': the data_retrieval_complete event ends the wait, no polling needed."""
+    async with FakeCentrePoint(retrieval_delay=0.1) as fake, client_of(fake) as client:
+        receiver = WebhookReceiver(secret="s")
+        handed: list[bool] = []
+
+        @receiver.on("data_retrieval_complete")
+        async def ready(event: InboundEvent) -> None:
+            assert isinstance(event.payload, cp.DataRetrievalCompleteEvent)
+            handed.append(client.data_retrieval.notify(event.payload))
+
+        app = web.Application()
+        receiver.mount(app, "/hooks")
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            fake.send_webhooks_to(f"http://127.0.0.1:{runner.addresses[0][1]}/hooks", secret="s")
+            paths = await client.data_retrieval.fetch_raw(
+                STUDY, SUBJECT, BEGIN, END, tmp_path, wait="event", max_poll_interval=60.0
+            )
+        finally:
+            await runner.cleanup()
+    assert handed == [True] and len(paths) == 2
+    status_checks = [r for r in fake.api_requests("RawActivityRequests/") if r.method == "GET"]
+    # one look when created, one when the event came (then datafiles): never a poll loop
+    assert len([r for r in status_checks if not r.path.endswith("datafiles")]) == 2
