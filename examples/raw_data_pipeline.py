@@ -25,7 +25,7 @@ from centrepoint_async.receiver import InboundEvent, WebhookReceiver
 from centrepoint_async.testing import FakeCentrePoint
 
 log = logging.getLogger("raw_data_pipeline")
-DOWNLOADED = web.AppKey("downloaded", "asyncio.Queue[list[Path]]")
+DOWNLOADED: web.AppKey[asyncio.Queue[list[Path]]] = web.AppKey("downloaded")
 SCOPES = ("CentrePoint", "DataRetrieval")
 
 
@@ -48,17 +48,13 @@ def make_app(client: cp.CentrePointClient, secret: str, directory: Path) -> web.
             "completed"
         ):
             return
-        if None in (raw.study_id, raw.subject_id, raw.min_event_timestamp, raw.max_event_timestamp):
+        study, subject = raw.study_id, raw.subject_id
+        first, last = raw.min_event_timestamp, raw.max_event_timestamp
+        if study is None or subject is None or first is None or last is None:
             log.warning("raw_processing_complete without a subject or range: %r", raw)
             return
-        assert raw.study_id is not None and raw.subject_id is not None
-        assert raw.min_event_timestamp is not None and raw.max_event_timestamp is not None
         request = await client.data_retrieval.request_raw(
-            raw.study_id,
-            raw.subject_id,
-            _utc(raw.min_event_timestamp),
-            _utc(raw.max_event_timestamp),
-            file_format="csv",
+            study, subject, _utc(first), _utc(last), file_format="csv"
         )
         log.info("requested raw data of subject %s: %s", raw.subject_id, request.id)
 
@@ -78,7 +74,7 @@ def make_app(client: cp.CentrePointClient, secret: str, directory: Path) -> web.
 
 async def main(directory: Path, *, timeout: float = 30.0) -> list[Path]:
     """Run the loop on loopback: fake CentrePoint -> this receiver -> files in ``directory``."""
-    secret = "pipeline-example-secret"  # noqa: S105 (the fake's, made up here)
+    secret = "pipeline-example-secret"  # the fake's, made up here
     async with (
         FakeCentrePoint(retrieval_delay=0.2) as fake,
         fake.client(scopes=SCOPES) as client,
