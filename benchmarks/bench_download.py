@@ -27,6 +27,7 @@ import aiohttp
 import psutil
 
 import centrepoint_async as cp
+from centrepoint_async.testing import FakeCentrePoint
 
 from ._common import table
 
@@ -37,8 +38,6 @@ SCOPES = ("CentrePoint", "DataRetrieval")
 
 async def _serve(size: int) -> None:
     """The fake with ``size``-byte data files, until stdin closes (run in a child process)."""
-    from centrepoint_async.testing import FakeCentrePoint
-
     async with FakeCentrePoint(retrieval_delay=0.05, file_size=size, rate_limit=None) as fake:
         for name, value in fake.env().items():
             print(f"export {name}={value}", flush=True)
@@ -61,7 +60,7 @@ async def fake_in_a_process(size: int) -> AsyncIterator[cp.CentrePointClient]:
     assert process.stdin is not None
     try:
         env: dict[str, str] = {}
-        while len(env) < 4:  # the four variables _serve prints
+        while not env.keys() >= set(FakeCentrePoint.ENV_NAMES):  # every variable _serve prints
             line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
             if not line:
                 raise RuntimeError("the fake exited before printing its address")

@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import aiohttp
+
 from . import _protocol as proto
 from ._converter import structure
 from ._download import download_file
@@ -341,10 +343,13 @@ class DataRetrieval(_Namespace):
         async def renew() -> DownloadUrl:
             return await self.download_url(data_file.id)
 
-        # the client's session carries no credentials; _send adds the token per API request
-        return await download_file(
-            self._client._get_session(), data_file, dest, renew, max_attempts=max_attempts
-        )
+        # the client's session carries no credentials (_send adds the token to API requests
+        # only); a caller's session with a default Authorization header is not used here
+        session = self._client._get_session()
+        if "Authorization" not in session.headers:
+            return await download_file(session, data_file, dest, renew, max_attempts=max_attempts)
+        async with aiohttp.ClientSession() as clean:
+            return await download_file(clean, data_file, dest, renew, max_attempts=max_attempts)
 
     async def download_all(
         self,

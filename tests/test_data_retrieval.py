@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import attrs
 import pytest
 from aiohttp import web
@@ -276,3 +277,28 @@ async def test_fetch_raw_completes_from_a_handed_event(tmp_path: Path) -> None:
     status_checks = [r for r in fake.api_requests("RawActivityRequests/") if r.method == "GET"]
     # one look when created, one when the event came (then datafiles): never a poll loop
     assert len([r for r in status_checks if not r.path.endswith("datafiles")]) == 2
+
+
+async def test_a_callers_session_with_credentials_is_not_used_for_blobs(
+    fake: FakeCentrePoint, tmp_path: Path
+) -> None:
+    """A session= with a default Authorization header never sends it to the storage host."""
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer mine"}) as session:
+        async with client_of(fake, session=session) as client:
+            for data_file in await completed_files(client):
+                await client.data_retrieval.download(data_file, tmp_path)
+    assert len(fake.blob_requests) == 2
+    assert not any(r.authorization for r in fake.blob_requests)
+
+
+async def test_a_request_that_ends_in_error_is_reported(
+    fake: FakeCentrePoint, tmp_path: Path
+) -> None:
+    """A request whose status becomes 'error' makes fetch_raw raise DataRetrievalError."""
+    fake.retrievals.fail_next = 1
+    async with client_of(fake) as client:
+        with pytest.raises(cp.DataRetrievalError, match="error"):
+            await client.data_retrieval.fetch_raw(
+                STUDY, SUBJECT, BEGIN, END, tmp_path, poll_interval=0.01
+            )
+    assert list(tmp_path.iterdir()) == []

@@ -29,7 +29,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import aiohttp
 import attrs
@@ -145,6 +145,9 @@ class FakeCentrePoint:
     - :meth:`send_webhooks_to`: announce completed requests (and
       :meth:`complete_raw_processing`) to a receiver, HMAC-signed if given a secret.
     """
+
+    #: The names of the variables :meth:`env` gives (and ``fake-server`` prints).
+    ENV_NAMES: ClassVar[tuple[str, ...]] = ENV_NAMES
 
     def __init__(
         self,

@@ -110,6 +110,7 @@ class RetrievalService:
         self.requests: dict[str, Retrieval] = {}
         self.refused = 0
         self.peak_active = 0
+        self.fail_next = 0  # this many next requests end in "error" (as one cut off at 6 hours)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def active(self) -> int:
@@ -173,6 +174,11 @@ class RetrievalService:
         retrieval.status = "processing"
         retrieval.started = datetime.now(UTC)
         await asyncio.sleep(self.delay * 3 / 4)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            retrieval.status = "error"
+            retrieval.completed = datetime.now(UTC)
+            return
         self._produce(retrieval)
         retrieval.status = "completed"
         retrieval.completed = datetime.now(UTC)
