@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -21,9 +21,7 @@ from ._client import CentrePointClient
 from ._exceptions import ConfigurationError
 from ._models import DataRetrievalCompleteEvent, RawProcessingCompleteEvent
 from .receiver import InboundEvent, WebhookReceiver
-
-if TYPE_CHECKING:
-    from .testing import FakeCentrePoint
+from .testing import FakeCentrePoint, serve_app
 
 __all__ = ["SCOPES", "add_fetch_raw_parser", "demo_raw_fetch", "fetch_raw_command"]
 
@@ -122,12 +120,8 @@ async def demo_raw_fetch(
 
     app = web.Application()
     receiver.mount(app, "/centrepoint/webhooks")
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        port = runner.addresses[0][1]
-        fake.send_webhooks_to(f"http://127.0.0.1:{port}/centrepoint/webhooks", secret=secret)
+    async with serve_app(app) as url:
+        fake.send_webhooks_to(f"{url}/centrepoint/webhooks", secret=secret)
         study_id = next(iter(fake.dataset.subjects))
         subject_id = fake.dataset.subjects[study_id][0]["id"]
         end = datetime.now(UTC).replace(microsecond=0)
@@ -135,5 +129,3 @@ async def demo_raw_fetch(
         tracking_id = await asyncio.wait_for(requested.get(), timeout)
         await client.data_retrieval.wait(tracking_id, wait="event", timeout=timeout)
         return await client.data_retrieval.download_all(tracking_id, directory)
-    finally:
-        await runner.cleanup()

@@ -22,7 +22,7 @@ from aiohttp import web
 
 import centrepoint_async as cp
 from centrepoint_async.receiver import InboundEvent, WebhookReceiver
-from centrepoint_async.testing import FakeCentrePoint
+from centrepoint_async.testing import FakeCentrePoint, serve_app
 
 log = logging.getLogger("raw_data_pipeline")
 DOWNLOADED: web.AppKey[asyncio.Queue[list[Path]]] = web.AppKey("downloaded")
@@ -80,18 +80,12 @@ async def main(directory: Path, *, timeout: float = 30.0) -> list[Path]:
         fake.client(scopes=SCOPES) as client,
     ):
         app = make_app(client, secret, directory)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        try:
-            port = runner.addresses[0][1]
-            fake.send_webhooks_to(f"http://127.0.0.1:{port}/centrepoint/webhooks", secret=secret)
+        async with serve_app(app) as url:
+            fake.send_webhooks_to(f"{url}/centrepoint/webhooks", secret=secret)
             subject = fake.dataset.subjects[100][0]
             end = datetime.now(UTC).replace(microsecond=0)
             await fake.complete_raw_processing(100, subject["id"], end - timedelta(days=2), end)
             return await asyncio.wait_for(app[DOWNLOADED].get(), timeout)
-        finally:
-            await runner.cleanup()
 
 
 if __name__ == "__main__":

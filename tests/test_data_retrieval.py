@@ -16,7 +16,7 @@ from aiohttp import web
 import centrepoint_async as cp
 from centrepoint_async._data_retrieval import split_range
 from centrepoint_async.receiver import InboundEvent, WebhookReceiver
-from centrepoint_async.testing import FakeCentrePoint, fast_retry
+from centrepoint_async.testing import FakeCentrePoint, fast_retry, serve_app
 
 SCOPES = ("CentrePoint", "Analytics", "DataRetrieval")
 STUDY, SUBJECT = 100, 100001
@@ -263,16 +263,11 @@ async def test_fetch_raw_completes_from_a_handed_event(tmp_path: Path) -> None:
 
         app = web.Application()
         receiver.mount(app, "/hooks")
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        try:
-            fake.send_webhooks_to(f"http://127.0.0.1:{runner.addresses[0][1]}/hooks", secret="s")
+        async with serve_app(app) as url:
+            fake.send_webhooks_to(f"{url}/hooks", secret="s")
             paths = await client.data_retrieval.fetch_raw(
                 STUDY, SUBJECT, BEGIN, END, tmp_path, wait="event", max_poll_interval=60.0
             )
-        finally:
-            await runner.cleanup()
     assert handed == [True] and len(paths) == 2
     status_checks = [r for r in fake.api_requests("RawActivityRequests/") if r.method == "GET"]
     # one look when created, one when the event came (then datafiles): never a poll loop

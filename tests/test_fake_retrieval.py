@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from centrepoint_async.receiver import verify_signature
-from centrepoint_async.testing import FakeCentrePoint
+from centrepoint_async.testing import FakeCentrePoint, serve_app
 
 SCOPES = "CentrePoint Analytics DataRetrieval"
 STUDY, SUBJECT = 100, 100001
@@ -245,23 +245,19 @@ async def test_completed_requests_are_announced_signed() -> None:
 
     app = web.Application()
     app.router.add_post("/hooks", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with FakeCentrePoint(retrieval_delay=0.02) as fake, aiohttp.ClientSession() as s:
-            fake.send_webhooks_to(f"http://127.0.0.1:{port}/hooks", secret="shh")
-            api = Api(fake, s)
-            await api.login()
-            _, created = await api.request_raw()
-            for _ in range(200):
-                if len(fake.webhooks_sent) == 2:
-                    break
-                await asyncio.sleep(0.01)
-    finally:
-        await runner.cleanup()
+    async with (
+        serve_app(app) as url,
+        FakeCentrePoint(retrieval_delay=0.02) as fake,
+        aiohttp.ClientSession() as s,
+    ):
+        fake.send_webhooks_to(f"{url}/hooks", secret="shh")
+        api = Api(fake, s)
+        await api.login()
+        _, created = await api.request_raw()
+        for _ in range(200):
+            if len(fake.webhooks_sent) == 2:
+                break
+            await asyncio.sleep(0.01)
     assert [w.status for w in fake.webhooks_sent] == [500, 200]
     headers, body = got[-1]
     assert headers["X-ActiGraph-Event"] == "data_retrieval_complete"

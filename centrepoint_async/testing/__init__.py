@@ -7,7 +7,7 @@ this package registers (``centrepoint_async.testing.pytest_plugin``).
 from ._blob import BlobFault, BlobFile, BlobRequest
 from ._data import Dataset
 from ._fake import FakeCentrePoint, Fault, RecordedRequest, SentWebhook
-from ._policies import fast_retry
+from ._policies import fast_retry, serve_app
 from ._process import FakeServerProcess, fake_server_process
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "SentWebhook",
     "fake_server_process",
     "fast_retry",
+    "serve_app",
 ]
