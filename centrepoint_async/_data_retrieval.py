@@ -25,7 +25,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -432,15 +432,14 @@ class DataRetrieval(_Namespace):
             self._waiters.pop(tracking_id.lower(), None)
 
     async def _create_when_room(
-        self, create: Callable[[], Any], retry_interval: float
+        self, create: Callable[[], Awaitable[DataRetrievalRequest]], retry_interval: float
     ) -> DataRetrievalRequest:
         """``create()``, waiting while the server says too many requests are active
         (other programs of the account may hold slots this client does not know of)."""
         interval = retry_interval
         while True:
             try:
-                result: DataRetrievalRequest = await create()
-                return result
+                return await create()
             except APIError as exc:
                 if not _is_ceiling(exc):
                     raise

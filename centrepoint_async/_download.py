@@ -5,8 +5,8 @@ After any failure (a dropped connection, a timeout, a 5xx) the download resumes 
 already on disk with an HTTP ``Range`` request; a link that has expired (or is about to) is
 renewed by asking ``downloadurl`` again. The storage host is another host: nothing but the
 pre-signed URL is sent there, never the bearer token. The finished file's size is checked
-against ``fileSizeBytes``, then ``.part`` is renamed to ``dest`` in one atomic step, so a file
-at ``dest`` is always complete.
+against ``fileSizeBytes``, it is flushed to disk, then ``.part`` is renamed to ``dest`` in one
+atomic step, so a file at ``dest`` is always complete.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import IO
 
 import aiohttp
 
-from ._exceptions import CentrePointError, TransportError
+from ._exceptions import CentrePointError
 from ._resources import DataRetrievalFile, DownloadUrl
 
 __all__ = ["DownloadError", "download_file", "target_path"]
@@ -56,6 +56,12 @@ def _fresh(link: DownloadUrl | None) -> bool:
     if expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
     return expires - datetime.now(UTC) > RENEW_MARGIN
+
+
+def _sync(path: Path) -> None:
+    """Create ``path`` if missing (an empty file is still a file) and flush it to disk."""
+    with path.open("ab") as handle:
+        os.fsync(handle.fileno())
 
 
 def _open(path: Path, offset: int) -> IO[bytes]:
@@ -125,8 +131,8 @@ async def download_file(
         raise DownloadError(
             f"{data_file.file_name or data_file.id}: got {final} bytes, expected {size}"
         )
-    if not part.exists():
-        await asyncio.to_thread(part.touch)  # an empty file is still a file
+    # on disk before it gets its name, so a crash never leaves a short file at dest
+    await asyncio.to_thread(_sync, part)
     await asyncio.to_thread(os.replace, part, path)  # atomic: dest is whole or absent
     return path
 
@@ -169,7 +175,7 @@ async def _fetch(
         ):
             raise _Restart
         if status not in (200, 206):
-            raise TransportError(f"storage host answered {status} for {url.split('?')[0]}")
+            raise DownloadError(f"the storage host answered {status} for {url.split('?')[0]}")
         handle = await asyncio.to_thread(_open, part, offset)
         try:
             # whatever has arrived, as it arrives: a drop loses nothing already received

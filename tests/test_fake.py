@@ -129,3 +129,23 @@ async def test_page_cache_serves_the_same_pages_and_sees_inserts() -> None:
             after = [d.raw for d in await client.webhooks.history(STUDY, WEBHOOK).collect()]
     assert first == again == fake.history_items(STUDY, WEBHOOK)[2:]
     assert after == fake.history_items(STUDY, WEBHOOK)
+
+
+def test_the_fake_is_an_oracle_sharing_no_protocol_constant() -> None:
+    """The fake's modules import nothing from _protocol: a wrong SDK constant cannot agree."""
+    import ast
+    from pathlib import Path
+
+    import centrepoint_async.testing as testing
+
+    for module in Path(testing.__file__).parent.glob("*.py"):
+        tree = ast.parse(module.read_text())
+        imported = {
+            node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        assert not any("_protocol" in name for name in imported), module.name
