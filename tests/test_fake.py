@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import time
+from pathlib import Path
 
 import aiohttp
 import orjson
 
+import centrepoint_async.testing as testing
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
 from .conftest import STUDY, WEBHOOK, one_history
@@ -133,11 +136,6 @@ async def test_page_cache_serves_the_same_pages_and_sees_inserts() -> None:
 
 def test_the_fake_is_an_oracle_sharing_no_protocol_constant() -> None:
     """The fake's modules import nothing from _protocol: a wrong SDK constant cannot agree."""
-    import ast
-    from pathlib import Path
-
-    import centrepoint_async.testing as testing
-
     for module in Path(testing.__file__).parent.glob("*.py"):
         tree = ast.parse(module.read_text())
         imported = {
