@@ -297,3 +297,16 @@ async def test_a_request_that_ends_in_error_is_reported(
                 STUDY, SUBJECT, BEGIN, END, tmp_path, poll_interval=0.01
             )
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_resources_are_lenient_except_for_their_ids(fake: FakeCentrePoint) -> None:
+    """An unreadable field is left None; an item without an id is a DecodeError."""
+    subjects = fake.dataset.subjects[STUDY]
+    subjects[0] = subjects[0] | {"weight": "heavy", "siteId": "north", "newField": 1}
+    async with client_of(fake) as client:
+        subject = await client.subjects.get(STUDY, SUBJECT)
+        assert subject.weight is None and subject.site_id is None
+        assert subject.subject_identifier == "S100-0001"
+        subjects[1] = {k: v for k, v in subjects[1].items() if k != "id"}
+        with pytest.raises(cp.DecodeError):
+            await client.subjects.list(STUDY).collect()

@@ -13,7 +13,7 @@ from centrepoint_async._fetch_raw import (
     demo_raw_fetch,
     fetch_raw_command,
 )
-from centrepoint_async.testing import FakeCentrePoint
+from centrepoint_async.testing import FakeCentrePoint, fast_retry
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -68,3 +68,13 @@ async def test_the_demo_step_runs_the_webhook_loop(tmp_path: Path) -> None:
     assert len(paths) == 2 and all(p.exists() for p in paths)
     events = [w.event for w in fake.webhooks_sent]
     assert events == ["raw_processing_complete", "data_retrieval_complete"]
+
+
+async def test_the_demo_step_survives_the_demos_chaos(tmp_path: Path) -> None:
+    """With the demo's random faults (here ten times as many), the step still completes."""
+    async with FakeCentrePoint(retrieval_delay=0.05) as fake:
+        fake.chaos(0.2, seed=3, kinds=("status", "drop"), retry_after=0.01)
+        async with fake.client(scopes=SCOPES, retry=fast_retry()) as client:
+            paths = await demo_raw_fetch(fake, client, tmp_path)
+    assert len(paths) == 2 and all(p.exists() for p in paths)
+    assert any(r.fault for r in fake.requests)  # faults did happen
