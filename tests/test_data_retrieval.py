@@ -218,6 +218,7 @@ async def test_epoch_requests_and_their_files(fake: FakeCentrePoint, tmp_path: P
             STUDY, SUBJECT, BEGIN, END, summary_length_seconds=30, include_partial_epochs=True
         )
         assert request.summary_length_seconds == 30 and request.include_partial_epochs
+        assert request.status == "Pending" and request.state == "pending"  # either casing
         await client.data_retrieval.wait(request.id, kind="epoch", poll_interval=0.01)
         paths = await client.data_retrieval.download_all(request.id, tmp_path, kind="epoch")
         assert len(paths) == 2

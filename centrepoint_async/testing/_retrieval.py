@@ -62,7 +62,8 @@ class Retrieval:
             "id": self.id,
             "studyId": self.study_id,
             "subjectId": self.subject_id,
-            "status": self.status,
+            # the documents show both spellings; epoch answers here use the capitalised one
+            "status": self.status.capitalize() if self.kind == "epoch" else self.status,
             "beginTimestampUtc": _stamp7(self.begin),
             "endTimestampUtc": _stamp7(self.end),
             "createdDateTimeUtc": _stamp7(self.created),
