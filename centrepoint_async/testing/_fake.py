@@ -398,20 +398,21 @@ class FakeCentrePoint:
         return payload
 
     async def _announce(self, retrieval: Retrieval) -> None:
-        files = [
-            {
-                "monitor_serial": None if f["fileName"].endswith(".json") else "TAS1F00000001",
-                "file_type": "summary"
-                if f["fileName"].endswith(".json")
-                else retrieval.file_format.lower(),
-                "min_event_timestamp": _iso(retrieval.begin),
-                "max_event_timestamp": _iso(retrieval.end),
-                "file_size": f["fileSizeBytes"],
-                "file_index": i,
-                "file_name": f["fileName"],
-            }
-            for i, f in enumerate(retrieval.files)
-        ]
+        serial = f"TAS1F{retrieval.subject_id % 10**8:08d}"  # as the data file's name says
+        files = []
+        for index, entry in enumerate(retrieval.files):
+            summary = entry["fileName"].endswith(".json")
+            files.append(
+                {
+                    "monitor_serial": None if summary else serial,
+                    "file_type": "summary" if summary else retrieval.file_format.lower(),
+                    "min_event_timestamp": _iso(retrieval.begin),
+                    "max_event_timestamp": _iso(retrieval.end),
+                    "file_size": entry["fileSizeBytes"],
+                    "file_index": index,
+                    "file_name": entry["fileName"],
+                }
+            )
         payload = {
             "client_id": self.client_id,
             "tracking_id": retrieval.id,
