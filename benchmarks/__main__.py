@@ -16,6 +16,7 @@ from . import (
     bench_latency,
     bench_memory,
     bench_ratelimit,
+    bench_receiver,
     bench_structuring,
 )
 from ._common import machine
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "structuring": bench_structuring.main,
     "fake": bench_fake.main,
     "download": bench_download.main,
+    "receiver": bench_receiver.main,
 }
 
 

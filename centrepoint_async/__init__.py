@@ -8,6 +8,7 @@ CentrePoint server for tests and demos.
 from ._client import CentrePointClient, ClientStats
 from ._data_retrieval import DataRetrievalError
 from ._download import DownloadError
+from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -20,6 +21,7 @@ from ._exceptions import (
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    ReceiverAuthError,
     RequestTimeoutError,
     ResponseTooLargeError,
     ServerError,
@@ -27,7 +29,6 @@ from ._exceptions import (
     TransportError,
 )
 from ._models import (
-    EVENT_TYPES,
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
     CrouterAggregation,
@@ -102,6 +103,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "RawProcessingCompleteEvent",
+    "ReceiverAuthError",
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "RetryPolicy",
