@@ -101,11 +101,9 @@ async def demo_raw_fetch(
     receiver = WebhookReceiver(secret=secret)
     requested: asyncio.Queue[str] = asyncio.Queue()
 
-    @receiver.on("raw_processing_complete")
-    async def request_data(event: InboundEvent) -> None:
+    @receiver.on(RawProcessingCompleteEvent)
+    async def request_data(event: InboundEvent[RawProcessingCompleteEvent]) -> None:
         raw = event.payload
-        if not isinstance(raw, RawProcessingCompleteEvent):
-            return
         study, subject = raw.study_id, raw.subject_id
         first, last = raw.min_event_timestamp, raw.max_event_timestamp
         if study is None or subject is None or first is None or last is None:
@@ -113,10 +111,9 @@ async def demo_raw_fetch(
         request = await client.data_retrieval.request_raw(study, subject, first, last)
         await requested.put(request.id)
 
-    @receiver.on("data_retrieval_complete")
-    async def ready(event: InboundEvent) -> None:
-        if isinstance(event.payload, DataRetrievalCompleteEvent):
-            client.data_retrieval.notify(event.payload)
+    @receiver.on(DataRetrievalCompleteEvent)
+    async def ready(event: InboundEvent[DataRetrievalCompleteEvent]) -> None:
+        client.data_retrieval.notify(event.payload)
 
     app = web.Application()
     receiver.mount(app, "/centrepoint/webhooks")

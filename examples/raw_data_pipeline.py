@@ -41,27 +41,25 @@ def make_app(client: cp.CentrePointClient, secret: str, directory: Path) -> web.
     app = web.Application()
     app[DOWNLOADED] = asyncio.Queue()
 
-    @receiver.on("raw_processing_complete")
-    async def request_data(event: InboundEvent) -> None:
+    @receiver.on(cp.RawProcessingCompleteEvent)
+    async def request_data(event: InboundEvent[cp.RawProcessingCompleteEvent]) -> None:
         raw = event.payload
-        if not isinstance(raw, cp.RawProcessingCompleteEvent) or (raw.status or "").lower() != (
-            "completed"
-        ):
-            return
         study, subject = raw.study_id, raw.subject_id
         first, last = raw.min_event_timestamp, raw.max_event_timestamp
+        if (raw.status or "").lower() != "completed":
+            return  # the upload's processing failed: nothing to request
         if study is None or subject is None or first is None or last is None:
             log.warning("raw_processing_complete without a subject or range: %r", raw)
             return
         request = await client.data_retrieval.request_raw(
             study, subject, _utc(first), _utc(last), file_format="csv"
         )
-        log.info("requested raw data of subject %s: %s", raw.subject_id, request.id)
+        log.info("requested raw data of subject %s: %s", subject, request.id)
 
-    @receiver.on("data_retrieval_complete")
-    async def download(event: InboundEvent) -> None:
+    @receiver.on(cp.DataRetrievalCompleteEvent)
+    async def download(event: InboundEvent[cp.DataRetrievalCompleteEvent]) -> None:
         ready = event.payload
-        if not isinstance(ready, cp.DataRetrievalCompleteEvent) or not ready.tracking_id:
+        if not ready.tracking_id or (ready.request_status or "").lower() != "completed":
             return
         # answering 2xx only after the download means CentrePoint resends if this fails
         paths = await client.data_retrieval.download_all(ready.tracking_id, directory)

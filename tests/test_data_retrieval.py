@@ -257,9 +257,8 @@ async def test_fetch_raw_completes_from_a_handed_event(tmp_path: Path) -> None:
         receiver = WebhookReceiver(secret="s")
         handed: list[bool] = []
 
-        @receiver.on("data_retrieval_complete")
-        async def ready(event: InboundEvent) -> None:
-            assert isinstance(event.payload, cp.DataRetrievalCompleteEvent)
+        @receiver.on(cp.DataRetrievalCompleteEvent)
+        async def ready(event: InboundEvent[cp.DataRetrievalCompleteEvent]) -> None:
             handed.append(client.data_retrieval.notify(event.payload))
 
         app = web.Application()
