@@ -5,7 +5,7 @@ webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` 
 CentrePoint server for tests and demos.
 """
 
-from ._client import CentrePointClient, ClientStats
+from ._client import CentrePointClient, ClientStats, Timeout
 from ._data_retrieval import DataRetrievalError
 from ._download import DownloadError
 from ._events import EVENT_TYPES
@@ -28,6 +28,7 @@ from ._exceptions import (
     SignatureError,
     TransportError,
 )
+from ._hooks import HookEvent
 from ._models import (
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
@@ -94,6 +95,7 @@ __all__ = [
     "EpochAggregation",
     "Event",
     "FreedsonAggregation",
+    "HookEvent",
     "InboundEvent",
     "NotFoundError",
     "Page",
@@ -113,6 +115,7 @@ __all__ = [
     "StepsAggregation",
     "Study",
     "Subject",
+    "Timeout",
     "TransportError",
     "UnknownEvent",
     "Upload",

@@ -28,7 +28,7 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
 
 import aiohttp
 
@@ -41,7 +41,7 @@ from ._pager import AsyncPager
 from ._resources import DataRetrievalFile, DataRetrievalRequest, DownloadUrl, Subject, Upload
 
 if TYPE_CHECKING:
-    from ._client import CentrePointClient
+    from ._client import CentrePointClient, Paging
 
 __all__ = [
     "GT3X_MAX_SPAN",
@@ -140,19 +140,10 @@ class _Namespace:
         self,
         path: str,
         cls: type[T],
-        page_size: int,
-        offset: int,
-        max_items: int | None,
+        paging: Paging,
         key: Callable[[T], Any] | None = _by_id,
     ) -> AsyncPager[T]:
-        return self._client.paginate(
-            path,
-            _parse(cls, f"GET {path}"),
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            key=key,
-        )
+        return self._client.paginate(path, _parse(cls, f"GET {path}"), **paging, key=key)
 
     async def _one(self, path: str, cls: type[T]) -> T:
         data = await self._client.get_json(path)
@@ -166,11 +157,9 @@ class Subjects(_Namespace):
 
     __slots__ = ()
 
-    def list(
-        self, study_id: int, *, page_size: int = 100, offset: int = 0, max_items: int | None = None
-    ) -> AsyncPager[Subject]:
+    def list(self, study_id: int, **paging: Unpack[Paging]) -> AsyncPager[Subject]:
         """Every subject of a study."""
-        return self._pager(_subjects_path(study_id), Subject, page_size, offset, max_items)
+        return self._pager(_subjects_path(study_id), Subject, paging)
 
     async def get(self, study_id: int, subject_id: int) -> Subject:
         """One subject."""
@@ -182,18 +171,9 @@ class Uploads(_Namespace):
 
     __slots__ = ()
 
-    def list(
-        self,
-        study_id: int,
-        subject_id: int,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-    ) -> AsyncPager[Upload]:
+    def list(self, study_id: int, subject_id: int, **paging: Unpack[Paging]) -> AsyncPager[Upload]:
         """Every upload of a subject, with its ``upload_files``."""
-        path = f"{_subject_path(study_id, subject_id)}/Uploads"
-        return self._pager(path, Upload, page_size, offset, max_items)
+        return self._pager(f"{_subject_path(study_id, subject_id)}/Uploads", Upload, paging)
 
     async def get(self, study_id: int, subject_id: int, upload_id: int) -> Upload:
         """One upload."""
@@ -207,13 +187,7 @@ class DailyStatistics(_Namespace):
     __slots__ = ()
 
     def list(
-        self,
-        study_id: int,
-        subject_id: int,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
+        self, study_id: int, subject_id: int, **paging: Unpack[Paging]
     ) -> AsyncPager[DailyStatisticsCompleteEvent]:
         """Every day of statistics: the same object a ``daily_statistics_complete`` carries."""
         path = (
@@ -221,7 +195,7 @@ class DailyStatistics(_Namespace):
             f"/Subjects/{proto.check_id(subject_id, 'subject_id')}/DailyStatistics"
         )
         # no de-duplication by id: a day's id is optional in the documents
-        return self._pager(path, DailyStatisticsCompleteEvent, page_size, offset, max_items, None)
+        return self._pager(path, DailyStatisticsCompleteEvent, paging, None)
 
 
 def _is_ceiling(exc: APIError) -> bool:

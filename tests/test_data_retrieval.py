@@ -308,5 +308,6 @@ async def test_resources_are_lenient_except_for_their_ids(fake: FakeCentrePoint)
         assert subject.weight is None and subject.site_id is None
         assert subject.subject_identifier == "S100-0001"
         subjects[1] = {k: v for k, v in subjects[1].items() if k != "id"}
-        with pytest.raises(cp.DecodeError):
+        with pytest.raises(cp.DecodeError) as caught:
             await client.subjects.list(STUDY).collect()
+        assert caught.value.resume_offset == 0  # the page holding it is read again on resume
