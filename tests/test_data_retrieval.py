@@ -15,6 +15,7 @@ from aiohttp import web
 
 import centrepoint_async as cp
 from centrepoint_async._data_retrieval import split_range
+from centrepoint_async._download import target_path
 from centrepoint_async.receiver import InboundEvent, WebhookReceiver
 from centrepoint_async.testing import FakeCentrePoint, fast_retry, serve_app
 
@@ -311,3 +312,12 @@ async def test_resources_are_lenient_except_for_their_ids(fake: FakeCentrePoint)
         with pytest.raises(cp.DecodeError) as caught:
             await client.subjects.list(STUDY).collect()
         assert caught.value.resume_offset == 0  # the page holding it is read again on resume
+
+
+def test_a_file_name_from_the_server_stays_inside_the_directory(tmp_path: Path) -> None:
+    """A fileName with directories in it cannot put the download outside ``dest``."""
+    evil = cp.DataRetrievalFile(id="f1", file_name="../../etc/passwd", file_size_bytes=1)
+    assert target_path(evil, tmp_path) == tmp_path / "passwd"
+    nameless = cp.DataRetrievalFile(id="f2")
+    assert target_path(nameless, tmp_path) == tmp_path / "f2"
+    assert target_path(evil, tmp_path / "x.csv") == tmp_path / "x.csv"

@@ -604,5 +604,14 @@ class Dataset:
         for d in range(3 + _mix(self.seed, subject_id, 41) % 5):
             h = _mix(self.seed, subject_id, d, 43)
             day = _daily_statistics_complete(h, study_id, _EPOCH + timedelta(days=d))
-            days.append(day | {"subjectId": subject_id, "id": subject_id * 100 + d})
+            subject = self.subject(study_id, subject_id) or {}
+            identifier = subject.get("subjectIdentifier", day["subjectIdentifier"])
+            days.append(
+                day
+                | {
+                    "subjectId": subject_id,
+                    "subjectIdentifier": identifier,
+                    "id": subject_id * 100 + d,
+                }
+            )
         return days
