@@ -305,13 +305,15 @@ class DataRetrieval(_Namespace):
         dest: str | os.PathLike[str],
         *,
         max_attempts: int = 8,
+        read_timeout: float = 60.0,
     ) -> Path:
         """Download a file to ``dest`` (a file path, or a directory to keep its ``fileName``).
 
         Streams to ``dest.part``; resumes with ``Range`` after any failure; renews an expired
         link; never sends the bearer token to the storage host; checks the size against
         ``fileSizeBytes``; renames atomically. Raises :class:`DownloadError` when
-        ``max_attempts`` tries in a row bring nothing (see ``_download``).
+        ``max_attempts`` tries in a row bring nothing (see ``_download``). A connection that
+        brings no bytes for ``read_timeout`` seconds is given up and resumed.
         """
 
         async def renew() -> DownloadUrl:
@@ -321,9 +323,18 @@ class DataRetrieval(_Namespace):
         # only); a caller's session with a default Authorization header is not used here
         session = self._client._get_session()
         if "Authorization" not in session.headers:
-            return await download_file(session, data_file, dest, renew, max_attempts=max_attempts)
+            return await download_file(
+                session,
+                data_file,
+                dest,
+                renew,
+                max_attempts=max_attempts,
+                read_timeout=read_timeout,
+            )
         async with aiohttp.ClientSession() as clean:
-            return await download_file(clean, data_file, dest, renew, max_attempts=max_attempts)
+            return await download_file(
+                clean, data_file, dest, renew, max_attempts=max_attempts, read_timeout=read_timeout
+            )
 
     async def download_all(
         self,

@@ -321,3 +321,15 @@ def test_a_file_name_from_the_server_stays_inside_the_directory(tmp_path: Path) 
     nameless = cp.DataRetrievalFile(id="f2")
     assert target_path(nameless, tmp_path) == tmp_path / "f2"
     assert target_path(evil, tmp_path / "x.csv") == tmp_path / "x.csv"
+
+
+async def test_a_stalled_connection_is_given_up_and_resumed(
+    fake: FakeCentrePoint, tmp_path: Path
+) -> None:
+    """A host that stops sending mid-file is abandoned after read_timeout, then resumed."""
+    async with client_of(fake) as client:
+        data_file = (await completed_files(client))[0]
+        fake.inject_blob("stall", after_bytes=70_000)
+        path = await client.data_retrieval.download(data_file, tmp_path, read_timeout=0.3)
+    assert path.read_bytes() == fake.data_file(data_file.id).content()
+    assert [r.range for r in fake.blob_requests] == [None, "bytes=70000-"]

@@ -10,6 +10,7 @@ an expired or forged link is a 403; ``Range: bytes=N-`` and ``bytes=N-M`` are ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import random
@@ -24,7 +25,7 @@ from aiohttp import web
 
 __all__ = ["BlobFault", "BlobFile", "BlobRequest", "BlobStore"]
 
-BlobFaultKind = Literal["drop", "expired", "status"]
+BlobFaultKind = Literal["drop", "stall", "expired", "status"]
 _CHUNK = 64 * 1024
 
 
@@ -60,7 +61,8 @@ class BlobFile:
 @attrs.define
 class BlobFault:
     """A fault for the next ``count`` downloads: ``drop`` the connection after ``after_bytes``
-    bytes of the body; answer as if the link had ``expired``; or answer ``status``."""
+    bytes of the body, or ``stall`` there (send nothing more until the host closes); answer as
+    if the link had ``expired``; or answer ``status``."""
 
     kind: BlobFaultKind
     count: int = 1
@@ -92,6 +94,7 @@ class BlobStore:
         self.bytes_sent = 0
         self._key = secrets.token_bytes(32)
         self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -100,6 +103,7 @@ class BlobStore:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
+        self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_get("/{container}/{name}", self._download)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -108,6 +112,7 @@ class BlobStore:
         self.port = self._runner.addresses[0][1]
 
     async def close(self) -> None:
+        self._closing.set()  # stalled answers end now
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -193,16 +198,15 @@ class BlobStore:
         await response.prepare(request)
         sent = 0
         for chunk in file.chunks(start, end):
-            if (
-                fault is not None
-                and fault.kind == "drop"
-                and sent + len(chunk) >= fault.after_bytes
-            ):
+            breaks = fault is not None and fault.kind in ("drop", "stall")
+            if fault is not None and breaks and sent + len(chunk) >= fault.after_bytes:
                 await response.write(chunk[: max(0, fault.after_bytes - sent)])
                 self.bytes_sent += max(0, fault.after_bytes - sent)
-                # a moment for the client to read what came (as when a link stalls, then
-                # breaks): aiohttp discards unread bytes once it sees the connection fail
-                await asyncio.sleep(0.05)
+                # drop: a moment for the client to read what came (aiohttp discards unread
+                # bytes once it sees the connection fail); stall: until the host closes
+                wait = 0.05 if fault.kind == "drop" else 60.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), wait)
                 if request.transport is not None:
                     request.transport.close()  # the body stops short of Content-Length
                 return response
