@@ -309,7 +309,8 @@ class DataRetrieval(_Namespace):
     ) -> Path:
         """Download a file to ``dest`` (a file path, or a directory to keep its ``fileName``).
 
-        Streams to ``dest.part``; resumes with ``Range`` after any failure; renews an expired
+        Streams to ``dest.part`` (a ``.part`` left by an interrupted run is continued);
+        resumes with ``Range`` after any failure; renews an expired
         link; never sends the bearer token to the storage host; checks the size against
         ``fileSizeBytes``; renames atomically. Raises :class:`DownloadError` when
         ``max_attempts`` tries in a row bring nothing (see ``_download``). A connection that

@@ -333,3 +333,16 @@ async def test_a_stalled_connection_is_given_up_and_resumed(
         path = await client.data_retrieval.download(data_file, tmp_path, read_timeout=0.3)
     assert path.read_bytes() == fake.data_file(data_file.id).content()
     assert [r.range for r in fake.blob_requests] == [None, "bytes=70000-"]
+
+
+async def test_a_part_left_by_an_earlier_run_is_resumed(
+    fake: FakeCentrePoint, tmp_path: Path
+) -> None:
+    """A .part from an interrupted run (another process) is continued, not started over."""
+    async with client_of(fake) as client:
+        data_file = (await completed_files(client))[0]
+        content = fake.data_file(data_file.id).content()
+        (tmp_path / "out.csv.part").write_bytes(content[:123_456])
+        path = await client.data_retrieval.download(data_file, tmp_path / "out.csv")
+    assert path.read_bytes() == content
+    assert [r.range for r in fake.blob_requests] == ["bytes=123456-"]
