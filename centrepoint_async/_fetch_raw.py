@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from aiohttp import web
 
@@ -45,9 +45,11 @@ def _id(text: str) -> int:
     return int(text)
 
 
-def add_fetch_raw_parser(commands: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
-    """Add ``fetch-raw`` to ``commands`` (the result of ``add_subparsers``)."""
-    fetch = commands.add_parser(
+def add_fetch_raw_parser(
+    commands: Any, parents: Sequence[argparse.ArgumentParser] = ()
+) -> argparse.ArgumentParser:
+    """Add ``fetch-raw`` to ``commands`` (the result of ``add_subparsers``); returns it."""
+    fetch: argparse.ArgumentParser = commands.add_parser(
         "fetch-raw",
         parents=list(parents),
         help="request a subject's raw data, wait for it, and download its files",
@@ -65,10 +67,16 @@ def add_fetch_raw_parser(commands: Any, parents: Sequence[argparse.ArgumentParse
     fetch.add_argument(
         "--poll-interval", type=float, default=5.0, help="first wait between status checks (s)"
     )
+    return fetch
 
 
-async def fetch_raw_command(args: argparse.Namespace) -> int:
-    """Run ``fetch-raw``: credentials and URLs from the ``CENTREPOINT_*`` variables."""
+async def fetch_raw_command(
+    args: argparse.Namespace, *, quiet: bool = False, stderr: IO[str] | None = None
+) -> int:
+    """Run ``fetch-raw``: credentials and URLs from the ``CENTREPOINT_*`` variables.
+
+    Prints each file's path and size (tab-separated) on stdout, a summary on ``stderr``.
+    """
     if args.end <= args.begin:
         raise ConfigurationError("--end must be after --begin")
     async with CentrePointClient.from_env(scopes=SCOPES) as client:
@@ -83,8 +91,8 @@ async def fetch_raw_command(args: argparse.Namespace) -> int:
         )
     for path in paths:
         print(f"{path}\t{path.stat().st_size}")
-    if not getattr(args, "quiet", False):
-        print(f"downloaded {len(paths)} file(s) to {args.output_dir}", file=sys.stderr)
+    if not quiet:
+        print(f"downloaded {len(paths)} file(s) to {args.output_dir}", file=stderr or sys.stderr)
     return 0
 
 
