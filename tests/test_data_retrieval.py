@@ -150,7 +150,8 @@ async def test_download_gives_up_after_attempts(fake: FakeCentrePoint, tmp_path:
 
 async def test_25_subjects_never_have_more_than_10_active(tmp_path: Path) -> None:
     """fetch_raw for 25 subjects at once: all done, never over 10 active, never refused."""
-    async with FakeCentrePoint(retrieval_delay=0.1, file_size=1000) as fake:
+    # each request active 0.5 s: long enough for the first ten to overlap on a busy machine
+    async with FakeCentrePoint(retrieval_delay=0.5, file_size=1000) as fake:
         async with client_of(fake) as client:
             results = await asyncio.gather(
                 *(
@@ -168,7 +169,7 @@ async def test_25_subjects_never_have_more_than_10_active(tmp_path: Path) -> Non
 
 async def test_the_servers_ceiling_is_waited_out(fake: FakeCentrePoint, tmp_path: Path) -> None:
     """Slots held by another program: fetch_raw waits for room instead of failing."""
-    fake.retrievals.delay = 0.3
+    fake.retrievals.delay = 2.0  # the other program's ten stay active while we are refused
     async with client_of(fake) as other, client_of(fake) as client:
         for i in range(10):
             await other.data_retrieval.request_raw(STUDY, SUBJECT + i, BEGIN, END)
