@@ -255,7 +255,7 @@ async def test_wait_reports_a_request_still_running(fake: FakeCentrePoint) -> No
 
 async def test_fetch_raw_completes_from_a_handed_event(tmp_path: Path) -> None:
     """wait='event': the data_retrieval_complete event ends the wait, no polling needed."""
-    async with FakeCentrePoint(retrieval_delay=0.1) as fake, client_of(fake) as client:
+    async with FakeCentrePoint(retrieval_delay=0.5) as fake, client_of(fake) as client:
         receiver = WebhookReceiver(secret="s")
         handed: list[bool] = []
 
