@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Self, TypedDict, TypeVar, Unpack
+from typing import Any, Self, TypedDict, TypeVar, Unpack, overload
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -553,22 +553,40 @@ class CentrePointClient:
     async def _get_model(self, path: str, cls: type[T]) -> T:
         return _parser(cls, path)(await self.get_json(path))
 
+    @overload
+    def paginate(
+        self,
+        path: str,
+        parse: None = None,
+        *,
+        key: Callable[[Any], Any] | None = None,
+        **paging: Unpack[Paging],
+    ) -> AsyncPager[Any]: ...
+
+    @overload
     def paginate(
         self,
         path: str,
         parse: Callable[[Any], T],
         *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
         key: Callable[[T], Any] | None = None,
-    ) -> AsyncPager[T]:
-        """An :class:`AsyncPager` over the full API list ``path``, items built by ``parse``.
+        **paging: Unpack[Paging],
+    ) -> AsyncPager[T]: ...
+
+    def paginate(
+        self,
+        path: str,
+        parse: Callable[[Any], Any] | None = None,
+        *,
+        key: Callable[[Any], Any] | None = None,
+        **paging: Unpack[Paging],
+    ) -> AsyncPager[Any]:
+        """An :class:`AsyncPager` over the full API list ``path``, items built by ``parse``
+        (without one, the decoded JSON items as they are).
 
         An escape hatch for listings this SDK does not wrap yet (``limit``/``offset`` paging,
         an object with an ``items`` list); ``key`` gives the id that drops repeats across
-        pages and detects a server paging in a loop.
+        pages and detects a server paging in a loop; ``paging`` as for every list call.
         """
 
         async def fetch(page_offset: int, limit: int) -> Page[Any]:
@@ -576,15 +594,7 @@ class CentrePointClient:
             raw = proto.decode_page(data, "GET", path)
             return Page(raw.items, page_offset, limit, raw.total_count)
 
-        return AsyncPager(
-            fetch,
-            parse=parse,
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=key,
-        )
+        return AsyncPager(fetch, parse=parse, key=key, **paging)
 
 
 _DEFAULT_MAX_DELAY = RetryPolicy().max_delay
@@ -715,9 +725,5 @@ class Webhooks(_Namespace):
         of :meth:`history`.
         """
         return self._client.paginate(
-            proto.history_path(study_id, webhook_id), _as_sent, **paging, key=_raw_id
+            proto.history_path(study_id, webhook_id), None, **paging, key=_raw_id
         )
-
-
-def _as_sent(item: Any) -> Any:
-    return item
