@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 import centrepoint_async as cp
-from centrepoint_async._converter import parse_payload, structure_delivery
+from centrepoint_async._converter import parse_payload
+from centrepoint_async._deliveries import structure_delivery
 from centrepoint_async.testing import Dataset
 
 from ._common import table
@@ -34,7 +35,7 @@ def hand_delivery(item: dict[str, Any]) -> cp.WebhookDelivery:
     raw_headers = request.get("headers") or ""
     response = item.get("response")
     return cp.WebhookDelivery(
-        id=item.get("id"),
+        id=int(item["id"]),
         webhook_id=item.get("webhookId"),
         webhook_event_id=item.get("webhookEventId"),
         webhook_event=item.get("webhookEvent"),

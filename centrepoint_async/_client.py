@@ -20,9 +20,10 @@ import attrs
 
 from . import _protocol as proto
 from ._auth import ClientCredentials, StaticToken, TokenSource
-from ._converter import structure, structure_delivery
+from ._converter import structure
+from ._deliveries import WebhookDelivery, structure_delivery
 from ._exceptions import ConfigurationError, DecodeError, RateLimitError, TransportError
-from ._models import Study, Webhook, WebhookDelivery, WebhookEvent
+from ._models import Study, Webhook, WebhookEvent
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy

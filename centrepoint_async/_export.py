@@ -24,9 +24,9 @@ import attrs
 import orjson
 
 from ._client import CentrePointClient
-from ._converter import structure_delivery
+from ._deliveries import WebhookDelivery, structure_delivery
 from ._exceptions import ConfigurationError
-from ._models import UnknownEvent, WebhookDelivery
+from ._models import UnknownEvent
 from ._protocol import history_path
 
 __all__ = ["CSV_COLUMNS", "ExportResult", "export_history"]

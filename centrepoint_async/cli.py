@@ -19,9 +19,10 @@ import orjson
 from . import __version__
 from . import _protocol as proto
 from ._client import CentrePointClient
+from ._deliveries import WebhookDelivery
 from ._exceptions import CentrePointError, ConfigurationError
 from ._export import export_history
-from ._models import UnknownEvent, Webhook, WebhookDelivery
+from ._models import UnknownEvent, Webhook
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
 

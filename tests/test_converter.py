@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import centrepoint_async as cp
-from centrepoint_async._converter import parse_payload, structure, structure_delivery, unstructure
+from centrepoint_async._converter import parse_payload, structure, unstructure
+from centrepoint_async._deliveries import structure_delivery
 
 SAMPLES = Path(__file__).parent / "samples"
 EVENTS = {
@@ -206,14 +207,20 @@ history_keys = st.sampled_from(
     st.dictionaries(st.sampled_from(["headers", "body"]), json_values),
     st.dictionaries(st.sampled_from(["responseCode", "headers", "body"]), json_values),
 )
-def test_any_json_in_any_history_field_never_raises(
+def test_any_json_in_any_history_field_is_read_or_a_decode_error_for_its_id(
     item: dict[str, Any], request: dict[str, Any], response: dict[str, Any]
 ) -> None:
-    """Arbitrary JSON values in any field of a history item never raise out of parsing."""
+    """Arbitrary JSON in a history item: typed leniently, or DecodeError only for a bad id."""
+    try:
+        expected_id = structure({"id": item.get("id")}, cp.Study).id
+    except cp.DecodeError:
+        with pytest.raises(cp.DecodeError, match="id"):
+            structure_delivery(item)
+        return
     delivery = structure_delivery(item)
-    assert delivery.raw is item
+    assert delivery.raw is item and delivery.id == expected_id
     delivery = structure_delivery({**item, "request": request, "response": response})
-    repr(delivery)
+    repr(delivery), delivery.request.headers, delivery.request.payload, delivery.failed
 
 
 @settings(max_examples=300)
@@ -250,8 +257,10 @@ def test_any_spelling_of_a_key_and_numbers_or_booleans_as_text() -> None:
         created_date_time=datetime(2019, 6, 26, 13, 34, 2, 70000, tzinfo=UTC),
         study_status="5",
     )
-    hook = structure({"isDisabled": "TRUE", "studyId": 8.0, "webhookEvents": None}, cp.Webhook)
-    assert hook == cp.Webhook(study_id=8, is_disabled=True)
+    hook = structure(
+        {"Id": 2, "isDisabled": "TRUE", "studyId": 8.0, "webhookEvents": None}, cp.Webhook
+    )
+    assert hook == cp.Webhook(id=2, study_id=8, is_disabled=True)
     upload = parse_payload("upload", '{"upload_id": " 7 ", "FIRSTEPOCHUTC": "2018-03-08T00:20:00"}')
     assert upload == cp.UploadEvent(upload_id=7, first_epoch_utc=datetime(2018, 3, 8, 0, 20))
     raw = parse_payload("raw_processing_complete", '{"studyId": 5, "subjectId": "6"}')
@@ -262,11 +271,51 @@ def test_any_spelling_of_a_key_and_numbers_or_booleans_as_text() -> None:
 
 def test_unreadable_values_are_none_on_resources_and_unknown_on_events() -> None:
     """Rule 6: a resource keeps its default for a value it cannot read; an event gives up whole."""
-    study = structure({"id": "abc", "name": {"x": 1}, "createdDateTime": "yesterday"}, cp.Study)
-    assert study == cp.Study()
+    study = structure({"id": "4", "name": {"x": 1}, "createdDateTime": "yesterday"}, cp.Study)
+    assert study == cp.Study(id=4)
     assert structure({"id": 3, "isDisabled": "maybe"}, cp.Webhook) == cp.Webhook(id=3)
+    nested = {"id": 3, "webhookEvents": [{"id": 1, "name": "upload"}, {"name": "no id"}]}
+    assert structure(nested, cp.Webhook) == cp.Webhook(id=3)  # the list it could not read
     event = parse_payload("upload", '{"uploadId": "seven", "status": "started"}')
     assert event == cp.UnknownEvent("upload", {"uploadId": "seven", "status": "started"})
     assert parse_payload("upload", '{"status": true}') == cp.UnknownEvent(
         "upload", {"status": True}
+    )
+
+
+@pytest.mark.parametrize("cls", [cp.Study, cp.WebhookEvent, cp.Webhook, cp.WebhookDelivery])
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"name": "no id"}, "no 'id'"),
+        ({"id": None}, "no 'id'"),
+        ({"id": "abc"}, "'id' cannot be read"),
+        ({"id": True}, "'id' cannot be read"),
+        ([1, 2], "expected an object, got list"),
+        (7, "expected an object, got int"),
+        ("text", "expected an object, got str"),
+        (None, "expected an object, got NoneType"),
+    ],
+)
+def test_a_resource_without_a_readable_id_or_not_an_object_is_a_decode_error(
+    cls: type[Any], data: Any, match: str
+) -> None:
+    """Rule 10 and required ids: one rule for every resource and for typed history items."""
+    with pytest.raises(cp.DecodeError, match=match):
+        structure(data, cls)
+
+
+def test_an_id_under_another_spelling_is_found() -> None:
+    """The required id is looked for under every spelling, as any other field (rule 1)."""
+    assert structure({"ID": "12"}, cp.Study) == cp.Study(id=12)
+    assert structure_delivery({"Id": 5}).id == 5
+
+
+def test_events_keep_ids_optional_and_non_objects_are_unknown() -> None:
+    """Event payloads have no required field; a payload that is not an object is data."""
+    assert parse_payload("daily_statistics_complete", "{}") == cp.DailyStatisticsCompleteEvent()
+    assert parse_payload("upload", "7") == cp.UnknownEvent("upload", 7)
+    body = '{"epochAggregation": 5}'
+    assert parse_payload("daily_statistics_complete", body) == cp.UnknownEvent(
+        "daily_statistics_complete", {"epochAggregation": 5}
     )
