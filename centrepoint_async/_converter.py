@@ -333,8 +333,10 @@ def _emit(plan: _Plan) -> str:
         default = f"default_{n}()" if f.factory else f"default_{n}"
         lines += [f"    v = data.get({f.key!r})", "    if v is None:"]
         # absent or null: the default, or (required) a look at other spellings first
-        keep = "missing = True" if f.required else f"set_{n}(self, {default})"
-        lines.append(f"        {keep}")
+        if f.required:
+            lines.append("        missing = True")
+        else:  # a null counts as read: it alone sends no item down the slow pass
+            lines += [f"        set_{n}(self, {default})", f"        if {f.key!r} in data: found += 1"]
         lines += ["    else:", "        found += 1"]
         convert = f"v = {call}"
         if f.as_is:
@@ -500,14 +502,15 @@ def parse_headers(text: Any) -> CIMultiDictProxy[str]:
         return empty_headers()
     if not isinstance(data, dict):
         return empty_headers()
-    pairs: list[tuple[str, str]] = []
+    headers: CIMultiDict[str] = CIMultiDict()
+    add = headers.add
     for name, values in data.items():
-        for value in values if isinstance(values, list) else (values,):
+        for value in values if type(values) is list else (values,):
             if type(value) is str:
-                pairs.append((name, value))
+                add(name, value)
             elif value is not None:
-                pairs.append((name, _json_text(value)))
-    return CIMultiDictProxy(CIMultiDict(pairs))
+                add(name, _json_text(value))
+    return CIMultiDictProxy(headers)
 
 
 def _json_text(value: Any) -> str:
