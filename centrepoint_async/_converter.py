@@ -336,7 +336,8 @@ def _emit(plan: _Plan) -> str:
         if f.required:
             lines.append("        missing = True")
         else:  # a null counts as read: it alone sends no item down the slow pass
-            lines += [f"        set_{n}(self, {default})", f"        if {f.key!r} in data: found += 1"]
+            lines.append(f"        set_{n}(self, {default})")
+            lines.append(f"        if {f.key!r} in data: found += 1")
         lines += ["    else:", "        found += 1"]
         convert = f"v = {call}"
         if f.as_is:

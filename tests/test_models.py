@@ -1,4 +1,4 @@
-"""The models: frozen, plain data, lazily parsed deliveries, and the one-way seam to the converter."""
+"""The models: frozen, plain data, lazily parsed deliveries, a one-way seam to the converter."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_the_guard_refuses_validators_converters_and_post_init() -> None:
 
 def test_generated_code_shows_in_tracebacks() -> None:
     """A failure inside a generated builder prints the line of generated source, not '???'."""
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="seven") as info:
         builder(cp.UploadEvent)({"uploadId": "seven"})
     text = "".join(traceback.format_exception(info.value))
     assert "<centrepoint_async build UploadEvent>" in text
