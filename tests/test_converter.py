@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import json
+import typing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import centrepoint_async as cp
-from centrepoint_async._converter import parse_payload, structure, unstructure
+from centrepoint_async import _converter
+from centrepoint_async._converter import json_name, parse_payload, structure, unstructure
 from centrepoint_async._deliveries import structure_delivery
 
 SAMPLES = Path(__file__).parent / "samples"
+
+
+@pytest.fixture(autouse=True, params=["msgspec road", "builders only"])
+def payload_road(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs through both roads to a payload: they must give the same."""
+    if request.param == "builders only":
+        monkeypatch.setattr(_converter, "_FAST_DECODERS", {})
+    road: str = request.param
+    return road
+
+
 EVENTS = {
     "upload_started": ("upload", cp.UploadEvent),
     "upload_completed": ("upload", cp.UploadEvent),
@@ -319,3 +333,114 @@ def test_events_keep_ids_optional_and_non_objects_are_unknown() -> None:
     assert parse_payload("daily_statistics_complete", body) == cp.UnknownEvent(
         "daily_statistics_complete", {"epochAggregation": 5}
     )
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal and of the same types all the way down (a float is not an int, UTC is UTC)."""
+    if type(a) is not type(b):
+        return False
+    if attrs.has(type(a)):
+        return all(same(getattr(a, f.name), getattr(b, f.name)) for f in attrs.fields(type(a)))
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return bool(a.keys() == b.keys()) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, datetime):
+        return bool(a == b and a.tzinfo == b.tzinfo and a.utcoffset() == b.utcoffset())
+    return bool(a == b)
+
+
+datetime_texts = st.sampled_from(
+    [
+        "2019-01-03T14:13:00",
+        "2019-01-03T14:13:00Z",
+        "2019-01-03T14:13:00z",
+        "2019-01-03T14:13:00.1234567Z",
+        "2019-01-03T14:13:00.9999999",
+        "2019-01-03T14:13:00+02:00",
+        "2019-01-03T14:13Z",
+        "2019-01-03 14:13:00",
+        "2019-01-03",
+        "2019-01-03T24:00:00",
+        "yesterday",
+    ]
+)
+field_values = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**65), 2**65)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5)
+    | st.integers(-100, 100).map(str)
+    | st.sampled_from(["true", "FALSE", " 7 ", "7.0", "1e3"])
+    | datetime_texts
+)
+
+
+RIGHT: dict[Any, st.SearchStrategy[Any]] = {
+    int: st.integers(-(2**65), 2**65),
+    float: st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**65), 2**65),
+    str: st.text(max_size=5),
+    bool: st.booleans(),
+    datetime: datetime_texts,
+}
+
+
+def value_of(draw: st.DrawFn, annotation: Any, depth: int) -> Any:
+    """Mostly a value of the field's JSON type (so that bodies fit), sometimes anything."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(field_values)
+    inner = _converter._without_none(annotation)
+    if typing.get_origin(inner) is tuple:
+        item = typing.get_args(inner)[0]
+        if attrs.has(item) and depth >= 2:
+            return []
+        return [value_of(draw, item, depth + 1) for _ in range(draw(st.integers(0, 2)))]
+    if attrs.has(inner):
+        return draw(event_bodies(inner, depth + 1)) if depth < 2 else None
+    return draw(st.none() | RIGHT[inner])
+
+
+@st.composite
+def event_bodies(draw: st.DrawFn, cls: type[Any], depth: int = 0) -> dict[str, Any]:
+    """A body of ``cls``: its own JSON keys (some spelled otherwise), values mostly right."""
+    body: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if field.name == "extra" or not draw(st.booleans()):
+            continue
+        key = json_name(cls, field)
+        if draw(st.integers(0, 19)) == 0:
+            key = key.upper()  # another spelling
+        body[key] = value_of(draw, field.type, depth)
+    if draw(st.integers(0, 19)) == 0:
+        body["brandNewKey"] = draw(field_values)
+    return body
+
+
+@settings(max_examples=400)
+@given(st.data())
+def test_the_msgspec_road_gives_what_the_builders_give(data: st.DataObject) -> None:
+    """Whatever the body, the fast road returns exactly the builders' object, or steps aside."""
+    name = data.draw(st.sampled_from(sorted(cp.EVENT_TYPES)))
+    body = json.dumps(data.draw(event_bodies(cp.EVENT_TYPES[name])))  # ints past 64 bits too
+    expected = _converter._parse_payload(name, body)
+    try:
+        fast = _converter._fast_decoder(cp.EVENT_TYPES[name])(body)
+    except Exception:  # stepped aside: the builders' road answers, as parse_payload does
+        event("msgspec stepped aside")
+        return
+    event("msgspec took it")
+    assert same(fast, expected), (fast, expected)
+
+
+def test_the_msgspec_road_takes_the_common_bodies() -> None:
+    """The documented samples of the fast-typed events are taken by msgspec, not refused."""
+    for stem in (
+        "raw_processing_complete",
+        "data_retrieval_complete",
+        "daily_statistics_complete",
+        "cp2_daily_statistics_complete",
+    ):
+        name, cls = EVENTS[stem]
+        fast: Any = _converter._fast_decoder(cls)(event_sample(stem))
+        assert same(fast, _converter._parse_payload(name, event_sample(stem)))
