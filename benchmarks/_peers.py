@@ -55,8 +55,14 @@ def _fields(cls: type[Any]) -> list[tuple[str, Any, str]]:
     """(name, type, JSON name) of an SDK model's fields, without ``extra``."""
     hints = typing.get_type_hints(cls)
     return [
-        (f.name, hints[f.name], json_name(cls, f)) for f in attrs.fields(cls) if f.name != "extra"
+        (f.name, hints[f.name], json_name(cls, f))
+        for f in attrs.fields(cls)
+        if f.name not in _NOT_READ
     ]
+
+
+# not fields of the JSON: ``extra`` is the rest; a delivery's request and response are below
+_NOT_READ = frozenset({"extra", "request", "response", "raw"})
 
 
 def _default(annotation: Any) -> Any:
@@ -102,42 +108,49 @@ class PydanticResponse(_PydanticBase):
     body: str = ""
 
 
-class PydanticDelivery(_PydanticBase):
-    id: int
-    webhook_id: int | None = None
-    webhook_event_id: int | None = None
-    webhook_event: str | None = None
-    created_date: datetime | None = None
-    last_sent_date: datetime | None = None
-    error_message: str | None = None
-    request: PydanticRequest = PydanticRequest()
-    response: PydanticResponse | None = None
-
-
-class PydanticPage(_PydanticBase):
-    items: list[PydanticDelivery]
+# the delivery's own fields as the SDK declares them, then the request and response as sent
+PydanticDelivery = pydantic.create_model(
+    "PydanticDelivery",
+    __base__=pydantic_model(cp.WebhookDelivery),
+    request=(PydanticRequest, PydanticRequest()),
+    response=(PydanticResponse | None, None),
+)
+PydanticPage = pydantic.create_model("PydanticPage", items=(list[PydanticDelivery], ...))  # type: ignore[valid-type]
 
 
 _pydantic_headers = pydantic.TypeAdapter(dict[str, list[str]])
-_pydantic_events = {name: pydantic_model(cls) for name, cls in cp.EVENT_TYPES.items()}
+_pydantic_events = {
+    name: pydantic_model(cls).model_validate_json for name, cls in cp.EVENT_TYPES.items()
+}
 
 
 def pydantic_page(body: bytes) -> list[tuple[Any, ...]]:
     """The page, then per item its request headers, response headers and payload."""
+    items: list[Any] = PydanticPage.model_validate_json(body).items  # type: ignore[attr-defined]
+    # pydantic's ValidationError is a ValueError
+    return _read(items, _pydantic_headers.validate_json, _pydantic_events, ValueError)
+
+
+def _read(
+    items: list[Any],
+    headers: Callable[[str], dict[str, list[str]]],
+    payloads: Mapping[str, Callable[[str], Any]],
+    misfit: type[Exception],
+) -> list[tuple[Any, ...]]:
+    """Per item: the item, its request headers, response headers and payload (else its data)."""
     out = []
-    for item in PydanticPage.model_validate_json(body).items:
-        request_headers = _pydantic_headers.validate_json(item.request.headers)
+    for item in items:
+        request_headers = headers(item.request.headers)
         response = item.response
-        response_headers = _pydantic_headers.validate_json(response.headers) if response else None
+        response_headers = headers(response.headers) if response else None
         payload: Any = None
-        if item.request.body:
-            model = _pydantic_events.get(request_headers.get("X-ActiGraph-Event", [""])[0])
+        body = item.request.body
+        if body:
+            decode = payloads.get(request_headers.get("X-ActiGraph-Event", [""])[0])
             try:
-                if model is None:
-                    raise ValueError("unknown event")
-                payload = model.model_validate_json(item.request.body)
-            except ValueError:  # pydantic's ValidationError is one: keep the data
-                payload = _data(item.request.body)
+                payload = _data(body) if decode is None else decode(body)
+            except misfit:  # not JSON, or does not fit its model: keep the data
+                payload = _data(body)
         out.append((item, request_headers, response_headers, payload))
     return out
 
@@ -172,49 +185,31 @@ class MsgspecResponse(msgspec.Struct, rename="camel"):
     body: str = ""
 
 
-class MsgspecDelivery(msgspec.Struct, rename="camel"):
-    id: int
-    webhook_id: int | None = None
-    webhook_event_id: int | None = None
-    webhook_event: str | None = None
-    created_date: datetime | None = None
-    last_sent_date: datetime | None = None
-    error_message: str | None = None
-    request: MsgspecRequest = msgspec.field(default_factory=MsgspecRequest)
-    response: MsgspecResponse | None = None
-
-
-class MsgspecPage(msgspec.Struct):
-    items: list[MsgspecDelivery]
+MsgspecDelivery = msgspec.defstruct(
+    "MsgspecDelivery",
+    [
+        ("request", MsgspecRequest, msgspec.field(default_factory=MsgspecRequest)),
+        ("response", MsgspecResponse | None, None),
+    ],
+    bases=(msgspec_struct(cp.WebhookDelivery),),
+)
+MsgspecPage = msgspec.defstruct("MsgspecPage", [("items", list[MsgspecDelivery])])  # type: ignore[valid-type]
 
 
 _msgspec_page = msgspec.json.Decoder(MsgspecPage)
 _msgspec_headers = msgspec.json.Decoder(dict[str, list[str]])
 # strict=False: ids sent as strings ("uploadId": "362288") are read as numbers
 _msgspec_events = {
-    name: msgspec.json.Decoder(msgspec_struct(cls), strict=False)
+    name: msgspec.json.Decoder(msgspec_struct(cls), strict=False).decode
     for name, cls in cp.EVENT_TYPES.items()
 }
 
 
 def msgspec_page(body: bytes) -> list[tuple[Any, ...]]:
     """The page, then per item its request headers, response headers and payload."""
-    out = []
-    for item in _msgspec_page.decode(body).items:
-        request_headers = _msgspec_headers.decode(item.request.headers)
-        response = item.response
-        response_headers = _msgspec_headers.decode(response.headers) if response else None
-        payload: Any = None
-        if item.request.body:
-            decoder = _msgspec_events.get(request_headers.get("X-ActiGraph-Event", [""])[0])
-            try:
-                if decoder is None:
-                    raise msgspec.ValidationError("unknown event")
-                payload = decoder.decode(item.request.body)
-            except msgspec.DecodeError:  # not JSON, or does not fit (ValidationError is one)
-                payload = _data(item.request.body)
-        out.append((item, request_headers, response_headers, payload))
-    return out
+    items: list[Any] = _msgspec_page.decode(body).items  # type: ignore[attr-defined]
+    # msgspec's ValidationError is a DecodeError
+    return _read(items, _msgspec_headers.decode, _msgspec_events, msgspec.DecodeError)
 
 
 PEERS: dict[str, ReadPage] = {
