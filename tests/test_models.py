@@ -11,6 +11,8 @@ from typing import Any
 import attrs
 import orjson
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -192,3 +194,33 @@ def test_deliveries_round_trip_through_unstructure(item: dict[str, Any]) -> None
 def test_resources_round_trip_through_unstructure(hook: cp.Webhook) -> None:
     """Rule 9 for resources: structure(unstructure(x)) == x, nested lists included."""
     assert structure(unstructure(hook), cp.Webhook) == hook
+
+
+# --- end to end: the rule for unreadable items, through a real server -------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"webhookId": 5}, {"id": "five"}, 7, None],
+    ids=["no id", "unreadable id", "a number", "null"],
+)
+async def test_a_history_item_without_a_readable_id_stops_the_pager_at_it(bad: Any) -> None:
+    """The listing stops with a DecodeError whose resume_offset is that item's position."""
+    items = [{"id": 1}, {"id": 2}, bad, {"id": 4}]
+
+    async def history(request: web.Request) -> web.Response:
+        offset, limit = int(request.query["offset"]), int(request.query["limit"])
+        page = {"items": items[offset : offset + limit], "totalCount": len(items)}
+        return web.json_response(page)
+
+    app = web.Application()
+    app.router.add_get("/centrepoint/v3/Studies/1/Webhooks/2/history", history)
+    async with TestServer(app) as server:
+        base_url = str(server.make_url("")).rstrip("/")
+        async with cp.CentrePointClient(token="t", base_url=base_url, retry=None) as client:
+            pager = client.webhooks.history(1, 2, page_size=2)
+            seen = []
+            with pytest.raises(cp.DecodeError, match="WebhookDelivery") as info:
+                async for delivery in pager:
+                    seen.append(delivery.id)
+    assert seen == [1, 2] and info.value.resume_offset == 2
