@@ -631,8 +631,16 @@ def _fast_decoder(cls: type[T]) -> Callable[[str | bytes], T]:
     return decode_fast
 
 
+# Only where it measured faster (benchmarks/bench_structuring.py; README "Speed"): events of
+# many fields or nested lists. On small events moving the Struct costs what decoding saves, and
+# upload and validation ids come as strings, which msgspec refuses, so they go straight on.
 _FAST_DECODERS: dict[str, Callable[[str | bytes], Event]] = {
-    name: _fast_decoder(cls) for name, cls in EVENT_TYPES.items()
+    name: _fast_decoder(EVENT_TYPES[name])
+    for name in (
+        "daily_statistics_complete",
+        "cp2_daily_statistics_complete",
+        "data_retrieval_complete",
+    )
 }
 
 
