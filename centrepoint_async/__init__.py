@@ -14,15 +14,29 @@ from ._exceptions import (
     BadRequestError,
     CentrePointError,
     ConfigurationError,
+    ConnectError,
     DecodeError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
     ReceiverAuthError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
     ServerError,
     SignatureError,
     TransportError,
+)
+from ._export import (
+    CheckpointError,
+    ExportError,
+    ExportResult,
+    HistoryChangedError,
+    NothingToResumeError,
+    OutputExistsError,
+    OutputLockedError,
+    OutputPathError,
+    export_history,
 )
 from ._models import (
     BoutCount,
@@ -45,7 +59,7 @@ from ._models import (
     WebhookEvent,
 )
 from ._pager import AsyncPager, Page
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, RateLimiter
 from ._retry import RetryPolicy
 from .receiver import InboundEvent
 
@@ -59,8 +73,10 @@ __all__ = [
     "BoutCount",
     "CentrePointClient",
     "CentrePointError",
+    "CheckpointError",
     "ClientStats",
     "ConfigurationError",
+    "ConnectError",
     "Cp2DailyStatisticsCompleteEvent",
     "CrouterAggregation",
     "DailyStatisticsCompleteEvent",
@@ -72,16 +88,26 @@ __all__ = [
     "EVENT_TYPES",
     "EpochAggregation",
     "Event",
+    "ExportError",
+    "ExportResult",
     "FreedsonAggregation",
+    "HistoryChangedError",
     "InboundEvent",
     "NotFoundError",
+    "NothingToResumeError",
+    "OutputExistsError",
+    "OutputLockedError",
+    "OutputPathError",
     "Page",
     "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimiter",
     "RawProcessingCompleteEvent",
     "ReceiverAuthError",
+    "RequestTimeoutError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
     "SignatureError",
@@ -95,4 +121,5 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "WebhookEvent",
+    "export_history",
 ]

@@ -1,4 +1,9 @@
-"""Client-side rate limit: stay under CentrePoint's 500 requests a minute, sliding window."""
+"""Client-side rate limit: stay under CentrePoint's 500 requests a minute, sliding window.
+
+:class:`RateLimiter` is what the client needs of a limiter (any object with ``slot()`` and
+``pause()`` can be passed as ``rate_limit=``); :class:`RateLimit` is the in-process one,
+``centrepoint_async.redis.RedisRateLimit`` the one shared by many processes.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,34 @@ import contextlib
 import math
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol, runtime_checkable
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["RateLimit"]
+__all__ = ["RateLimit", "RateLimiter"]
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """What ``CentrePointClient(rate_limit=...)`` needs of a rate limiter.
+
+    - ``slot()``: an async context manager held around one request, from the moment it is
+      sent until its answer came back (or it failed); it waits while the limit is reached.
+    - ``pause(seconds)``: hold every request of this limiter (and of every client sharing it)
+      for ``seconds`` from now; the client calls it after a 429 or 503 with ``Retry-After``,
+      with ``seconds`` already capped to the retry budget (never longer than the policy's
+      ``max_delay``, see :class:`~centrepoint_async.RetryPolicy`). A later, shorter pause must
+      not shorten an earlier one.
+    """
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Hold a place for one request: ``async with limiter.slot(): send()``."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every request of this limiter for ``seconds`` from now."""
+        ...
 
 
 class RateLimit:
@@ -62,8 +90,8 @@ class RateLimit:
         """Seconds left of a pause set by :meth:`pause` (0 when not paused)."""
         return max(0.0, self._resume_at - asyncio.get_running_loop().time())
 
-    def pause(self, seconds: float) -> None:
-        """Hold every request of this limiter for ``seconds`` from now."""
+    async def pause(self, seconds: float) -> None:
+        """Hold every request of this limiter for ``seconds`` from now (never shortens a pause)."""
         resume_at = asyncio.get_running_loop().time() + max(0.0, seconds)
         self._resume_at = max(self._resume_at, resume_at)
 

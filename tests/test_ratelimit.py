@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -89,3 +91,68 @@ async def test_429_pauses_every_request_sharing_the_limit() -> None:
         later = [r.at for r in fake.api_requests() if r.status == 200]
         assert min(later) >= limited_at + 0.45
         assert limit.paused_for == 0
+
+
+class CountingLimiter:
+    """A RateLimiter of the user's own: records every slot held and every pause asked for."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.peak = 0
+        self.slots = 0
+        self.pauses: list[float] = []
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.slots += 1
+        self.held += 1
+        self.peak = max(self.peak, self.held)
+        try:
+            yield
+        finally:
+            self.held -= 1
+
+    async def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+async def test_any_rate_limiter_is_accepted_and_wraps_every_request() -> None:
+    """A limiter of one's own (slot() and pause()) is held around every request, token included."""
+    limiter = CountingLimiter()
+    assert isinstance(limiter, cp.RateLimiter)
+    async with FakeCentrePoint(rate_limit=None) as fake:
+        async with fake.client(rate_limit=limiter) as client:
+            await asyncio.gather(*(client.studies.get(STUDY) for _ in range(10)))
+        assert limiter.slots == len(fake.requests) == 11  # ten calls and one token request
+        assert limiter.held == 0 and limiter.peak >= 2
+    with pytest.raises(cp.ConfigurationError):
+        cp.CentrePointClient("id", "secret", rate_limit=object())  # type: ignore[arg-type]
+
+
+async def test_huge_retry_after_pauses_the_limiter_no_longer_than_the_retry_budget() -> None:
+    """A 429 with Retry-After 10**9 fails the call at once and pauses the limiter <= max_delay."""
+    limiter = CountingLimiter()
+    async with FakeCentrePoint(rate_limit=None) as fake:
+        fake.inject("status", status=429, retry_after=10**9, path="/Studies/")
+        policy = fast_retry(max_delay=5.0)
+        async with fake.client(rate_limit=limiter, retry=policy) as client:
+            with pytest.raises(cp.RateLimitError) as caught:
+                await asyncio.wait_for(client.studies.get(STUDY), 10)
+    assert caught.value.retry_after == 10**9
+    assert len(limiter.pauses) == 1 and 4.0 < limiter.pauses[0] <= 5.0
+
+
+async def test_a_shared_limit_paused_by_a_huge_retry_after_resumes_within_the_budget() -> None:
+    """After a capped pause, the other clients of a shared RateLimit go on within the budget."""
+    limit = cp.RateLimit(1000, 1.0)
+    async with FakeCentrePoint(rate_limit=None) as fake:
+        fake.inject("status", status=429, retry_after=10**9, path="/Studies/")
+        async with (
+            fake.client(rate_limit=limit, retry=fast_retry(max_delay=0.5)) as first,
+            fake.client(rate_limit=limit, retry=fast_retry()) as second,
+        ):
+            with pytest.raises(cp.RateLimitError):
+                await first.studies.get(STUDY)
+            assert 0 < limit.paused_for <= 0.5
+            study = await asyncio.wait_for(second.studies.get(STUDY), 5)
+    assert study.id == STUDY
