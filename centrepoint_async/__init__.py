@@ -5,7 +5,7 @@ webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` 
 CentrePoint server for tests and demos.
 """
 
-from ._client import CentrePointClient, ClientStats
+from ._client import CentrePointClient, ClientStats, Timeout
 from ._deliveries import DeliveryRequest, DeliveryResponse, WebhookDelivery
 from ._events import EVENT_TYPES
 from ._exceptions import (
@@ -38,6 +38,7 @@ from ._export import (
     OutputPathError,
     export_history,
 )
+from ._hooks import HookEvent
 from ._models import (
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
@@ -92,6 +93,7 @@ __all__ = [
     "ExportResult",
     "FreedsonAggregation",
     "HistoryChangedError",
+    "HookEvent",
     "InboundEvent",
     "NotFoundError",
     "NothingToResumeError",
@@ -114,6 +116,7 @@ __all__ = [
     "StaudenmayerAggregation",
     "StepsAggregation",
     "Study",
+    "Timeout",
     "TransportError",
     "UnknownEvent",
     "UploadEvent",
