@@ -7,6 +7,7 @@ CentrePoint server for tests and demos.
 
 from ._client import CentrePointClient, ClientStats, Timeout
 from ._data_retrieval import DataRetrievalError
+from ._deliveries import DeliveryRequest, DeliveryResponse, WebhookDelivery
 from ._download import DownloadError
 from ._events import EVENT_TYPES
 from ._exceptions import (
@@ -47,8 +48,6 @@ from ._models import (
     DailyStatisticsCompleteEvent,
     DataFile,
     DataRetrievalCompleteEvent,
-    DeliveryRequest,
-    DeliveryResponse,
     EpochAggregation,
     Event,
     FreedsonAggregation,
@@ -60,7 +59,6 @@ from ._models import (
     UploadEvent,
     ValidationEvent,
     Webhook,
-    WebhookDelivery,
     WebhookEvent,
 )
 from ._pager import AsyncPager, Page

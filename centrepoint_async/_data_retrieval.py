@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
 import aiohttp
 
 from . import _protocol as proto
-from ._converter import structure
+from ._converter import builder
 from ._download import download_file
 from ._exceptions import APIError, CentrePointError, ConfigurationError, DecodeError
 from ._models import DailyStatisticsCompleteEvent, DataRetrievalCompleteEvent
@@ -115,11 +115,15 @@ def split_range(
 
 
 def _parse(cls: type[T], what: str) -> Callable[[Any], T]:
-    """Items of ``cls``; one the converter cannot build (no id) is a :class:`DecodeError`."""
+    """Items of ``cls``, read leniently (the converter's rule 6: an unreadable field is left
+    ``None``); an item the converter cannot build (no id) is a :class:`DecodeError`."""
+    build = builder(cls, lenient=True)
 
     def parse(item: Any) -> T:
         try:
-            return structure(item, cls)
+            return build(item)
+        except DecodeError:
+            raise
         except (TypeError, ValueError) as exc:
             raise DecodeError(f"{what}: an item is not a {cls.__name__}: {exc}") from None
 
@@ -295,7 +299,10 @@ class DataRetrieval(_Namespace):
         if not isinstance(data_file_id, str) or not data_file_id or "/" in data_file_id:
             raise ConfigurationError(f"data_file_id must be a file's id, got {data_file_id!r}")
         path = f"{proto.DATA_RETRIEVAL_PREFIX}/DataFiles/{data_file_id}/downloadurl"
-        return await self._one(path, DownloadUrl)
+        link = await self._one(path, DownloadUrl)
+        if not link.download_url.startswith(("https://", "http://")):
+            raise DecodeError(f"GET {path}: the answer has no download URL")
+        return link
 
     # --- downloads --------------------------------------------------------------------------
 

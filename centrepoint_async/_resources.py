@@ -1,7 +1,8 @@
 """Models of the data pipeline's resources: subjects, uploads, data retrieval requests, files.
 
-Frozen attrs classes built by the one converter (``_converter``): ids are required, every other
-field is optional and read leniently. Shapes follow ActiGraph's Subjects, Uploads, Raw Activity
+Frozen attrs classes built by the one converter (``_converter.builder(cls, lenient=True)``,
+as the namespaces in ``_data_retrieval`` do): ids are required, every other field is optional
+and read leniently. Shapes follow ActiGraph's Subjects, Uploads, Raw Activity
 Data Request and Epoch Data Requests documents.
 """
 
@@ -120,16 +121,6 @@ class DataRetrievalFile(_Model):
 class DownloadUrl(_Model):
     """A pre-signed link to a data file on the storage host, valid for about two minutes."""
 
-    download_url: str = attrs.field(repr=False)  # its query string is a credential
+    # its query string is a credential; "" only if the answer had none (download_url() refuses it)
+    download_url: str = attrs.field(default="", repr=False)
     expiration_date_utc: datetime | None = None
-
-
-#: Every model of this module: resources, read leniently by the converter (its rule 6).
-RESOURCES: tuple[type[_Model], ...] = (
-    Subject,
-    UploadFile,
-    Upload,
-    DataRetrievalRequest,
-    DataRetrievalFile,
-    DownloadUrl,
-)

@@ -347,3 +347,15 @@ async def test_a_part_left_by_an_earlier_run_is_resumed(
         path = await client.data_retrieval.download(data_file, tmp_path / "out.csv")
     assert path.read_bytes() == content
     assert [r.range for r in fake.blob_requests] == ["bytes=123456-"]
+
+
+async def test_a_download_url_answer_without_a_url_is_a_decode_error(
+    fake: FakeCentrePoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """downloadurl answered without downloadUrl is a DecodeError, not a download of ''."""
+    async with client_of(fake) as client:
+        data_file = (await completed_files(client))[0]
+        answer = {"expirationDateUtc": "2030-01-01T00:00:00Z"}
+        monkeypatch.setattr(fake.retrievals, "download_url", lambda _: answer)
+        with pytest.raises(cp.DecodeError, match="no download URL"):
+            await client.data_retrieval.download_url(data_file.id)
