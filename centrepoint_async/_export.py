@@ -57,7 +57,6 @@ from ._converter import structure_delivery
 from ._exceptions import CentrePointError, ConfigurationError
 from ._lock import LockHeld, OutputLock
 from ._models import UnknownEvent, WebhookDelivery
-from ._pager import AsyncPager
 from ._protocol import check_id, check_number, check_page_size
 
 __all__ = [
@@ -232,13 +231,6 @@ def _ids(items: list[Any]) -> list[int]:
     return [i if type(i := _item_id(item)) is int else -1 for item in items]
 
 
-def _history(
-    client: CentrePointClient, study_id: int, webhook_id: int, **paging: Any
-) -> AsyncPager[Any]:
-    """The raw history of one webhook: items exactly as sent, repeats across pages dropped."""
-    return client.webhooks.raw_history(study_id, webhook_id, **paging)
-
-
 # --- the checkpoint ------------------------------------------------------------------------
 
 
@@ -276,6 +268,10 @@ class _Checkpoint:
         """Record a page of ``webhook_id`` as written."""
         state = self.hooks.setdefault(webhook_id, _HookState())
         state.offset, state.items, state.last_ids = page.end, state.items + len(page.ids), page.ids
+
+    def finish(self, webhook_id: int) -> None:
+        """Record webhook ``webhook_id`` as complete."""
+        self.hooks.setdefault(webhook_id, _HookState()).done = True
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -429,10 +425,6 @@ class _Writer:
         self.checkpoint.last_start = self.checkpoint.size + len(page.data) - page.last_length
         self.checkpoint.size += len(page.data)
         self.checkpoint.advance(webhook_id, page)
-
-    def finish(self, webhook_id: int) -> None:
-        """Mark webhook ``webhook_id`` complete."""
-        self.checkpoint.hooks.setdefault(webhook_id, _HookState()).done = True
 
     def save(self) -> None:
         """Make the part durable, then the checkpoint that describes it."""
@@ -672,9 +664,6 @@ class _Stream:
         self.out.write(page.data)
         self.checkpoint.advance(webhook_id, page)
 
-    def finish(self, webhook_id: int) -> None:
-        self.checkpoint.hooks.setdefault(webhook_id, _HookState()).done = True
-
     def save(self) -> None:
         self.out.flush()
 
@@ -705,7 +694,7 @@ async def _walk(
             result.pages += 1
             if progress is not None:
                 progress(result)
-        writer.finish(webhook_id)
+        checkpoint.finish(webhook_id)
         await asyncio.to_thread(writer.save)
         result.webhooks += 1
     return result
@@ -721,7 +710,9 @@ async def _expected(
         if state.done:
             total += state.items
             continue
-        async for page in _history(client, study_id, webhook_id, page_size=1, max_items=1).pages():
+        async for page in client.webhooks.raw_history(
+            study_id, webhook_id, page_size=1, max_items=1
+        ).pages():
             if page.total_count is None:
                 return None
             total += page.total_count
@@ -743,7 +734,7 @@ async def _remaining(
     """
     anchor = state.last_ids[-1] if state.last_ids else None
     start = state.offset - 1 if anchor is not None else state.offset
-    pager = _history(client, study_id, webhook_id, offset=start, **paging)
+    pager = client.webhooks.raw_history(study_id, webhook_id, offset=start, **paging)
     async with pager:
         async for page in pager.pages():
             items = page.items
