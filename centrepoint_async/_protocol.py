@@ -187,7 +187,8 @@ def check_number(
 
     The range is ``value > minimum`` (``>=`` with ``inclusive``), and ``value < below`` when
     given; ``integer`` asks for an ``int``. Booleans are never numbers here. The one checker
-    behind every numeric option (``RetryPolicy``, ``RateLimit``, pagers, timeouts).
+    behind every numeric option (``RetryPolicy``, ``RateLimit``, pagers, timeouts, the
+    receiver and its inboxes).
     """
     kinds: tuple[type, ...] = (int,) if integer else (int, float)
     ok = (

@@ -28,6 +28,7 @@ from .._converter import parse_payload
 from .._events import EVENT_TYPES, event_name
 from .._exceptions import ConfigurationError, ReceiverAuthError
 from .._models import Event
+from .._protocol import check_number
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, Inbox, StoredDelivery
 from ._parse import (
     DELIVERY_HEADER,
@@ -82,13 +83,6 @@ BUSY = _reply(503, "too many deliveries in progress", {"Retry-After": "60"})
 RUNNING = _reply(503, "still being handled", {"Retry-After": "60"})
 UNSTORED = _reply(503, "could not store the delivery", {"Retry-After": "60"})
 BAD_HANDSHAKE = _reply(400, "bad X-ActiGraph-Hook-Secret")
-
-
-def _positive(name: str, value: object, *, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
-        what = "a positive integer" if integer else "a positive number"
-        raise ConfigurationError(f"{name} must be {what}, got {value!r}")
 
 
 class _RecentIds:
@@ -182,7 +176,7 @@ class WebhookReceiver:
             ("max_attempts", max_attempts),
             ("max_dedupe_bytes", max_dedupe_bytes),
         ):
-            _positive(name, count, integer=True)
+            check_number(count, name, integer=True)
         for name, value in (
             ("body_timeout", body_timeout),
             ("handler_timeout", handler_timeout),
@@ -194,7 +188,7 @@ class WebhookReceiver:
             ("close_timeout", close_timeout),
             ("dedupe_retention", dedupe_retention),
         ):
-            _positive(name, value)
+            check_number(value, name)
         if inbox is not None and not isinstance(inbox, Inbox):
             raise ConfigurationError(f"inbox must implement the Inbox protocol, got {inbox!r}")
         self.inbox = inbox

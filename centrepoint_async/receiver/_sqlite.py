@@ -24,6 +24,7 @@ from os import PathLike
 from typing import Any, Literal, TypeVar
 
 from .._exceptions import ConfigurationError
+from .._protocol import check_number
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
 
 __all__ = ["SQLiteInbox"]
@@ -70,24 +71,9 @@ class SQLiteInbox:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         prune_interval: float = 60.0,
     ) -> None:
-        if isinstance(retention, bool) or not isinstance(retention, int | float) or retention <= 0:
-            raise ConfigurationError(f"retention must be a positive number, got {retention!r}")
-        if (
-            isinstance(prune_interval, bool)
-            or not isinstance(prune_interval, int | float)
-            or prune_interval <= 0
-        ):
-            raise ConfigurationError(
-                f"prune_interval must be a positive number, got {prune_interval!r}"
-            )
-        if (
-            isinstance(max_dedupe_bytes, bool)
-            or not isinstance(max_dedupe_bytes, int)
-            or max_dedupe_bytes <= 0
-        ):
-            raise ConfigurationError(
-                f"max_dedupe_bytes must be a positive integer, got {max_dedupe_bytes!r}"
-            )
+        check_number(retention, "retention")
+        check_number(prune_interval, "prune_interval")
+        check_number(max_dedupe_bytes, "max_dedupe_bytes", integer=True)
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigurationError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self.path = path
