@@ -30,16 +30,7 @@ from .._exceptions import ConfigurationError, ReceiverAuthError
 from .._models import Event
 from .._protocol import check_number
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, Inbox, StoredDelivery
-from ._parse import (
-    DELIVERY_HEADER,
-    EVENT_HEADER,
-    HOOK_SECRET_HEADER,
-    WEBHOOK_ID_HEADER,
-    Credentials,
-    InboundEvent,
-    _header_value,
-    parse_webhook_id,
-)
+from ._parse import EVENT_HEADER, HOOK_SECRET_HEADER, Credentials, InboundEvent, delivery_headers
 
 if TYPE_CHECKING:
     from ._asgi import ASGIApp
@@ -350,11 +341,9 @@ class WebhookReceiver:
             orjson.loads(body)
         except orjson.JSONDecodeError:
             return NOT_JSON
-        name = event_name(lookup.get(EVENT_HEADER) or "")
+        name, webhook_id, delivery_id = delivery_headers(lookup)
         if not self._has_handlers(name):
             return NO_HANDLER
-        delivery_id = _header_value(lookup.get(DELIVERY_HEADER)) or None
-        webhook_id = parse_webhook_id(lookup.get(WEBHOOK_ID_HEADER))
         if self._state == "new":
             await self.start()
         if self._state != "started":
