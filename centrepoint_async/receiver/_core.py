@@ -485,6 +485,8 @@ class WebhookReceiver:
                 ": now a dead letter" if dead else f": retry in {retry_in:.1f} s",
                 exc_info=exc,
             )
+            # the first line, cut: enough to recognise in dead_letters(), and an exception
+            # that quotes a whole body does not bloat every row of the inbox
             error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
             await _quietly(
                 inbox.fail(stored.delivery_id, self._owner, error=error, retry_in=retry_in)
@@ -595,7 +597,8 @@ class WebhookReceiver:
             try:
                 async with asyncio.timeout(self.body_timeout):
                     body = await _read_capped(request, self.max_body_size)
-                    if body is None:  # read the rest away (bounded) so the 413 gets through
+                    if body is None:  # read the rest away so the 413 gets through, but
+                        # not without end: past 4x the cap it is cheaper to drop the connection
                         ended = await _discard(request, 4 * self.max_body_size)
             except TimeoutError:
                 reply, ended = TIMEOUT, False
