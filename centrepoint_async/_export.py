@@ -57,7 +57,7 @@ from ._converter import structure_delivery
 from ._exceptions import CentrePointError, ConfigurationError
 from ._lock import LockHeld, OutputLock
 from ._models import UnknownEvent, WebhookDelivery
-from ._protocol import check_id, check_number, check_page_size
+from ._protocol import check_count, check_id, check_page_size
 
 __all__ = [
     "CSV_COLUMNS",
@@ -136,11 +136,6 @@ class HistoryChangedError(CheckpointError):
 
 
 # --- validation ----------------------------------------------------------------------------
-
-
-def _check_concurrency(value: int) -> int:
-    check_number(value, "concurrency", minimum=1, inclusive=True, integer=True)
-    return value
 
 
 def _check_format(value: object) -> Format:
@@ -469,7 +464,7 @@ async def export_history(
     fmt = _check_format(format)
     paging = {
         "page_size": check_page_size(page_size),
-        "concurrency": _check_concurrency(concurrency),
+        "concurrency": check_count(concurrency, "concurrency"),
     }
     if resume and overwrite:
         raise ConfigurationError("resume and overwrite exclude each other")

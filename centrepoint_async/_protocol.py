@@ -162,7 +162,7 @@ def check_id(value: object, name: str) -> int:
 
 
 def check_page_size(page_size: object) -> int:
-    """Return ``page_size`` if it is an int in 1..100, else raise ``ConfigurationError``."""
+    """Return ``page_size`` if it is an int in 1..MAX_PAGE_SIZE, else ``ConfigurationError``."""
     if (
         isinstance(page_size, int)
         and not isinstance(page_size, bool)
@@ -204,6 +204,12 @@ def check_number(
         if below is not None:
             bound += f" and < {below:g}"
         raise ConfigurationError(f"{name} must be {kind} {bound}, got {value!r}")
+
+
+def check_count(value: int, name: str, minimum: int = 1) -> int:
+    """Return ``value`` if it is an integer >= ``minimum`` (a count: concurrency, offset)."""
+    check_number(value, name, minimum=minimum, inclusive=True, integer=True)
+    return value
 
 
 def check_header_value(value: str, name: str) -> str:

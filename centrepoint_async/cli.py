@@ -72,7 +72,7 @@ def _checked(check: Callable[[int], object]) -> Callable[[str], int]:
 
 
 def _at_least_one(name: str) -> Callable[[int], object]:
-    return functools.partial(proto.check_number, name=name, minimum=1, inclusive=True, integer=True)
+    return functools.partial(proto.check_count, name=name)
 
 
 def _id(text: str) -> int:

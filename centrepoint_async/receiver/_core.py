@@ -28,7 +28,7 @@ from .._converter import parse_payload
 from .._events import EVENT_TYPES, event_name
 from .._exceptions import ConfigurationError, ReceiverAuthError
 from .._models import Event
-from .._protocol import check_number
+from .._protocol import check_count, check_number
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, Inbox, StoredDelivery
 from ._parse import EVENT_HEADER, HOOK_SECRET_HEADER, Credentials, InboundEvent, delivery_headers
 
@@ -167,7 +167,7 @@ class WebhookReceiver:
             ("max_attempts", max_attempts),
             ("max_dedupe_bytes", max_dedupe_bytes),
         ):
-            check_number(count, name, integer=True)
+            check_count(count, name)
         for name, value in (
             ("body_timeout", body_timeout),
             ("handler_timeout", handler_timeout),

@@ -24,7 +24,7 @@ from os import PathLike
 from typing import Any, Literal, TypeVar
 
 from .._exceptions import ConfigurationError
-from .._protocol import check_number
+from .._protocol import check_count, check_number
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
 
 __all__ = ["SQLiteInbox"]
@@ -75,7 +75,7 @@ class SQLiteInbox:
     ) -> None:
         check_number(retention, "retention")
         check_number(prune_interval, "prune_interval")
-        check_number(max_dedupe_bytes, "max_dedupe_bytes", integer=True)
+        check_count(max_dedupe_bytes, "max_dedupe_bytes")
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigurationError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self.path = path
