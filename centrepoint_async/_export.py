@@ -357,7 +357,7 @@ def _hash_prefix(path: Path, size: int) -> hashlib._Hash:
     """SHA-256 of the first ``size`` bytes of ``path``."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while size and (block := handle.read(min(size, 1 << 20))):
+        while size and (block := handle.read(min(size, 1 << 20))):  # 1 MiB at a time
             digest.update(block)
             size -= len(block)
     return digest

@@ -361,6 +361,7 @@ def body_text(body: bytes, secrets: Sequence[str] = ()) -> str:
     cut, so a secret straddling the cut is replaced whole, never left half visible.
     """
     longest = max((len(s) for s in secrets), default=0)
+    # 4 bytes per character at most in UTF-8: this many bytes hold the characters needed
     window = body[: 4 * (BODY_EXCERPT + longest)].decode("utf-8", errors="replace")
     return redact(window, secrets)[:BODY_EXCERPT]
 
