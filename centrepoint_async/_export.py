@@ -564,9 +564,7 @@ def _resume_point(
     """The verified checkpoint of an interrupted export, or None to start afresh."""
     if not files.checkpoint.exists():
         if files.target.exists() and not files.part.exists():
-            raise NothingToResumeError(
-                f"{files.target} is complete; there is nothing to resume", path=files.target
-            )
+            raise _nothing_to_resume(files)
         if files.part.exists() and files.part.stat().st_size:
             raise CheckpointError(
                 f"{files.part} has no checkpoint ({files.checkpoint.name}), so it cannot be "
@@ -595,11 +593,15 @@ def _resume_point(
     if not files.part.exists():
         if files.target.exists():  # stopped between the rename and removing the checkpoint
             files.checkpoint.unlink()
-            raise NothingToResumeError(
-                f"{files.target} is complete; there is nothing to resume", path=files.target
-            )
+            raise _nothing_to_resume(files)
         raise CheckpointError(f"{files.part} is missing; start over", path=files.target)
     return checkpoint, _verify_part(files, checkpoint, fmt)
+
+
+def _nothing_to_resume(files: _Files) -> NothingToResumeError:
+    return NothingToResumeError(
+        f"{files.target} is complete; there is nothing to resume", path=files.target
+    )
 
 
 def _verify_part(files: _Files, checkpoint: _Checkpoint, fmt: Format) -> hashlib._Hash:
