@@ -646,6 +646,8 @@ def _parser(cls: type[T], where: str | None = None) -> Callable[[Any], T]:
             raise
         except Exception as exc:  # the converter refused the server's JSON
             error = DecodeError(f"{where or cls.__name__}: {exc}", url=where)
+        # raised outside the handler: the converter's error (which holds the item) is not
+        # chained; the message says what it refused
         raise error
 
     return parse
