@@ -57,7 +57,7 @@ from ._converter import structure_delivery
 from ._exceptions import CentrePointError, ConfigurationError
 from ._lock import LockHeld, OutputLock
 from ._models import UnknownEvent, WebhookDelivery
-from ._protocol import check_count, check_id, check_page_size
+from ._protocol import MAX_PAGE_SIZE, check_count, check_id, check_page_size
 
 __all__ = [
     "CSV_COLUMNS",
@@ -441,7 +441,7 @@ async def export_history(
     *,
     format: Format = "jsonl",
     concurrency: int = 4,
-    page_size: int = 100,
+    page_size: int = MAX_PAGE_SIZE,
     resume: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,

@@ -34,7 +34,7 @@ from typing import Any, Generic, Self, TypeVar
 import attrs
 
 from ._exceptions import CentrePointError, PaginationError
-from ._protocol import check_count, check_page_size
+from ._protocol import MAX_PAGE_SIZE, check_count, check_page_size
 
 __all__ = ["AsyncPager", "Page"]
 
@@ -83,7 +83,7 @@ class AsyncPager(Generic[T]):
         fetch: FetchPage,
         *,
         parse: Callable[[Any], T] | None = None,
-        page_size: int = 100,
+        page_size: int = MAX_PAGE_SIZE,
         offset: int = 0,
         max_items: int | None = None,
         concurrency: int = 1,
