@@ -53,10 +53,10 @@ import attrs
 import orjson
 
 from ._client import CentrePointClient
-from ._converter import structure_delivery
+from ._deliveries import WebhookDelivery, structure_delivery
 from ._exceptions import CentrePointError, ConfigurationError
 from ._lock import LockHeld, OutputLock
-from ._models import UnknownEvent, WebhookDelivery
+from ._models import UnknownEvent
 from ._protocol import MAX_PAGE_SIZE, check_count, check_id, check_page_size
 
 __all__ = [
