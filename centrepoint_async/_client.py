@@ -312,15 +312,17 @@ class CentrePointClient:
         for hook in self._hooks[name]:
             await hook(event)
 
-    async def _send(self, request: proto.Request) -> _Answer:
-        """Send ``request`` once (with the bearer token unless it is the token request)."""
+    async def _send(self, request: proto.Request, url: str) -> _Answer:
+        """Send ``request`` once (with the bearer token unless it is the token request).
+
+        ``url`` is the request's URL as shown (:meth:`_safe_url`), made once per call.
+        """
         session = self._get_session()
         headers = dict(request.headers)
         token = None
         if not request.is_token:
             token = await self._auth.get()
             headers["Authorization"] = f"Bearer {token}"
-        url = self._safe_url(request.display_url)
         attempt = _attempt_number.get()
         await self._emit("request", HookEvent("request", request.method, url, attempt))
         self.stats.requests += 1
@@ -450,18 +452,22 @@ class CentrePointClient:
             cls = TransportError
         return cls(f"{method} {url} failed: {type(exc).__name__}: {text}")
 
-    async def _attempt(self, request: proto.Request) -> _Answer:
+    async def _attempt(self, request: proto.Request, url: str) -> _Answer:
         """One try: send, and on a 401 renew the token and replay once."""
-        answer = await self._send(request)
+        answer = await self._send(request, url)
         if answer.status == 401 and answer.token is not None and self._auth.can_refresh:
             log.debug("%s answered 401: renewing the token and replaying", request.url)
             self._auth.invalidate(answer.token)
-            answer = await self._send(request)
+            answer = await self._send(request, url)
         return answer
 
-    async def _with_retry(self, request: proto.Request, decode: Callable[[_Answer], T]) -> T:
-        """Send ``request`` and ``decode`` its answer, retried by the policy: one API call."""
-        url = self._safe_url(request.display_url)
+    async def _with_retry(
+        self, request: proto.Request, url: str, decode: Callable[[_Answer], T]
+    ) -> T:
+        """Send ``request`` and ``decode`` its answer, retried by the policy: one API call.
+
+        ``url`` is the request's URL as shown (:meth:`_safe_url`).
+        """
         started = time.monotonic()
         attempts = 0
 
@@ -472,7 +478,7 @@ class CentrePointClient:
             self.stats.attempts += 1
             if attempts > 1:
                 self.stats.retries += 1
-            answer = await self._attempt(request)
+            answer = await self._attempt(request, url)
             try:
                 return decode(answer)
             except APIError as exc:
@@ -533,12 +539,13 @@ class CentrePointClient:
             self.auth_url, self._client_id or "", self._client_secret, self.scopes
         )
         self.stats.token_requests += 1
-        answer = await self._send(request)
+        url = self._safe_url(request.display_url)
+        answer = await self._send(request, url)
         return proto.decode_token(
             answer.status,
             answer.headers,
             answer.body,
-            self._safe_url(request.url),
+            url,
             self._secrets(),
             now=time.monotonic(),
         )
@@ -576,7 +583,7 @@ class CentrePointClient:
                 answer.status, answer.headers, answer.body, request.method, url, self._secrets()
             )
 
-        return await self._with_retry(request, decode)
+        return await self._with_retry(request, url, decode)
 
     async def _get_list(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
         """GET a full API ``path`` answered with a plain JSON array (no paging)."""
@@ -681,6 +688,8 @@ def _parser(cls: type[T], where: str | None = None) -> Callable[[Any], T]:
             raise
         except Exception as exc:  # the converter refused the server's JSON
             error = DecodeError(f"{where or cls.__name__}: {exc}", url=where)
+        # raised outside the handler: the converter's error (which holds the item) is not
+        # chained; the message says what it refused
         raise error
 
     return parse

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aioresponses import aioresponses, core
 from hypothesis import settings
@@ -63,6 +65,11 @@ def one_history(size: int, seed: int = 0) -> Dataset:
     return Dataset.generate(
         seed, studies=1, webhooks_per_study=1, deliveries=size, include_seed_example=False
     )
+
+
+def lines(path: Path) -> list[object]:
+    """The JSON values of a JSON Lines file (an export's output), one per line."""
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
 @pytest.fixture
