@@ -11,6 +11,7 @@ from typing import Any
 
 from . import (
     bench_cpu,
+    bench_download,
     bench_fake,
     bench_import,
     bench_latency,
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "memory": bench_memory.main,
     "structuring": bench_structuring.main,
     "fake": bench_fake.main,
+    "download": bench_download.main,
     "receiver": bench_receiver.main,
 }
 

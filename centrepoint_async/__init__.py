@@ -6,6 +6,9 @@ CentrePoint server for tests and demos.
 """
 
 from ._client import CentrePointClient, ClientStats, Timeout
+from ._data_retrieval import DataRetrievalError
+from ._deliveries import DeliveryRequest, DeliveryResponse, WebhookDelivery
+from ._download import DownloadError
 from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
@@ -45,8 +48,6 @@ from ._models import (
     DailyStatisticsCompleteEvent,
     DataFile,
     DataRetrievalCompleteEvent,
-    DeliveryRequest,
-    DeliveryResponse,
     EpochAggregation,
     Event,
     FreedsonAggregation,
@@ -58,11 +59,18 @@ from ._models import (
     UploadEvent,
     ValidationEvent,
     Webhook,
-    WebhookDelivery,
     WebhookEvent,
 )
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit, RateLimiter
+from ._resources import (
+    DataRetrievalFile,
+    DataRetrievalRequest,
+    DownloadUrl,
+    Subject,
+    Upload,
+    UploadFile,
+)
 from ._retry import RetryPolicy
 from ._version import __version__ as __version__
 
@@ -91,9 +99,14 @@ __all__ = [
     "DailyStatisticsCompleteEvent",
     "DataFile",
     "DataRetrievalCompleteEvent",
+    "DataRetrievalError",
+    "DataRetrievalFile",
+    "DataRetrievalRequest",
     "DecodeError",
     "DeliveryRequest",
     "DeliveryResponse",
+    "DownloadError",
+    "DownloadUrl",
     "EVENT_TYPES",
     "EpochAggregation",
     "Event",
@@ -124,10 +137,13 @@ __all__ = [
     "StaudenmayerAggregation",
     "StepsAggregation",
     "Study",
+    "Subject",
     "Timeout",
     "TransportError",
     "UnknownEvent",
+    "Upload",
     "UploadEvent",
+    "UploadFile",
     "ValidationEvent",
     "Webhook",
     "WebhookDelivery",

@@ -26,6 +26,7 @@ import orjson
 from . import __version__
 from . import _protocol as proto
 from ._client import CentrePointClient
+from ._deliveries import WebhookDelivery
 from ._display import ExportDisplay, LogHandler, cli_logging, summary_line
 from ._exceptions import CentrePointError, ConfigurationError
 from ._export import (
@@ -37,9 +38,10 @@ from ._export import (
     OutputPathError,
     export_history,
 )
-from ._models import UnknownEvent, Webhook, WebhookDelivery
+from ._fetch_raw import SCOPES as RAW_SCOPES
+from ._fetch_raw import add_fetch_raw_parser, demo_raw_fetch, fetch_raw_command
+from ._models import UnknownEvent, Webhook
 from ._ratelimit import RateLimit
-from ._retry import RetryPolicy
 
 __all__ = ["main"]
 
@@ -72,7 +74,7 @@ def _checked(check: Callable[[int], object]) -> Callable[[str], int]:
 
 
 def _at_least_one(name: str) -> Callable[[int], object]:
-    return functools.partial(proto.check_number, name=name, minimum=1, inclusive=True, integer=True)
+    return functools.partial(proto.check_count, name=name)
 
 
 def _id(text: str) -> int:
@@ -179,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-period", type=float, default=60.0, help="window of the rate limit, in seconds"
     )
     fake.add_argument("--page-cache", type=int, default=0, help="history pages kept serialized")
-    for command in (demo, export, fake):
+    fetch = add_fetch_raw_parser(commands)
+    for command in (demo, export, fake, fetch):
         _add_verbosity(command)
     return parser
 
@@ -196,18 +199,13 @@ class _Options:
 
 
 def _client_from_env() -> CentrePointClient:
-    client_id, secret = os.environ.get(proto.ENV_CLIENT_ID), os.environ.get(proto.ENV_CLIENT_SECRET)
-    if not client_id or not secret:
+    """The client of ``CentrePointClient.from_env``, with a usage error if credentials are unset."""
+    if not (os.environ.get(proto.ENV_CLIENT_ID) and os.environ.get(proto.ENV_CLIENT_SECRET)):
         raise UsageError(
             f"set {proto.ENV_CLIENT_ID} and {proto.ENV_CLIENT_SECRET} "
             "to your CentrePoint API credentials"
         )
-    return CentrePointClient(
-        client_id,
-        secret,
-        base_url=os.environ.get(proto.ENV_BASE_URL, proto.DEFAULT_BASE_URL),
-        auth_url=os.environ.get(proto.ENV_AUTH_URL, proto.DEFAULT_AUTH_URL),
-    )
+    return CentrePointClient.from_env()
 
 
 def _show_bar(options: _Options) -> bool:
@@ -255,16 +253,9 @@ async def _export_command(options: _Options) -> int:
 
 async def _fake_command(options: _Options) -> int:
     from .testing import Dataset, FakeCentrePoint
-    from .testing._data import SIZES
 
     args = options.args
-    studies, per_study, deliveries = SIZES[args.size]
-    dataset = Dataset.generate(
-        args.seed,
-        studies=studies,
-        webhooks_per_study=per_study,
-        deliveries=args.deliveries or deliveries,
-    )
+    dataset = Dataset.sized(args.size, args.seed, deliveries=args.deliveries or None)
     fake = FakeCentrePoint(
         dataset=dataset,
         host=args.host,
@@ -315,7 +306,7 @@ class DemoStats:
 
 
 async def _demo_command(options: _Options) -> int:
-    from .testing import Dataset, FakeCentrePoint
+    from .testing import Dataset, FakeCentrePoint, fast_retry
 
     args = options.args
     time_scale = 20  # the 500-a-minute window, run 20 times faster
@@ -331,7 +322,7 @@ async def _demo_command(options: _Options) -> int:
         fake,
         fake.client(
             rate_limit=RateLimit(500, period),
-            retry=RetryPolicy(initial_backoff=0.05, max_backoff=0.5),
+            retry=fast_retry(),
         ) as client,
     ):
         hooks = await _demo_webhooks(client)
@@ -352,6 +343,13 @@ async def _demo_command(options: _Options) -> int:
                 output_dir=output_dir,
             )
             print(summary)
+        # the raw-data loop: the fake announces new raw data, a receiver requests it and
+        # downloads it when data_retrieval_complete arrives
+        async with fake.client(scopes=RAW_SCOPES, retry=client.retry) as raw_client:
+            raw = await demo_raw_fetch(fake, raw_client, output_dir / "raw")
+        if not options.quiet:
+            for path in raw:
+                print(f"  raw data  {path} ({path.stat().st_size:,} bytes)")
     if stats.deliveries != served:
         print(f"error: exported {stats.deliveries} of {served} deliveries", file=options.stderr)
         return DATA
@@ -432,7 +430,17 @@ def _demo_summary(
 
 # --- entry point -----------------------------------------------------------------------------
 
-_COMMANDS = {"demo": _demo_command, "export-history": _export_command, "fake-server": _fake_command}
+
+async def _fetch_raw_command(options: _Options) -> int:
+    return await fetch_raw_command(options.args, quiet=options.quiet, stderr=options.stderr)
+
+
+_COMMANDS = {
+    "demo": _demo_command,
+    "export-history": _export_command,
+    "fake-server": _fake_command,
+    "fetch-raw": _fetch_raw_command,
+}
 # what to do about an export error, said in the command's words
 _HINTS: dict[type[ExportError], str] = {
     OutputExistsError: " (--resume continues it, --force starts over)",

@@ -39,8 +39,8 @@ class Terminal:
     async def screen(self) -> list[str]:
         """The visible screen plus scrollback, wrapped lines joined, trailing blanks dropped."""
         text = await self.tmux("capture-pane", "-p", "-J", "-S", "-")
-        lines = [line.rstrip() for line in text.rstrip().splitlines()]
-        # tmux's own note once the script has exited (remain-on-exit), not the program's output
+        # tmux adds "Pane is dead ..." once the script has exited (remain-on-exit): not output
+        lines = [line.rstrip() for line in text.splitlines()]
         lines = [line for line in lines if not line.startswith("Pane is dead")]
         while lines and not lines[-1]:
             lines.pop()
