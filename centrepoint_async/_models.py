@@ -442,6 +442,7 @@ class UnknownEvent(_Model):
     data: Any = None
 
 
+#: Any typed event payload: the union narrowed by ``isinstance`` or ``match``.
 Event = (
     UploadEvent
     | RawProcessingCompleteEvent

@@ -80,6 +80,7 @@ class Fault:
     delay: float = 5.0
 
     def matches(self, path: str) -> bool:
+        """Whether this fault applies to a request of ``path`` (any API path when none given)."""
         if self.path is None:
             return _is_api(path)
         return self.path in path

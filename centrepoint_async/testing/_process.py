@@ -24,14 +24,17 @@ class FakeServerProcess:
 
     @property
     def url(self) -> str:
+        """The server's base URL: the API and the token endpoint alike."""
         return self.env[ENV_BASE_URL]
 
     @property
     def client_id(self) -> str:
+        """The client id the server accepts."""
         return self.env[ENV_CLIENT_ID]
 
     @property
     def client_secret(self) -> str:
+        """The client secret the server accepts (fake: safe to print in tests)."""
         return self.env[ENV_CLIENT_SECRET]
 
     def client(self, **kwargs: Any) -> CentrePointClient:
