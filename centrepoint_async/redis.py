@@ -1,0 +1,356 @@
+"""Many processes, one ceiling: a rate limit (and a receiver inbox) shared through Redis.
+
+CentrePoint counts its window of 500 requests a minute per IP address, and retries a webhook
+delivery to whichever replica the load balancer picks. Several processes behind one address
+therefore need one shared limiter, and several receiver replicas one shared inbox. Both live
+here, on ``redis.asyncio`` (the optional extra ``centrepoint-async[redis]``).
+
+- :class:`RedisRateLimit`: the semantics of :class:`~centrepoint_async.RateLimit` (a request
+  holds a place from the moment it is sent until ``period`` after its answer), kept in one
+  Redis sorted set, so any number of clients in any number of processes or hosts stay under
+  the window together, and a 429 seen by one pauses all of them.
+
+Every Redis call has a timeout. When Redis is down or too slow, :class:`RedisUnavailableError`
+(a :class:`~centrepoint_async.TransportError`) is raised: a shared limiter that cannot be
+reached never lets requests through unlimited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar, Self, TypeVar
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from ._exceptions import ConfigurationError, TransportError
+from ._ratelimit import RateLimit
+
+__all__ = ["RedisRateLimit", "RedisUnavailableError"]
+
+log = logging.getLogger("centrepoint_async")
+T = TypeVar("T")
+
+# --- Lua: each runs atomically inside Redis, on Redis's own clock ---------------------------
+# Times are microseconds from Redis TIME, so the clocks of the hosts sharing a key never
+# matter. The holds are a sorted set: member = one request's hold, score = when it expires.
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+"""
+
+# KEYS: holds, pause. ARGV: member, budget, period_us, lease_us.
+# Returns {0, 0} when the place is taken; {1, us} while paused; {2, us} until one may free.
+_ACQUIRE = (
+    _NOW
+    + """
+local resume = tonumber(redis.call('GET', KEYS[2]) or '0')
+if resume > now then
+  return {1, resume - now}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local period, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  -- in flight: expires a window (and a lease) after now, renewed while the request runs
+  redis.call('ZADD', KEYS[1], now + period + lease, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], math.ceil((period + lease) / 1000) + 1000)
+  return {0, 0}
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {2, tonumber(first[2]) - now}
+"""
+)
+
+# KEYS: holds. ARGV: period_us, lease_us, member. The answer came: the place frees a window
+# from now (the server saw the request at the latest now).
+_RELEASE = (
+    _NOW
+    + """
+local period, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + period, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil((period + lease) / 1000) + 1000)
+return 0
+"""
+)
+
+# KEYS: holds. ARGV: period_us, lease_us, members... Holds still in flight are pushed on (XX:
+# a hold already released or expired is not brought back).
+_RENEW = (
+    _NOW
+    + """
+local period, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 3, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', 'GT', now + period + lease, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil((period + lease) / 1000) + 1000)
+return 0
+"""
+)
+
+# KEYS: pause. ARGV: seconds in us. A later, shorter pause never shortens an earlier one.
+_PAUSE = (
+    _NOW
+    + """
+local wait = tonumber(ARGV[1])
+local resume = now + wait
+if resume > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], resume, 'PX', math.ceil(wait / 1000) + 1)
+end
+return 0
+"""
+)
+
+# KEYS: holds. The places held now, by every process.
+_IN_USE = (
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+_US = 1_000_000
+
+
+class RedisUnavailableError(TransportError):
+    """Redis did not answer in time, or refused the connection (nothing was let through)."""
+
+
+def _display(url: str) -> str:
+    """The URL without its password (``redis://:secret@host`` must never reach a log)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+class _Redis:
+    """One ``redis.asyncio`` client and its scripts, each call under a timeout.
+
+    A redis-py connection belongs to the event loop that opened it, so the owner makes one of
+    these per loop.
+    """
+
+    def __init__(self, url: str, timeout: float, scripts: Mapping[str, str]) -> None:
+        self.url = _display(url)
+        self.timeout = timeout
+        # one reconnect per call: a pooled connection may be stale after Redis restarted
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self.scripts = {name: self.client.register_script(lua) for name, lua in scripts.items()}
+        self.loop = asyncio.get_running_loop()
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """``await fn()`` within the timeout; any failure becomes :class:`RedisUnavailableError`."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await fn()
+        except (RedisError, OSError, TimeoutError) as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise RedisUnavailableError(f"Redis at {self.url} failed to {what}: {reason}") from None
+
+    async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return await self.call(name, lambda: self.scripts[name](keys=keys, args=args))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class _RedisOwner:
+    """Keeps one :class:`_Redis` per event loop, opened on first use, closed by ``aclose``."""
+
+    _SCRIPTS: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, url: str, timeout: float) -> None:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigurationError("url must be a redis://, rediss:// or unix:// URL")
+        if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+            raise ConfigurationError(f"timeout must be a positive number, got {timeout!r}")
+        self.url = url
+        self.timeout = float(timeout)
+        self._redis: _Redis | None = None
+
+    def _conn(self) -> _Redis:
+        loop = asyncio.get_running_loop()
+        if self._redis is None or self._redis.loop is not loop:
+            self._redis = _Redis(self.url, self.timeout, self._SCRIPTS)
+            self._on_new_loop()
+        return self._redis
+
+    def _on_new_loop(self) -> None:
+        """Reset what belongs to the previous event loop."""
+
+    async def aclose(self) -> None:
+        """Close the connections to Redis (they reopen if the object is used again)."""
+        redis, self._redis = self._redis, None
+        if redis is not None and redis.loop is asyncio.get_running_loop():
+            await redis.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class RedisRateLimit(_RedisOwner):
+    """A :class:`~centrepoint_async.RateLimit` shared by every process that uses the same key.
+
+    ``CentrePointClient(rate_limit=RedisRateLimit("redis://host:6379/0"))`` in each process (or
+    host behind one IP address): together they send at most the budget (``max_requests`` less
+    ``margin``) in any window of ``period`` seconds. Each request holds a place from the moment
+    it is sent until ``period`` after its answer, as with ``RateLimit``; the places are one
+    Redis sorted set, taken and given back by one atomic Lua script each, on Redis's clock.
+
+    - A 429 seen by any process (:meth:`pause`, called by the client with ``Retry-After``
+      already capped to its retry budget) holds every process until it has passed.
+    - A request in flight has its place renewed every ``lease / 2`` seconds; if its process
+      dies (even ``kill -9``), the place frees at most ``period + lease`` after the last
+      renewal, so a crash never leaks the ceiling. ``lease`` defaults to a tenth of ``period``.
+    - Each Redis call is bounded by ``timeout`` seconds. If Redis is down or slow, taking a
+      place raises :class:`RedisUnavailableError` (a ``TransportError``, so the client's retry
+      policy tries again, then gives up with it): never silently unlimited. Giving a place back
+      that fails is only logged: the place then frees by its lease.
+
+    Close it (``async with`` or :meth:`aclose`) when done; clients never close it.
+    """
+
+    _SCRIPTS: ClassVar[Mapping[str, str]] = {
+        "acquire": _ACQUIRE,
+        "release": _RELEASE,
+        "renew": _RENEW,
+        "pause": _PAUSE,
+        "in_use": _IN_USE,
+    }
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key: str = "centrepoint:ratelimit",
+        max_requests: int = 500,
+        period: float = 60.0,
+        margin: float = 0.03,
+        lease: float | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        super().__init__(url, timeout)
+        shape = RateLimit(max_requests, period, margin=margin)  # validates as RateLimit does
+        if not isinstance(key, str) or not key:
+            raise ConfigurationError("key must be a non-empty string")
+        lease = shape.period / 10 if lease is None else lease
+        if not (isinstance(lease, int | float) and math.isfinite(lease) and lease > 0):
+            raise ConfigurationError(f"lease must be a positive number of seconds, got {lease!r}")
+        self.key = key
+        self.max_requests = shape.max_requests
+        self.period = shape.period
+        #: Requests allowed to hold a place in the window at once, all processes together.
+        self.budget = shape.budget
+        self.lease = float(lease)
+        self._keys = [f"{key}:holds", f"{key}:pause"]
+        self._us = (round(self.period * _US), round(self.lease * _US))
+        self._ids = (f"{uuid.uuid4().hex}:{n}" for n in itertools.count())
+        self._held: set[str] = set()  # this process's places still in flight
+        self._turn: asyncio.Lock | None = None
+        self._renewer: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisRateLimit({_display(self.url)!r}, key={self.key!r}, "
+            f"max_requests={self.max_requests}, period={self.period})"
+        )
+
+    def _on_new_loop(self) -> None:
+        self._turn = asyncio.Lock()
+        self._renewer = None
+        self._held.clear()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a place in the shared window for one request: ``async with limit.slot(): ...``."""
+        member = await self.acquire()
+        try:
+            yield
+        finally:
+            await self.release(member)
+
+    async def acquire(self) -> str:
+        """Wait for a place; returns its id, to give to :meth:`release` once answered.
+
+        Raises :class:`RedisUnavailableError` when Redis cannot be reached.
+        """
+        redis = self._conn()
+        assert self._turn is not None
+        member = next(self._ids)
+        async with self._turn:  # one waiter per process asks Redis; the others queue here
+            while True:
+                status, wait_us = await redis.script(
+                    "acquire", self._keys, [member, self.budget, *self._us]
+                )
+                if status == 0:
+                    break
+                wait = int(wait_us) / _US
+                if status == 2:
+                    # the first place to free may still be in flight; a release elsewhere can
+                    # free one sooner, so look again after half a lease at the latest
+                    wait = min(wait, self.lease / 2)
+                await asyncio.sleep(max(wait, 0.001))
+        self._held.add(member)
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew(redis), name="RedisRateLimit renew")
+        return member
+
+    async def release(self, member: str) -> None:
+        """The request holding ``member`` got its answer (or failed): free it a window from now."""
+        self._held.discard(member)
+        try:
+            await self._conn().script("release", self._keys[:1], [*self._us, member])
+        except RedisUnavailableError as exc:
+            log.warning("rate-limit place not given back (it frees by its lease): %s", exc)
+        if not self._held and self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
+
+    async def _renew(self, redis: _Redis) -> None:
+        """Push on the expiry of this process's places in flight while they are."""
+        while self._held:
+            await asyncio.sleep(self.lease / 2)
+            try:
+                await redis.script("renew", self._keys[:1], [*self._us, *self._held])
+            except RedisUnavailableError as exc:
+                log.warning("rate-limit places not renewed: %s", exc)
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every request of every process sharing this key for ``seconds`` from now."""
+        if not (isinstance(seconds, int | float) and math.isfinite(seconds)) or seconds <= 0:
+            return
+        await self._conn().script("pause", self._keys[1:], [math.ceil(seconds * _US)])
+
+    async def in_use(self) -> int:
+        """The places held right now, by every process sharing the key."""
+        return int(await self._conn().script("in_use", self._keys[:1], []))
+
+    async def aclose(self) -> None:
+        """Stop renewing, and close the connections to Redis."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+        await super().aclose()
