@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +14,7 @@ from aioresponses import aioresponses, core
 from hypothesis import settings
 
 from centrepoint_async import RetryPolicy
+from centrepoint_async.redis import RedisServerProcess
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
 STUDY = 100
@@ -96,70 +92,14 @@ async def _no_leaked_tasks() -> AsyncIterator[None]:
     assert not leaked, f"tasks left running: {leaked}"
 
 
-class RedisServer:
-    """A real ``redis-server`` on a free loopback port, its files in a temporary directory.
-
-    Started by the ``redis_server`` fixture; :meth:`stop` and :meth:`start` again (same port,
-    same directory) let a test take Redis away mid-run.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:  # fail, never skip: CI installs it (.ci/run)
-            pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s, contextlib.suppress(OSError):
-                s.connect(("127.0.0.1", self.port))
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.02)
-        self.stop()
-        pytest.fail(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
-
-
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A fresh redis-server for one test (fails the test if it cannot start)."""
-    server = RedisServer(tmp_path)
-    server.start()
+def redis_server(tmp_path: Path) -> Iterator[RedisServerProcess]:
+    """A fresh redis-server for one test; the test fails (never skips) if it cannot start."""
+    server = RedisServerProcess(tmp_path)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     try:
         yield server
     finally:

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 import centrepoint_async as cp
-from centrepoint_async.redis import RedisRateLimit, RedisUnavailableError
+from centrepoint_async.redis import RedisRateLimit, RedisServerProcess, RedisUnavailableError
 from centrepoint_async.testing import FakeCentrePoint
 
-from .conftest import STUDY, RedisServer, fast_retry
+from .conftest import STUDY, fast_retry
 from .test_ratelimit import busiest_window
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- one process ------------------------------------------------------------------------
 
 
-async def test_budget_is_shared_by_two_limiters_on_one_key(redis_server: RedisServer) -> None:
+async def test_budget_is_shared_by_two_limiters_on_one_key(
+    redis_server: RedisServerProcess,
+) -> None:
     """Two limiters on one key (two processes, in effect) share one budget, not one each."""
     async with (
         RedisRateLimit(redis_server.url, max_requests=10, period=60.0) as a,
@@ -49,7 +51,7 @@ async def test_budget_is_shared_by_two_limiters_on_one_key(redis_server: RedisSe
         assert await b.in_use() == 9  # answered: each still holds its place for the window
 
 
-async def test_other_keys_are_other_ceilings(redis_server: RedisServer) -> None:
+async def test_other_keys_are_other_ceilings(redis_server: RedisServerProcess) -> None:
     """A limiter on another key (another IP address's ceiling) is not affected."""
     async with (
         RedisRateLimit(redis_server.url, key="a", max_requests=2, margin=0) as a,
@@ -61,7 +63,9 @@ async def test_other_keys_are_other_ceilings(redis_server: RedisServer) -> None:
         assert (await a.in_use(), await b.in_use()) == (2, 1)
 
 
-async def test_a_place_is_held_until_a_window_after_the_answer(redis_server: RedisServer) -> None:
+async def test_a_place_is_held_until_a_window_after_the_answer(
+    redis_server: RedisServerProcess,
+) -> None:
     """A request in flight keeps its place past the window; it frees a window after its answer."""
     async with RedisRateLimit(
         redis_server.url, max_requests=1, period=0.2, margin=0, lease=0.1
@@ -76,7 +80,7 @@ async def test_a_place_is_held_until_a_window_after_the_answer(redis_server: Red
         assert time.monotonic() - released >= 0.15  # the answer's window had to pass
 
 
-async def test_pause_holds_every_limiter_on_the_key(redis_server: RedisServer) -> None:
+async def test_pause_holds_every_limiter_on_the_key(redis_server: RedisServerProcess) -> None:
     """pause() on one limiter holds the others on that key; a shorter pause never shortens it."""
     async with (
         RedisRateLimit(redis_server.url, max_requests=100) as a,
@@ -89,7 +93,9 @@ async def test_pause_holds_every_limiter_on_the_key(redis_server: RedisServer) -
         assert time.monotonic() - started >= 0.4
 
 
-async def test_redis_down_is_a_typed_error_never_unlimited(redis_server: RedisServer) -> None:
+async def test_redis_down_is_a_typed_error_never_unlimited(
+    redis_server: RedisServerProcess,
+) -> None:
     """With Redis stopped, taking a place raises RedisUnavailableError (a TransportError)."""
     async with RedisRateLimit(redis_server.url, timeout=1.0) as limit:
         await limit.release(await limit.acquire())
@@ -102,7 +108,7 @@ async def test_redis_down_is_a_typed_error_never_unlimited(redis_server: RedisSe
         await limit.release(await limit.acquire())
 
 
-async def test_hung_redis_times_out(redis_server: RedisServer) -> None:
+async def test_hung_redis_times_out(redis_server: RedisServerProcess) -> None:
     """A Redis that accepts but never answers (SIGSTOP) fails within the timeout, typed."""
     async with RedisRateLimit(redis_server.url, timeout=0.3) as limit:
         await limit.in_use()
@@ -119,7 +125,7 @@ async def test_hung_redis_times_out(redis_server: RedisServer) -> None:
 
 
 async def test_client_fails_with_the_typed_error_when_redis_is_down(
-    redis_server: RedisServer,
+    redis_server: RedisServerProcess,
 ) -> None:
     """A client whose shared limiter is unreachable sends nothing and raises the typed error."""
     async with FakeCentrePoint() as fake, RedisRateLimit(redis_server.url, timeout=0.5) as limit:
@@ -177,7 +183,7 @@ async def line(process: asyncio.subprocess.Process, timeout: float = 60) -> dict
     return result
 
 
-def client_args(fake: FakeCentrePoint, redis: RedisServer, **more: Any) -> dict[str, Any]:
+def client_args(fake: FakeCentrePoint, redis: RedisServerProcess, **more: Any) -> dict[str, Any]:
     return {
         "url": fake.url,
         "client_id": fake.client_id,
@@ -187,7 +193,7 @@ def client_args(fake: FakeCentrePoint, redis: RedisServer, **more: Any) -> dict[
     }
 
 
-async def test_four_processes_stay_under_one_ceiling(redis_server: RedisServer) -> None:
+async def test_four_processes_stay_under_one_ceiling(redis_server: RedisServerProcess) -> None:
     """Four processes sharing one RedisRateLimit: zero 429s, busiest window within the ceiling."""
     limit, period = 50, 1.0
     async with FakeCentrePoint(rate_limit=limit, rate_period=period) as fake:
@@ -211,7 +217,7 @@ async def test_four_processes_stay_under_one_ceiling(redis_server: RedisServer) 
 
 
 async def test_a_killed_process_frees_its_places_within_a_window(
-    redis_server: RedisServer,
+    redis_server: RedisServerProcess,
 ) -> None:
     """SIGKILL a process holding every place: the ceiling is whole again a window later."""
     period = 1.0
@@ -233,7 +239,7 @@ async def test_a_killed_process_frees_its_places_within_a_window(
             await survivor.release(member)
 
 
-async def test_a_429_in_one_process_pauses_the_others(redis_server: RedisServer) -> None:
+async def test_a_429_in_one_process_pauses_the_others(redis_server: RedisServerProcess) -> None:
     """A 429 with Retry-After answered to one process: no process sends until it has passed."""
     retry_after = 1.5
     async with FakeCentrePoint(rate_limit=None) as fake:

@@ -1,19 +1,4 @@
-"""Many processes, one ceiling: a rate limit (and a receiver inbox) shared through Redis.
-
-CentrePoint counts its window of 500 requests a minute per IP address, and retries a webhook
-delivery to whichever replica the load balancer picks. Several processes behind one address
-therefore need one shared limiter, and several receiver replicas one shared inbox. Both live
-here, on ``redis.asyncio`` (the optional extra ``centrepoint-async[redis]``).
-
-- :class:`RedisRateLimit`: the semantics of :class:`~centrepoint_async.RateLimit` (a request
-  holds a place from the moment it is sent until ``period`` after its answer), kept in one
-  Redis sorted set, so any number of clients in any number of processes or hosts stay under
-  the window together, and a 429 seen by one pauses all of them.
-
-Every Redis call has a timeout. When Redis is down or too slow, :class:`RedisUnavailableError`
-(a :class:`~centrepoint_async.TransportError`) is raised: a shared limiter that cannot be
-reached never lets requests through unlimited.
-"""
+"""RedisRateLimit: the sliding window of RateLimit, one sorted set in Redis for every process."""
 
 from __future__ import annotations
 
@@ -23,20 +8,15 @@ import itertools
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Self, TypeVar
-from urllib.parse import urlsplit
+from typing import ClassVar, TypeVar
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from .._exceptions import ConfigurationError
+from .._ratelimit import RateLimit
+from ._common import Connection, RedisOwner, RedisUnavailableError, display_url
 
-from ._exceptions import ConfigurationError, TransportError
-from ._ratelimit import RateLimit
-
-__all__ = ["RedisRateLimit", "RedisUnavailableError"]
+__all__ = ["RedisRateLimit"]
 
 log = logging.getLogger("centrepoint_async")
 T = TypeVar("T")
@@ -123,93 +103,7 @@ return redis.call('ZCARD', KEYS[1])
 _US = 1_000_000
 
 
-class RedisUnavailableError(TransportError):
-    """Redis did not answer in time, or refused the connection (nothing was let through)."""
-
-
-def _display(url: str) -> str:
-    """The URL without its password (``redis://:secret@host`` must never reach a log)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-class _Redis:
-    """One ``redis.asyncio`` client and its scripts, each call under a timeout.
-
-    A redis-py connection belongs to the event loop that opened it, so the owner makes one of
-    these per loop.
-    """
-
-    def __init__(self, url: str, timeout: float, scripts: Mapping[str, str]) -> None:
-        self.url = _display(url)
-        self.timeout = timeout
-        # one reconnect per call: a pooled connection may be stale after Redis restarted
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1),
-        )
-        self.scripts = {name: self.client.register_script(lua) for name, lua in scripts.items()}
-        self.loop = asyncio.get_running_loop()
-
-    async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """``await fn()`` within the timeout; any failure becomes :class:`RedisUnavailableError`."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await fn()
-        except (RedisError, OSError, TimeoutError) as exc:
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise RedisUnavailableError(f"Redis at {self.url} failed to {what}: {reason}") from None
-
-    async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return await self.call(name, lambda: self.scripts[name](keys=keys, args=args))
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-
-class _RedisOwner:
-    """Keeps one :class:`_Redis` per event loop, opened on first use, closed by ``aclose``."""
-
-    _SCRIPTS: ClassVar[Mapping[str, str]] = {}
-
-    def __init__(self, url: str, timeout: float) -> None:
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-            raise ConfigurationError("url must be a redis://, rediss:// or unix:// URL")
-        if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
-            raise ConfigurationError(f"timeout must be a positive number, got {timeout!r}")
-        self.url = url
-        self.timeout = float(timeout)
-        self._redis: _Redis | None = None
-
-    def _conn(self) -> _Redis:
-        loop = asyncio.get_running_loop()
-        if self._redis is None or self._redis.loop is not loop:
-            self._redis = _Redis(self.url, self.timeout, self._SCRIPTS)
-            self._on_new_loop()
-        return self._redis
-
-    def _on_new_loop(self) -> None:
-        """Reset what belongs to the previous event loop."""
-
-    async def aclose(self) -> None:
-        """Close the connections to Redis (they reopen if the object is used again)."""
-        redis, self._redis = self._redis, None
-        if redis is not None and redis.loop is asyncio.get_running_loop():
-            await redis.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-class RedisRateLimit(_RedisOwner):
+class RedisRateLimit(RedisOwner):
     """A :class:`~centrepoint_async.RateLimit` shared by every process that uses the same key.
 
     ``CentrePointClient(rate_limit=RedisRateLimit("redis://host:6379/0"))`` in each process (or
@@ -272,7 +166,7 @@ class RedisRateLimit(_RedisOwner):
 
     def __repr__(self) -> str:
         return (
-            f"RedisRateLimit({_display(self.url)!r}, key={self.key!r}, "
+            f"RedisRateLimit({display_url(self.url)!r}, key={self.key!r}, "
             f"max_requests={self.max_requests}, period={self.period})"
         )
 
@@ -327,7 +221,7 @@ class RedisRateLimit(_RedisOwner):
             self._renewer.cancel()
             self._renewer = None
 
-    async def _renew(self, redis: _Redis) -> None:
+    async def _renew(self, redis: Connection) -> None:
         """Push on the expiry of this process's places in flight while they are."""
         while self._held:
             await asyncio.sleep(self.lease / 2)
