@@ -15,6 +15,7 @@ from . import (
     bench_latency,
     bench_memory,
     bench_ratelimit,
+    bench_redis,
     bench_structuring,
 )
 from ._common import machine
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "memory": bench_memory.main,
     "structuring": bench_structuring.main,
     "fake": bench_fake.main,
+    "redis": bench_redis.main,
 }
 
 
