@@ -6,6 +6,7 @@ CentrePoint server for tests and demos.
 """
 
 from ._client import CentrePointClient, ClientStats
+from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -17,12 +18,12 @@ from ._exceptions import (
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    ReceiverAuthError,
     ServerError,
     SignatureError,
     TransportError,
 )
 from ._models import (
-    EVENT_TYPES,
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
     CrouterAggregation,
@@ -83,6 +84,7 @@ __all__ = [
     "RateLimiter",
     "RateLimitError",
     "RawProcessingCompleteEvent",
+    "ReceiverAuthError",
     "RetryPolicy",
     "ServerError",
     "SignatureError",

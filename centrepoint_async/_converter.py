@@ -38,7 +38,6 @@ Built on cattrs' preconf ``orjson`` converter. Rules, for every model:
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 import typing
 from collections.abc import Callable, Mapping
@@ -50,8 +49,8 @@ import orjson
 from cattrs.preconf.orjson import make_converter
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._events import EVENT_TYPES, event_name
 from ._models import (
-    EVENT_TYPES,
     DeliveryRequest,
     DeliveryResponse,
     Event,
@@ -360,22 +359,17 @@ def _json_text(value: Any) -> str:
 _EVENT_MAKERS = {name: (cls, _kwargs_maker(cls)) for name, cls in EVENT_TYPES.items()}
 
 
-@functools.lru_cache(maxsize=64)
-def _event_maker(name: str) -> tuple[type[Event], Callable[[Any], dict[str, Any]]] | None:
-    return _EVENT_MAKERS.get(name.strip().strip(",").strip().lower())
-
-
 def parse_payload(name: str | None, body: str | bytes | None) -> Event | None:
     """The typed event of a delivery body (rule 8). Never raises."""
     if body is None or body == "" or body == b"":
         return None
-    name = name or ""
+    name = event_name(name) if name else ""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
         return UnknownEvent(name, text)
-    maker = _event_maker(name)
+    maker = _EVENT_MAKERS.get(name)
     if maker is None or not isinstance(data, dict):
         return UnknownEvent(name, data)
     cls, make_kwargs = maker

@@ -7,7 +7,7 @@ Every error the SDK raises on purpose derives from :class:`CentrePointError`::
     ├── TransportError                            connection failures, timeouts (retries spent)
     ├── DecodeError                               an answer that is not the JSON the call expects
     ├── PaginationError                           a server that pages in a loop
-    ├── SignatureError                            receiving side: bad or missing credentials
+    ├── ReceiverAuthError (alias SignatureError)  receiving side: bad or missing credentials
     └── APIError(status, method, url, body)       any other non-2xx answer
         ├── BadRequestError        400
         ├── AuthenticationError    401 (and a failed token request)
@@ -64,8 +64,12 @@ class PaginationError(CentrePointError):
     """The server answered a new offset with the very page it had just sent (an endless loop)."""
 
 
-class SignatureError(CentrePointError):
-    """An inbound webhook's signature or credentials are missing or wrong."""
+class ReceiverAuthError(CentrePointError):
+    """An inbound webhook's HMAC signature, Basic or Bearer credentials are missing or wrong."""
+
+
+#: The 0.1 name of :class:`ReceiverAuthError` (it was raised for Basic and Bearer too).
+SignatureError = ReceiverAuthError
 
 
 class APIError(CentrePointError):

@@ -18,7 +18,6 @@ import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
-    "EVENT_TYPES",
     "BoutCount",
     "Cp2DailyStatisticsCompleteEvent",
     "CrouterAggregation",
@@ -156,8 +155,11 @@ class DeliveryRequest(_Model):
 
     @property
     def event_name(self) -> str | None:
-        """The event ``payload`` is typed by: X-ActiGraph-Event, else ``fallback_event``."""
-        return self.headers.get("X-ActiGraph-Event") or self.fallback_event
+        """X-ActiGraph-Event, else ``fallback_event``, normalised: it types ``payload``."""
+        from ._events import event_name  # _events reads this module's classes (#18 moves this one)
+
+        name = self.headers.get("X-ActiGraph-Event") or self.fallback_event
+        return event_name(name) if name is not None else None
 
     @property
     def payload(self) -> Event | None:
@@ -206,8 +208,11 @@ class WebhookDelivery(_Model):
 
     @property
     def event_name(self) -> str | None:
-        """The event as the request headers name it, else as ``webhook_event`` does."""
-        return self.request.event_name or self.webhook_event
+        """The event as the request headers name it, else as ``webhook_event`` does, normalised."""
+        from ._events import event_name  # _events reads this module's classes (#18 moves this one)
+
+        name = self.request.event_name or self.webhook_event
+        return event_name(name) if name is not None else None
 
     @property
     def delivery_id(self) -> str | None:
@@ -566,13 +571,3 @@ Event = (
     | ValidationEvent
     | UnknownEvent
 )
-
-#: Event classes by the name CentrePoint gives them.
-EVENT_TYPES: Mapping[str, type[Event]] = {
-    "upload": UploadEvent,
-    "raw_processing_complete": RawProcessingCompleteEvent,
-    "data_retrieval_complete": DataRetrievalCompleteEvent,
-    "daily_statistics_complete": DailyStatisticsCompleteEvent,
-    "cp2_daily_statistics_complete": Cp2DailyStatisticsCompleteEvent,
-    "validation": ValidationEvent,
-}

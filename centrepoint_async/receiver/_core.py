@@ -33,9 +33,10 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from ._converter import parse_payload
-from ._exceptions import SignatureError
-from ._models import Event
+from .._converter import parse_payload
+from .._events import EVENT_TYPES, event_name
+from .._exceptions import ConfigurationError, SignatureError
+from .._models import Event
 
 __all__ = [
     "DeliveryStore",
@@ -108,7 +109,7 @@ def parse_event(headers: Mapping[str, str], body: bytes | str) -> InboundEvent:
     ``UnknownEvent`` payload.
     """
     lookup = CIMultiDict(headers)
-    name = _header_value(lookup.get(EVENT_HEADER)) or ""
+    name = event_name(lookup.get(EVENT_HEADER) or "")
     webhook_text = _header_value(lookup.get(WEBHOOK_ID_HEADER))
     digits = webhook_text is not None and webhook_text.isascii() and webhook_text.isdigit()
     webhook_id = int(webhook_text) if digits and webhook_text else None
@@ -208,11 +209,19 @@ class WebhookReceiver:
         ]
         return f"WebhookReceiver(auth={methods}, handlers={sorted(map(str, self._handlers))})"
 
-    def on(self, name: str | None = None) -> Callable[[EventHandler], EventHandler]:
-        """Register an async handler for event ``name`` (``None``: every event)."""
+    def on(self, name: str | type[Event] | None = None) -> Callable[[EventHandler], EventHandler]:
+        """Register an async handler for event ``name`` in any spelling, or an event class
+        (``None``: every event)."""
+        if isinstance(name, type):
+            names = [key for key, cls in EVENT_TYPES.items() if cls is name]
+            if not names:
+                raise ConfigurationError(f"{name.__name__} is not an event class with a name")
+            key: str | None = names[0]
+        else:
+            key = event_name(name) if name is not None else None
 
         def register(handler: EventHandler) -> EventHandler:
-            self._handlers.setdefault(name, []).append(handler)
+            self._handlers.setdefault(key, []).append(handler)
             return handler
 
         return register
@@ -231,9 +240,9 @@ class WebhookReceiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         """The aiohttp handler for CentrePoint's POSTs."""
-        event_name = _header_value(request.headers.get(EVENT_HEADER)) or ""
+        name = event_name(request.headers.get(EVENT_HEADER) or "")
         code = request.headers.get(HOOK_SECRET_HEADER)
-        if event_name.lower() == "validation" and code:
+        if name == "validation" and code:
             # the handshake: echo the code back so CentrePoint lets the webhook go live
             return web.Response(status=200, headers={HOOK_SECRET_HEADER: code})
         try:
@@ -297,8 +306,12 @@ class WebhookReceiver:
         if not verify_signature(body, signature, secret=self._secrets):
             raise SignatureError("X-ActiGraph-Signature does not match the body")
 
+    def handlers_for(self, event: InboundEvent) -> list[EventHandler]:
+        """The handlers ``event`` runs, in order: those of its name, then the catch-all ones."""
+        return self._handlers.get(event.name, []) + self._handlers.get(None, [])
+
     async def _dispatch(self, event: InboundEvent) -> web.Response:
-        handlers = self._handlers.get(event.name, []) + self._handlers.get(None, [])
+        handlers = self.handlers_for(event)
         if not handlers:
             return web.Response(status=200, text="ok")
         task = asyncio.ensure_future(self._run(handlers, event))
