@@ -155,12 +155,14 @@ def test_bad_arguments_are_configuration_errors() -> None:
 
 
 @asynccontextmanager
-async def spawn(mode: str, **args: Any) -> AsyncIterator[asyncio.subprocess.Process]:
-    """This module as a worker process (killed if still running when the block ends)."""
+async def spawn(
+    mode: str, *, module: str = "tests.test_redis_ratelimit", **args: Any
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A test module as a worker process (killed if still running when the block ends)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.test_redis_ratelimit",
+        module,
         mode,
         json.dumps(args),
         cwd=ROOT,

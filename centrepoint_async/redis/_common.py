@@ -17,9 +17,20 @@ from .._exceptions import ConfigurationError, TransportError
 
 T = TypeVar("T")
 
+#: Lua prelude: ``now`` in microseconds by Redis's own clock (``TIME``), so the clocks of the
+#: hosts sharing a key never matter.
+NOW_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+"""
+US = 1_000_000  # microseconds a second
+
 
 class RedisUnavailableError(TransportError):
-    """Redis did not answer in time, or refused the connection (nothing was let through)."""
+    """Redis did not answer within the timeout, or refused the connection.
+
+    The limiter lets nothing through then, and the receiver answers 503 (CentrePoint resends).
+    """
 
 
 def display_url(url: str) -> str:

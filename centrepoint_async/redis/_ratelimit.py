@@ -14,7 +14,7 @@ from typing import ClassVar, TypeVar
 
 from .._exceptions import ConfigurationError
 from .._ratelimit import RateLimit
-from ._common import Connection, RedisOwner, RedisUnavailableError, display_url
+from ._common import NOW_LUA, US, Connection, RedisOwner, RedisUnavailableError, display_url
 
 __all__ = ["RedisRateLimit"]
 
@@ -22,18 +22,12 @@ log = logging.getLogger("centrepoint_async")
 T = TypeVar("T")
 
 # --- Lua: each runs atomically inside Redis, on Redis's own clock ---------------------------
-# Times are microseconds from Redis TIME, so the clocks of the hosts sharing a key never
-# matter. The holds are a sorted set: member = one request's hold, score = when it expires.
-
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-"""
+# The holds are a sorted set: member = one request's hold, score = when it expires (us).
 
 # KEYS: holds, pause. ARGV: member, budget, period_us, lease_us.
 # Returns {0, 0} when the place is taken; {1, us} while paused; {2, us} until one may free.
 _ACQUIRE = (
-    _NOW
+    NOW_LUA
     + """
 local resume = tonumber(redis.call('GET', KEYS[2]) or '0')
 if resume > now then
@@ -55,7 +49,7 @@ return {2, tonumber(first[2]) - now}
 # KEYS: holds. ARGV: period_us, lease_us, member. The answer came: the place frees a window
 # from now (the server saw the request at the latest now).
 _RELEASE = (
-    _NOW
+    NOW_LUA
     + """
 local period, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now + period, ARGV[3])
@@ -67,7 +61,7 @@ return 0
 # KEYS: holds. ARGV: period_us, lease_us, members... Holds still in flight are pushed on (XX:
 # a hold already released or expired is not brought back).
 _RENEW = (
-    _NOW
+    NOW_LUA
     + """
 local period, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 3, #ARGV do
@@ -80,7 +74,7 @@ return 0
 
 # KEYS: pause. ARGV: seconds in us. A later, shorter pause never shortens an earlier one.
 _PAUSE = (
-    _NOW
+    NOW_LUA
     + """
 local wait = tonumber(ARGV[1])
 local resume = now + wait
@@ -92,15 +86,13 @@ return 0
 )
 
 # KEYS: holds. The places held now, by every process.
-_IN_USE = (
-    _NOW
+_INUSE = (
+    NOW_LUA
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZCARD', KEYS[1])
 """
 )
-
-_US = 1_000_000
 
 
 class RedisRateLimit(RedisOwner):
@@ -130,7 +122,7 @@ class RedisRateLimit(RedisOwner):
         "release": _RELEASE,
         "renew": _RENEW,
         "pause": _PAUSE,
-        "in_use": _IN_USE,
+        "in_use": _INUSE,
     }
 
     def __init__(
@@ -158,7 +150,7 @@ class RedisRateLimit(RedisOwner):
         self.budget = shape.budget
         self.lease = float(lease)
         self._keys = [f"{key}:holds", f"{key}:pause"]
-        self._us = (round(self.period * _US), round(self.lease * _US))
+        self._us = (round(self.period * US), round(self.lease * US))
         self._ids = (f"{uuid.uuid4().hex}:{n}" for n in itertools.count())
         self._held: set[str] = set()  # this process's places still in flight
         self._turn: asyncio.Lock | None = None
@@ -199,7 +191,7 @@ class RedisRateLimit(RedisOwner):
                 )
                 if status == 0:
                     break
-                wait = int(wait_us) / _US
+                wait = int(wait_us) / US
                 if status == 2:
                     # the first place to free may still be in flight; a release elsewhere can
                     # free one sooner, so look again after half a lease at the latest
@@ -234,7 +226,7 @@ class RedisRateLimit(RedisOwner):
         """Hold every request of every process sharing this key for ``seconds`` from now."""
         if not (isinstance(seconds, int | float) and math.isfinite(seconds)) or seconds <= 0:
             return
-        await self._conn().script("pause", self._keys[1:], [math.ceil(seconds * _US)])
+        await self._conn().script("pause", self._keys[1:], [math.ceil(seconds * US)])
 
     async def in_use(self) -> int:
         """The places held right now, by every process sharing the key."""

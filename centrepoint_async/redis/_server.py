@@ -19,11 +19,15 @@ class RedisServerProcess:
 
     ``with RedisServerProcess() as server: ... server.url``. :meth:`stop` and :meth:`start`
     again (same port, same directory) take Redis away and bring it back, as an outage would.
-    Nothing is persisted (no RDB, no AOF). Raises ``RuntimeError`` when ``redis-server`` is not
-    installed or does not start.
+    Nothing is persisted unless ``persistent=True`` (an append-only file, synced on every
+    write, so what was stored survives :meth:`stop` and :meth:`start`). Raises
+    ``RuntimeError`` when ``redis-server`` is not installed or does not start.
     """
 
-    def __init__(self, directory: Path | None = None, *, port: int = 0) -> None:
+    def __init__(
+        self, directory: Path | None = None, *, port: int = 0, persistent: bool = False
+    ) -> None:
+        self.persistent = persistent
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if directory is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="redis-")
@@ -46,7 +50,9 @@ class RedisServerProcess:
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
         args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
-        args += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
+        args += ["--save", "", "--daemonize", "no", "--loglevel", "warning"]
+        aof = ["yes", "--appendfsync", "always"] if self.persistent else ["no"]
+        args += ["--appendonly", *aof]
         self.process = subprocess.Popen([binary, *args], stdout=subprocess.DEVNULL)  # noqa: S603
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process.poll() is None:
