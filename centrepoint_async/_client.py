@@ -1,45 +1,95 @@
 """The asyncio client: sends what ``_protocol`` builds, over aiohttp.
 
 Layers, each in one place: the rate limit (``_ratelimit``) and the bearer token (``_auth``)
-wrap every send; retries (``_retry``) wrap a whole attempt, including the one token refresh and
-replay a 401 earns. Resource namespaces (``client.webhooks``) only build requests.
+wrap every send; retries (``_retry``) wrap a whole attempt, including the token request it
+may need and the one token refresh and replay a 401 earns (one retry layer: the attempt count
+is the truth). Hooks (``_hooks``) and spans (``_tracing``) see every HTTP request, redacted.
+Resource namespaces (``client.webhooks``) only build requests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import contextvars
 import enum
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
 
 from . import _protocol as proto
+from . import _tracing as tracing
 from ._auth import ClientCredentials, StaticToken, TokenSource
 from ._converter import structure, structure_delivery
-from ._exceptions import ConfigurationError, DecodeError, RateLimitError, TransportError
+from ._exceptions import (
+    APIError,
+    CentrePointError,
+    ConfigurationError,
+    ConnectError,
+    DecodeError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
+    TransportError,
+)
+from ._hooks import Hook, HookEvent, HookName, check_hooks
 from ._models import Study, Webhook, WebhookDelivery, WebhookEvent
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit, RateLimiter
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, is_retryable, never_reached_the_server, reason
 
-__all__ = ["CentrePointClient"]
+__all__ = ["CentrePointClient", "ClientStats", "Timeout"]
 
 log = logging.getLogger("centrepoint_async")
+# a library never configures logging; this keeps Python's last-resort handler quiet
+log.addHandler(logging.NullHandler())
 T = TypeVar("T")
+
+#: The default ``max_response_size``: far above any page (a 100-item history page is a few
+#: hundred KiB) and far below what would hurt a process.
+DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
+
+#: The attempt of the call under way in this task, for the token request's hooks and logs.
+_attempt_number: contextvars.ContextVar[int] = contextvars.ContextVar("attempt", default=1)
 
 
 class _Default(enum.Enum):
-    """The default of ``rate_limit=``: a new ``RateLimit()`` for each client."""
+    """Defaults made fresh for each client (a shared ``RetryPolicy`` would share its rng)."""
 
     RATE_LIMIT = enum.auto()
+    RETRY = enum.auto()
 
 
 _NEW_RATE_LIMIT = _Default.RATE_LIMIT
+_NEW_RETRY = _Default.RETRY
+
+
+def _optional_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None:
+        proto.check_number(value, f"Timeout.{attribute.name}")
+
+
+@attrs.frozen
+class Timeout:
+    """Time limits of one HTTP request, in seconds; ``None`` means no limit of that kind.
+
+    ``total``: the whole request, answer read included; ``connect``: getting a connection
+    (from the pool, or a new one); ``read``: the longest wait for the next bytes of an
+    answer. ``timeout=30.0`` is ``Timeout(total=30.0)``.
+    """
+
+    total: float | None = attrs.field(default=30.0, validator=_optional_seconds)
+    connect: float | None = attrs.field(default=None, validator=_optional_seconds)
+    read: float | None = attrs.field(default=None, validator=_optional_seconds)
+
+    def to_aiohttp(self) -> aiohttp.ClientTimeout:
+        """The same limits as aiohttp's ``ClientTimeout``."""
+        return aiohttp.ClientTimeout(total=self.total, connect=self.connect, sock_read=self.read)
 
 
 @attrs.frozen
@@ -54,8 +104,9 @@ class _Answer:
 class ClientStats:
     """Counters of one client, for progress displays and summaries."""
 
-    requests: int = 0  # HTTP requests sent, token requests included
-    retries: int = 0  # attempts after a first failure
+    requests: int = 0  # HTTP requests sent: every attempt, replay and token request
+    attempts: int = 0  # tries of API calls, first tries and retries alike
+    retries: int = 0  # attempts after a failed one
     token_requests: int = 0
     rate_limited: int = 0  # 429 answers received
 
@@ -66,8 +117,17 @@ class CentrePointClient:
     Authenticate with ``client_id`` and ``client_secret`` (OAuth2 client credentials, tokens
     cached and renewed before expiry) or a fixed bearer ``token``. Use as ``async with``, or
     call :meth:`close`. A ``session`` given by the caller is used as is and never closed.
-    ``retry=None`` and ``rate_limit=None`` turn those off; ``timeout`` is the total seconds
-    allowed for one HTTP request.
+
+    - ``retry=None`` and ``rate_limit=None`` turn those off; ``rate_limit`` takes any
+      :class:`RateLimiter` (a ``RateLimit`` shared by clients, a ``RedisRateLimit``).
+    - ``timeout``: seconds for one HTTP request (a float, the total) or a :class:`Timeout`.
+    - ``max_response_size``: bytes of an answer, counted after decompression; a larger one
+      is a :class:`ResponseTooLargeError` (a ``DecodeError``), refused from its
+      ``Content-Length`` before reading when it says so, else as soon as reading passes it.
+    - ``max_connections``: the pool of the client's own session (ignored with ``session=``);
+      a pager's ``concurrency`` above it waits for a free connection.
+    - ``event_hooks``: ``{"request": [...], "response": [...], "retry": [...]}``, async
+      callables given a redacted :class:`HookEvent` for every HTTP request.
     """
 
     def __init__(
@@ -80,45 +140,29 @@ class CentrePointClient:
         base_url: str = proto.DEFAULT_BASE_URL,
         auth_url: str = proto.DEFAULT_AUTH_URL,
         session: aiohttp.ClientSession | None = None,
-        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (immutable)
+        retry: RetryPolicy | _Default | None = _NEW_RETRY,
         rate_limit: RateLimiter | _Default | None = _NEW_RATE_LIMIT,
-        timeout: float = 30.0,
+        timeout: float | Timeout = 30.0,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        max_connections: int = 100,
+        event_hooks: Mapping[str, Iterable[Hook]] | None = None,
     ) -> None:
         self.base_url = proto.check_url(base_url, "base_url")
         self.auth_url = proto.check_url(auth_url, "auth_url")
-        if isinstance(scopes, str):
-            scopes = scopes.split()
-        self.scopes = tuple(scopes)
-        if not (isinstance(timeout, int | float) and timeout > 0):
-            raise ConfigurationError(f"timeout must be a positive number, got {timeout!r}")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError("retry must be a RetryPolicy or None")
-        if rate_limit is _NEW_RATE_LIMIT:
-            rate_limit = RateLimit()
-        if rate_limit is not None and not isinstance(rate_limit, RateLimiter):
-            raise ConfigurationError(
-                "rate_limit must be a RateLimit (or any RateLimiter: slot() and pause()) or None"
-            )
-        self.retry = retry
-        self.rate_limit = rate_limit
-        self._timeout = aiohttp.ClientTimeout(total=float(timeout))
-        self.client_id = client_id
-        self._secret = client_secret or ""
-        self._auth: TokenSource
-        if token is not None:
-            if client_id is not None or client_secret is not None:
-                raise ConfigurationError("give either token= or client_id/client_secret, not both")
-            if not isinstance(token, str) or not token:
-                raise ConfigurationError("token must be a non-empty string")
-            self._auth = StaticToken(token)
-            self._static_token = token
-        else:
-            if not client_id or not client_secret:
-                raise ConfigurationError(
-                    "CentrePointClient needs client_id and client_secret, or token="
-                )
-            self._auth = ClientCredentials(self._fetch_token)
-            self._static_token = ""
+        self.scopes = tuple(scopes.split() if isinstance(scopes, str) else scopes)
+        self.retry = _retry_policy(retry)
+        self.rate_limit = _rate_limiter(rate_limit)
+        self.timeout = _timeout(timeout)
+        proto.check_number(max_response_size, "max_response_size", integer=True)
+        proto.check_number(max_connections, "max_connections", integer=True)
+        self.max_response_size = max_response_size
+        self._max_connections = max_connections
+        self._hooks = check_hooks(event_hooks)
+        self._client_id = client_id
+        self._client_secret = client_secret or ""
+        self._auth, secrets = self._select_auth(client_id, client_secret, token)
+        self._fixed_secrets = proto.secret_forms(secrets, client_id)
+        self._token_secrets: tuple[str | None, list[str]] = (None, [])
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -127,9 +171,50 @@ class CentrePointClient:
         self.webhook_events = WebhookEvents(self)
         self.webhooks = Webhooks(self)
 
+    def _select_auth(
+        self, client_id: str | None, client_secret: str | None, token: str | None
+    ) -> tuple[TokenSource, list[str]]:
+        """The token source for the credentials given, and the secrets to redact."""
+        if token is not None:
+            if client_id is not None or client_secret is not None:
+                raise ConfigurationError("give either token= or client_id/client_secret, not both")
+            if not isinstance(token, str) or not token:
+                raise ConfigurationError("token must be a non-empty string")
+            proto.check_header_value(token, "token")
+            return StaticToken(token), [token]
+        if not client_id or not client_secret:
+            raise ConfigurationError(
+                "CentrePointClient needs client_id and client_secret, or token="
+            )
+        if not isinstance(client_id, str) or not isinstance(client_secret, str):
+            raise ConfigurationError("client_id and client_secret must be strings")
+        return ClientCredentials(self._fetch_token), [client_secret, client_id]
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """A client from ``CENTREPOINT_CLIENT_ID``/``_SECRET``/``_BASE_URL``/``_AUTH_URL``.
+
+        Keyword arguments override the environment (and pass any other option); unset
+        variables leave the defaults.
+        """
+        names = {
+            "client_id": proto.ENV_CLIENT_ID,
+            "client_secret": proto.ENV_CLIENT_SECRET,
+            "base_url": proto.ENV_BASE_URL,
+            "auth_url": proto.ENV_AUTH_URL,
+        }
+        kwargs: dict[str, Any] = {
+            key: os.environ[var] for key, var in names.items() if os.environ.get(var)
+        }
+        if "token" in overrides:  # a fixed token replaces the credentials of the environment
+            kwargs.pop("client_id", None)
+            kwargs.pop("client_secret", None)
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
     def __repr__(self) -> str:
         # the API documents the client id, like the secret, as never to be printed
-        auth = "client credentials" if self.client_id else "fixed token"
+        auth = "client credentials" if self._auth.can_refresh else "fixed token"
         return f"CentrePointClient(base_url={self.base_url!r}, auth={auth!r})"
 
     async def __aenter__(self) -> Self:
@@ -148,144 +233,290 @@ class CentrePointClient:
     # --- sending -------------------------------------------------------------------------
 
     def _secrets(self) -> list[str]:
+        """Every spelling of every secret this client knows, the current token's included."""
         current = self._auth.current if isinstance(self._auth, ClientCredentials) else None
-        return [s for s in (self._secret, self._static_token, current, self.client_id) if s]
+        if current != self._token_secrets[0]:
+            self._token_secrets = (current, proto.secret_forms([current] if current else []))
+        return self._token_secrets[1] + self._fixed_secrets
+
+    def _safe_url(self, url: str) -> str:
+        """``url`` as logs, errors, hooks and spans show it: no credentials, no secret."""
+        return proto.redact(proto.strip_credentials(url), self._secrets())
 
     def _get_session(self) -> aiohttp.ClientSession:
+        """The shared aiohttp session (created on first use; for blob downloads too).
+
+        The client's own session reads proxies from the environment (``HTTPS_PROXY``,
+        ``NO_PROXY``: ``trust_env=True``) and pools ``max_connections`` connections.
+        """
         if self._closed:
             raise ConfigurationError("this CentrePointClient is closed")
         if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections), trust_env=True
+            )
         return self._session
 
     def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self.rate_limit.slot() if self.rate_limit is not None else contextlib.nullcontext()
 
+    async def _emit(self, name: HookName, event: HookEvent) -> None:
+        for hook in self._hooks[name]:
+            await hook(event)
+
     async def _send(self, request: proto.Request) -> _Answer:
+        """Send ``request`` once (with the bearer token unless it is the token request)."""
         session = self._get_session()
         headers = dict(request.headers)
         token = None
         if not request.is_token:
             token = await self._auth.get()
             headers["Authorization"] = f"Bearer {token}"
+        url = self._safe_url(request.display_url)
+        attempt = _attempt_number.get()
+        await self._emit("request", HookEvent("request", request.method, url, attempt))
         self.stats.requests += 1
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            async with (
-                self._slot(),
-                session.request(
-                    request.method,
-                    request.url,
-                    params=request.params,
-                    data=request.data,
-                    headers=headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                ) as response,
-            ):
-                body = await response.read()
-                status, answer_headers = response.status, response.headers
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # never chain: aiohttp errors can carry the request headers (the bearer token)
-            reason = proto.redact(str(exc), self._secrets()) or "timed out"
-            raise TransportError(
-                f"{request.method} {request.display_url} failed: {type(exc).__name__}: {reason}"
-            ) from None
+        attributes = tracing.http_attributes(request.method, url)
+        if attempt > 1:
+            attributes["http.request.resend_count"] = attempt - 1
+        with tracing.span(request.method, attributes, client=True) as span:
+            started = time.monotonic()
+            failure: CentrePointError | None = None
+            status = 0
+            try:
+                async with (
+                    self._slot(),
+                    session.request(
+                        request.method,
+                        request.url,
+                        params=request.params,
+                        data=request.data,
+                        headers=headers,
+                        timeout=self.timeout.to_aiohttp(),
+                        allow_redirects=False,
+                    ) as response,
+                ):
+                    status, answer_headers = response.status, response.headers
+                    body = await self._read(response, request.method, url)
+            except CentrePointError as exc:
+                failure = exc
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                failure = self._transport_error(exc, request.method, url)
+            elapsed = time.monotonic() - started
+            extra = {
+                "method": request.method,
+                "path": urlsplit(request.url).path,
+                "status": status or None,
+                "attempt": attempt,
+                "elapsed": elapsed,
+            }
+            if status:
+                span.set_attribute("http.response.status_code", status)
+            if failure is not None:
+                # raised here, outside the except block: the aiohttp error (whose request
+                # information holds the Authorization header) is not chained as __context__
+                tracing.fail(span, failure)
+                log.debug("%s %s failed: %s", request.method, url, failure, extra=extra)
+                raise failure
+            if status >= 400:
+                span.set_attribute("error.type", str(status))
         log.debug(
             "%s %s -> %d (%d bytes, %.0f ms)",
             request.method,
-            request.display_url,
+            url,
             status,
             len(body),
-            (loop.time() - started) * 1000,
+            elapsed * 1000,
+            extra=extra,
+        )
+        await self._emit(
+            "response",
+            HookEvent("response", request.method, url, attempt, status=status, elapsed=elapsed),
         )
         return _Answer(status, answer_headers, body, token)
+
+    async def _read(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+        """The whole answer, decompressed, refused once past ``max_response_size``."""
+        limit = self.max_response_size
+        if response.content_length is not None and response.content_length > limit:
+            raise ResponseTooLargeError(
+                f"{method} {url} answered {response.status} with Content-Length "
+                f"{response.content_length}, over max_response_size ({limit} bytes)",
+                url=url,
+                status=response.status,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        # the stream holds decompressed bytes: a small gzip body that inflates past the
+        # limit stops here, not after it has filled memory
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLargeError(
+                    f"{method} {url} answered {response.status} with more than "
+                    f"max_response_size ({limit} bytes, decompressed); reading stopped",
+                    url=url,
+                    status=response.status,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _transport_error(self, exc: Exception, method: str, url: str) -> CentrePointError:
+        """The typed, redacted error for what aiohttp raised (never chained to it)."""
+        text = proto.redact(str(exc), self._secrets()) or "timed out"
+        cls: type[CentrePointError]
+        if isinstance(exc, aiohttp.InvalidURL) or (
+            isinstance(exc, ValueError) and not isinstance(exc, aiohttp.ClientError)
+        ):
+            # aiohttp refuses a header value or URL it cannot send: the caller's setting
+            return ConfigurationError(f"{method} {url} cannot be sent: {text}")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            cls = ConnectError
+        elif isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it
+            cls = RequestTimeoutError
+        else:
+            cls = TransportError
+        return cls(f"{method} {url} failed: {type(exc).__name__}: {text}")
 
     async def _attempt(self, request: proto.Request) -> _Answer:
         """One try: send, and on a 401 renew the token and replay once."""
         answer = await self._send(request)
         if answer.status == 401 and answer.token is not None and self._auth.can_refresh:
-            log.debug("%s answered 401: renewing the token and replaying", request.display_url)
+            log.debug("%s answered 401: renewing the token and replaying", request.url)
             self._auth.invalidate(answer.token)
             answer = await self._send(request)
         return answer
 
     async def _with_retry(self, request: proto.Request, decode: Callable[[_Answer], T]) -> T:
-        attempts = 0
+        """Send ``request`` and ``decode`` its answer, retried by the policy: one API call."""
+        url = self._safe_url(request.display_url)
         started = time.monotonic()
+        attempts = 0
 
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
+            _attempt_number.set(attempts)
+            self.stats.attempts += 1
             if attempts > 1:
                 self.stats.retries += 1
             answer = await self._attempt(request)
             try:
                 return decode(answer)
-            except RateLimitError as exc:
-                # every request sharing the limiter waits, not only this one
-                self.stats.rate_limited += 1
-                if self.rate_limit is not None:
-                    wait = 1.0 if exc.retry_after is None else exc.retry_after
-                    await self.rate_limit.pause(self._pause_cap(wait, started))
+            except APIError as exc:
+                await self._refused(exc, started)
                 raise
 
-        if self.retry is None:
-            return await attempt()
-        return await self.retry.call(attempt, what=f"{request.method} {request.display_url}")
+        async def on_retry(next_attempt: int, wait: float, exc: BaseException) -> None:
+            status = exc.status if isinstance(exc, APIError | DecodeError) else None
+            event = HookEvent(
+                "retry", request.method, url, next_attempt, status, reason=reason(exc), wait=wait
+            )
+            await self._emit("retry", event)
+
+        attributes = tracing.http_attributes(request.method, url)
+        with tracing.span(request.method, attributes, client=False) as span:
+            try:
+                if self.retry is None:
+                    return await attempt()
+                return await self.retry.call(
+                    attempt,
+                    what=f"{request.method} {url}",
+                    retry_if=is_retryable if request.idempotent else never_reached_the_server,
+                    on_retry=on_retry,
+                )
+            except CentrePointError as exc:
+                tracing.fail(span, exc)
+                if isinstance(exc, APIError | DecodeError) and exc.status is not None:
+                    span.set_attribute("http.response.status_code", exc.status)
+                raise
+            finally:
+                span.set_attribute(tracing.RETRY_COUNT, max(0, attempts - 1))
+
+    async def _refused(self, exc: APIError, started: float) -> None:
+        """After a 429 (or a 503 with Retry-After): pause every request of the limiter."""
+        if isinstance(exc, RateLimitError):
+            self.stats.rate_limited += 1
+            wait = proto.DEFAULT_RATE_LIMIT_WAIT if exc.retry_after is None else exc.retry_after
+        elif exc.status == 503 and exc.retry_after is not None:
+            wait = exc.retry_after  # the server says it is overloaded: everyone waits
+        else:
+            return
+        if self.rate_limit is not None:
+            await self.rate_limit.pause(self._pause_cap(wait, started))
 
     def _pause_cap(self, wait: float, started: float) -> float:
         """``wait`` capped to what is left of the retry budget (``RetryPolicy.max_delay``).
 
         A ``Retry-After`` of 10**9 must not hang every request sharing the limiter: nobody
         waits for an answer longer than the budget, so the limiter is paused no longer either.
-        Without a retry policy the cap is the default policy's ``max_delay``.
+        Without a retry policy the cap is the default policy's ``max_delay`` (120 s).
         """
-        budget = self.retry.max_delay if self.retry is not None else RetryPolicy().max_delay
+        budget = self.retry.max_delay if self.retry is not None else _DEFAULT_MAX_DELAY
         return max(0.0, min(wait, budget - (time.monotonic() - started)))
 
     async def _fetch_token(self) -> proto.Token:
+        """One token request, no retry loop of its own: it is a step of the API call's attempt."""
         request = proto.token_request(
-            self.auth_url, self.client_id or "", self._secret, self.scopes
+            self.auth_url, self._client_id or "", self._client_secret, self.scopes
         )
         self.stats.token_requests += 1
-
-        def decode(answer: _Answer) -> proto.Token:
-            return proto.decode_token(
-                answer.status,
-                answer.headers,
-                answer.body,
-                request.url,
-                self._secrets(),
-                now=time.monotonic(),
-            )
-
-        return await self._with_retry(request, decode)
+        answer = await self._send(request)
+        return proto.decode_token(
+            answer.status,
+            answer.headers,
+            answer.body,
+            self._safe_url(request.url),
+            self._secrets(),
+            now=time.monotonic(),
+        )
 
     async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """GET ``/centrepoint/v3{path}`` and return its decoded JSON (retried, rate-limited)."""
-        request = proto.api_request(self.base_url, path, params)
+        """GET the full API ``path`` (e.g. ``/centrepoint/v3/Studies``) and return its JSON.
+
+        An escape hatch for endpoints this SDK does not wrap yet: authenticated, retried and
+        rate-limited like every call; errors are the typed ones.
+        """
+        return await self._request_json("GET", path, params=params)
+
+    async def _request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send ``method`` to the full API ``path`` (optionally a ``json`` body), return its JSON.
+
+        The seam resource namespaces use. A request that is not ``idempotent`` (the default
+        for anything but GET) is sent again only when it surely never reached the server (a
+        failed connect, a 429): a POST that starts work must not start it twice.
+        """
+        request = proto.api_request(
+            self.base_url, path, params, method=method, json=json, idempotent=idempotent
+        )
+        url = self._safe_url(request.display_url)
 
         def decode(answer: _Answer) -> Any:
             return proto.decode_json(
-                answer.status,
-                answer.headers,
-                answer.body,
-                request.method,
-                request.display_url,
-                self._secrets(),
+                answer.status, answer.headers, answer.body, request.method, url, self._secrets()
             )
 
         return await self._with_retry(request, decode)
 
-    async def _get_model(self, path: str, cls: type[T]) -> T:
-        data = await self.get_json(path)
-        if not isinstance(data, dict):
+    async def _get_list(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
+        """GET a full API ``path`` answered with a plain JSON array (no paging)."""
+        data = await self.get_json(path, params)
+        if not isinstance(data, list):
             raise DecodeError(
-                f"GET {path}: expected a {cls.__name__} object, got {type(data).__name__}"
+                f"GET {path}: expected a JSON array, got {type(data).__name__}", url=path
             )
-        return structure(data, cls)
+        return data
+
+    async def _get_model(self, path: str, cls: type[T]) -> T:
+        return _parser(cls, path)(await self.get_json(path))
 
     def paginate(
         self,
@@ -298,11 +529,16 @@ class CentrePointClient:
         concurrency: int = 1,
         key: Callable[[T], Any] | None = None,
     ) -> AsyncPager[T]:
-        """An :class:`AsyncPager` over the list endpoint ``path``, items built by ``parse``."""
+        """An :class:`AsyncPager` over the full API list ``path``, items built by ``parse``.
+
+        An escape hatch for listings this SDK does not wrap yet (``limit``/``offset`` paging,
+        an object with an ``items`` list); ``key`` gives the id that drops repeats across
+        pages and detects a server paging in a loop.
+        """
 
         async def fetch(page_offset: int, limit: int) -> Page[Any]:
             data = await self.get_json(path, proto.page_params(page_offset, limit))
-            raw = proto.decode_page(data, "GET", path, page_offset, limit)
+            raw = proto.decode_page(data, "GET", path)
             return Page(raw.items, page_offset, limit, raw.total_count)
 
         return AsyncPager(
@@ -316,13 +552,54 @@ class CentrePointClient:
         )
 
 
+_DEFAULT_MAX_DELAY = RetryPolicy().max_delay
+
+
+def _retry_policy(retry: RetryPolicy | _Default | None) -> RetryPolicy | None:
+    if retry is _NEW_RETRY:
+        return RetryPolicy()  # each client its own rng
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ConfigurationError("retry must be a RetryPolicy or None")
+    return retry
+
+
+def _rate_limiter(rate_limit: RateLimiter | _Default | None) -> RateLimiter | None:
+    if rate_limit is _NEW_RATE_LIMIT:
+        return RateLimit()
+    if rate_limit is not None and not isinstance(rate_limit, RateLimiter):
+        raise ConfigurationError(
+            "rate_limit must be a RateLimit (or any RateLimiter: slot() and pause()) or None"
+        )
+    return rate_limit
+
+
+def _timeout(timeout: float | Timeout) -> Timeout:
+    if isinstance(timeout, Timeout):
+        return timeout
+    proto.check_number(timeout, "timeout")
+    return Timeout(total=float(timeout))
+
+
 def _by_id(item: Any) -> Any:
     return item.id
 
 
-def _parser(cls: type[T]) -> Callable[[Any], T]:
+def _raw_id(item: Any) -> Any:
+    return item.get("id") if isinstance(item, dict) else None
+
+
+def _parser(cls: type[T], where: str | None = None) -> Callable[[Any], T]:
+    """Build ``cls`` from one JSON value by the converter's rules (which decide what a
+    non-object or an item without an id is); a failure is a :class:`DecodeError`."""
+
     def parse(item: Any) -> T:
-        return structure(item if isinstance(item, Mapping) else {}, cls)
+        try:
+            return structure(item, cls)
+        except CentrePointError:
+            raise
+        except Exception as exc:  # the converter refused the server's JSON
+            error = DecodeError(f"{where or cls.__name__}: {exc}", url=where)
+        raise error
 
     return parse
 
@@ -349,7 +626,7 @@ class Studies(_Namespace):
     ) -> AsyncPager[Study]:
         """Every study, page by page."""
         return self._client.paginate(
-            "/Studies",
+            proto.STUDIES_PATH,
             _parser(Study),
             page_size=page_size,
             offset=offset,
@@ -378,7 +655,7 @@ class WebhookEvents(_Namespace):
     ) -> AsyncPager[WebhookEvent]:
         """Every webhook event type."""
         return self._client.paginate(
-            "/WebhookEvents",
+            proto.WEBHOOK_EVENTS_PATH,
             _parser(WebhookEvent),
             page_size=page_size,
             offset=offset,
@@ -437,3 +714,34 @@ class Webhooks(_Namespace):
             concurrency=concurrency,
             key=_by_id,
         )
+
+    def raw_history(
+        self,
+        study_id: int,
+        webhook_id: int,
+        *,
+        page_size: int = 100,
+        offset: int = 0,
+        max_items: int | None = None,
+        concurrency: int = 1,
+    ) -> AsyncPager[Any]:
+        """The same deliveries as :meth:`history`, each exactly as the API sent it.
+
+        Items are the decoded JSON (a dict per delivery, nothing parsed or renamed; anything
+        else the server sends is passed on unchanged), for exports that must keep every byte
+        of meaning. Paging, ordering, repeats dropped by ``id`` and ``resume_offset`` are those
+        of :meth:`history`.
+        """
+        return self._client.paginate(
+            proto.history_path(study_id, webhook_id),
+            _as_sent,
+            page_size=page_size,
+            offset=offset,
+            max_items=max_items,
+            concurrency=concurrency,
+            key=_raw_id,
+        )
+
+
+def _as_sent(item: Any) -> Any:
+    return item

@@ -4,8 +4,11 @@ Every error the SDK raises on purpose derives from :class:`CentrePointError`::
 
     CentrePointError
     ├── ConfigurationError (also a ValueError)   bad arguments, refused URLs
-    ├── TransportError                            connection failures, timeouts (retries spent)
-    ├── DecodeError                               an answer that is not the JSON the call expects
+    ├── TransportError                            no answer (retries spent)
+    │   ├── ConnectError                          the connection could not be made
+    │   └── RequestTimeoutError                   no (complete) answer in time
+    ├── DecodeError(url, status)                  an answer that is not the JSON the call expects
+    │   └── ResponseTooLargeError                 an answer over ``max_response_size``
     ├── PaginationError                           a server that pages in a loop
     ├── ReceiverAuthError (alias SignatureError)  receiving side: bad or missing credentials
     └── APIError(status, method, url, body)       any other non-2xx answer
@@ -13,16 +16,22 @@ Every error the SDK raises on purpose derives from :class:`CentrePointError`::
         ├── AuthenticationError    401 (and a failed token request)
         ├── PermissionDeniedError  403
         ├── NotFoundError          404
-        ├── RateLimitError         429, with ``retry_after``
+        ├── RateLimitError         429
         └── ServerError            5xx
 
 Errors raised out of a pager carry ``resume_offset``; errors raised after retries carry
-``attempts``. No message or ``repr`` ever holds a client secret or a bearer token: bodies are
-cut to :data:`BODY_EXCERPT` characters and scrubbed by the client before they get here.
+``attempts``; an :class:`APIError` carries the server's ``retry_after`` (seconds) when it sent
+``Retry-After``. No message, ``repr``, ``args`` or ``__context__`` chain ever holds a client
+secret or a bearer token: bodies are scrubbed by the protocol (every encoding of a secret) and
+cut to :data:`BODY_EXCERPT` characters before they get here, and no aiohttp object (whose
+request information holds the ``Authorization`` header) is ever chained.
 """
 
 from __future__ import annotations
 
+#: Characters of an answer's body kept in an error: enough for the server's message, small
+#: enough for a log line. The protocol scrubs a larger window first (see ``body_text``) so a
+#: secret that straddles the cut is still replaced whole.
 BODY_EXCERPT = 500
 
 
@@ -52,12 +61,46 @@ class TransportError(CentrePointError):
     """The request did not get an answer: connection failure, reset, or timeout."""
 
 
-class DecodeError(CentrePointError):
-    """The answer is not the JSON document the call expects."""
+class ConnectError(TransportError):
+    """The connection could not be made (refused, DNS, TLS): the server never saw the request."""
 
-    def __init__(self, message: str, *, body: str = "") -> None:
+
+class RequestTimeoutError(TransportError):
+    """No complete answer within the timeout (connect, read or total)."""
+
+
+class DecodeError(CentrePointError):
+    """The answer is not the JSON document the call expects.
+
+    ``url`` (credentials removed) and ``status`` say which answer, when one was received.
+    """
+
+    def __init__(
+        self, message: str, *, body: str = "", url: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.body = body[:BODY_EXCERPT]
+        self.url = url
+        self.status = status
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args, vars(self)))
+
+
+class ResponseTooLargeError(DecodeError):
+    """The answer (decompressed) is larger than the client's ``max_response_size``.
+
+    Not retried: the same request would get the same answer. Reading stopped at the cap.
+    """
+
+
+def _rebuild(
+    cls: type[CentrePointError], args: tuple[object, ...], state: dict[str, object]
+) -> CentrePointError:
+    error = cls.__new__(cls)
+    error.args = args
+    vars(error).update(state)
+    return error
 
 
 class PaginationError(CentrePointError):
@@ -75,16 +118,25 @@ SignatureError = ReceiverAuthError
 class APIError(CentrePointError):
     """The API answered with a non-success status."""
 
-    def __init__(self, status: int, method: str, url: str, body: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        method: str,
+        url: str,
+        body: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         self.status = status
         self.method = method
         self.url = url
         self.body = body[:BODY_EXCERPT]
+        #: Seconds the server asked to wait (``Retry-After``), if it said.
+        self.retry_after = retry_after
         detail = f": {self.body}" if self.body else ""
         super().__init__(f"{method} {url} answered {status}{detail}")
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.status, self.method, self.url, self.body))
+        return (_rebuild, (type(self), self.args, vars(self)))
 
 
 class BadRequestError(APIError):
@@ -105,20 +157,6 @@ class NotFoundError(APIError):
 
 class RateLimitError(APIError):
     """429: over 500 requests a minute; ``retry_after`` is the wait the server asked for."""
-
-    def __init__(
-        self,
-        status: int,
-        method: str,
-        url: str,
-        body: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(status, method, url, body)
-        self.retry_after = retry_after
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.status, self.method, self.url, self.body, self.retry_after))
 
 
 class ServerError(APIError):

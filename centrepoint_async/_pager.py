@@ -5,13 +5,20 @@ How a listing is walked (the public documents show ``links`` empty or pointing e
 
 - Pages are requested by ``offset``/``limit`` only. The listing ends at the first page shorter
   than the limit asked for (or empty), never because of ``totalCount`` alone.
-- With ``concurrency > 1`` the pages after the first that ``totalCount`` promises are fetched
-  up to ``concurrency`` at a time and yielded in order; past that promise pages are probed
-  one at a time, so a ``totalCount`` that is too low costs speed, never items, and one that is
-  too high costs at most the requests already in flight (cancelled at the end).
+- With ``concurrency > 1`` the first ``concurrency`` pages are requested at once, before any
+  ``totalCount`` is known (probing ahead: a listing shorter than that costs a few empty
+  pages, never time); then the pages ``totalCount`` promises are fetched up to
+  ``concurrency`` at a time, a new request starting the moment one finishes (whatever the
+  consumer is doing), and yielded in order. Past that promise pages are probed one at a time,
+  so a ``totalCount`` that is too low costs speed, never items, and one that is too high
+  costs at most the requests already in flight (cancelled at the end).
 - Items repeated across a page boundary (an ``id`` already yielded from the previous page:
-  offsets shift when the server inserts items meanwhile) are dropped. A full page identical to
-  the previous one raises :class:`PaginationError` instead of looping forever.
+  offsets shift when the server inserts items meanwhile) are dropped. A full page whose ids
+  were all seen within the last :data:`LOOP_WINDOW` pages raises :class:`PaginationError`:
+  a server cycling through pages (the same page again, or two pages alternating) would
+  otherwise be walked forever.
+- A page that cannot be parsed (no ``items`` list, an item the model refuses) raises a
+  :class:`DecodeError`; like every error out of the pager it carries ``resume_offset``.
 - ``resume_offset`` is the offset of the first item not yet yielded; errors raised out of the
   pager carry it, so a new pager started there finishes the listing.
 """
@@ -26,12 +33,16 @@ from typing import Any, Generic, Self, TypeVar
 
 import attrs
 
-from ._exceptions import CentrePointError, ConfigurationError, PaginationError
-from ._protocol import check_page_size
+from ._exceptions import CentrePointError, PaginationError
+from ._protocol import check_number, check_page_size
 
 __all__ = ["AsyncPager", "Page"]
 
 T = TypeVar("T")
+
+#: Pages remembered by the loop detection: a full page made only of ids seen within this
+#: many pages is a cycle, not progress.
+LOOP_WINDOW = 16
 
 
 @attrs.frozen
@@ -56,10 +67,9 @@ class _Chunk(Generic[T]):
     end: int  # position just past the last item the server sent
 
 
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
-        return value
-    raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _check_count(name: str, value: int, minimum: int) -> int:
+    check_number(value, name, minimum=minimum, inclusive=True, integer=True)
+    return value
 
 
 class AsyncPager(Generic[T]):
@@ -150,10 +160,12 @@ class AsyncPager(Generic[T]):
     async def _chunks(self) -> AsyncIterator[_Chunk[T]]:
         self.resume_offset = offset = self.offset
         limit_at = functools.partial(_limit_at, self.page_size, self.offset, self.max_items)
-        window = _Window(self._fetch, self.concurrency, limit_at, offset)
+        window = _Window(self._fetch, self.concurrency, limit_at, offset, self.page_size)
         self._windows.add(window)
         previous: list[Hashable | None] = []
+        recent: deque[set[Hashable]] = deque(maxlen=LOOP_WINDOW)
         try:
+            window.refill()  # with concurrency, the first wave goes out before any totalCount
             while (limit := limit_at(offset)) is not None:
                 if window.tasks:
                     raw = await window.tasks.popleft()
@@ -161,7 +173,7 @@ class AsyncPager(Generic[T]):
                     raw = await window.fetch_here(offset, limit)
                 window.refill()  # before parsing: requests go out while this page is parsed
                 page = self._typed(raw)
-                chunk, previous = self._dedupe(page, previous)
+                chunk, previous = self._dedupe(page, previous, recent)
                 if chunk.page.items:
                     yield chunk
                 if len(page.items) < limit:
@@ -178,18 +190,20 @@ class AsyncPager(Generic[T]):
         return Page([parse(item) for item in page.items], page.offset, page.limit, page.total_count)
 
     def _dedupe(
-        self, page: Page[T], previous: list[Hashable | None]
+        self, page: Page[T], previous: list[Hashable | None], recent: deque[set[Hashable]]
     ) -> tuple[_Chunk[T], list[Hashable | None]]:
         positions = range(page.offset, page.offset + len(page.items))
         end = page.offset + len(page.items)
         if self._key is None:
             return _Chunk(page, list(positions), end), []
         keys = [self._key(item) for item in page.items]
-        if previous and keys == previous and len(keys) == page.limit:
+        ids = {k for k in keys if k is not None}
+        if len(keys) == page.limit and len(ids) == len(keys) and _all_seen(ids, recent):
             raise PaginationError(
-                f"the server answered offset {page.offset} with the same "
-                f"{len(keys)} items as the page before it; stopping instead of looping"
+                f"the server answered offset {page.offset} with {len(keys)} items all sent "
+                f"within the last {len(recent)} pages; stopping instead of looping"
             )
+        recent.append(ids)
         seen = {k for k in previous if k is not None}
         if not seen.intersection(keys):
             return _Chunk(page, list(positions), end), keys
@@ -200,6 +214,16 @@ class AsyncPager(Generic[T]):
         ]
         trimmed = attrs.evolve(page, items=[item for _, item in kept])
         return _Chunk(trimmed, [pos for pos, _ in kept], end), keys
+
+
+def _all_seen(ids: set[Hashable], recent: deque[set[Hashable]]) -> bool:
+    """True if every id in ``ids`` was in one of the ``recent`` pages."""
+    unseen = set(ids)
+    for page in recent:
+        unseen -= page
+        if not unseen:
+            return True
+    return False
 
 
 def _limit_at(page_size: int, start: int, max_items: int | None, offset: int) -> int | None:
@@ -213,10 +237,11 @@ def _limit_at(page_size: int, start: int, max_items: int | None, offset: int) ->
 class _Window:
     """The pages fetched ahead of the consumer, in offset order.
 
-    A page request is started as soon as another one finishes (from its done callback), not
-    when the consumer gets to it, so slow parsing or a slow consumer does not idle the
-    connections. At most ``concurrency`` requests run, and at most twice that many pages are
-    held, so memory stays bounded by the concurrency, not by the listing.
+    The first ``concurrency`` pages are requested together before any answer (the probe
+    ahead); after that a page request is started as soon as another one finishes (from its
+    done callback), not when the consumer gets to it, so slow parsing or a slow consumer does
+    not idle the connections. At most ``concurrency`` requests run, and at most twice that
+    many pages are held, so memory stays bounded by the concurrency, not by the listing.
     """
 
     def __init__(
@@ -225,6 +250,7 @@ class _Window:
         concurrency: int,
         limit_at: Callable[[int], int | None],
         start: int,
+        page_size: int,
     ) -> None:
         self.fetch = fetch
         self.concurrency = concurrency
@@ -232,7 +258,9 @@ class _Window:
         self.tasks: deque[asyncio.Task[Page[Any]]] = deque()
         self.running = 0  # page requests under way, the consumer's own included
         self.scheduled = start  # offset of the next page to request
-        self.promised = 0  # end of the listing according to the latest totalCount
+        self.first_wave_end = start + concurrency * page_size  # probed before any totalCount
+        #: End of the listing according to the latest totalCount; None before any answer.
+        self.promised: int | None = None
         self.stopped = False  # a short page or a failure was seen: request nothing more
 
     async def fetch_here(self, offset: int, limit: int) -> Page[Any]:
@@ -250,8 +278,8 @@ class _Window:
         """Learn from a finished page: where the listing claims to end, or that it ended."""
         if len(page.items) < page.limit:
             self.stopped = True
-        elif page.total_count is not None:
-            self.promised = page.total_count
+        else:  # no totalCount: nothing promised, the consumer probes on one page at a time
+            self.promised = page.total_count or 0
 
     def refill(self) -> None:
         """Start page requests while there is room and totalCount promises more."""
@@ -261,7 +289,12 @@ class _Window:
             if self.running >= self.concurrency:
                 return
             limit = self.limit_at(self.scheduled)
-            if limit is None or self.scheduled > self.promised:
+            if limit is None:
+                return
+            if self.promised is None:
+                if self.scheduled >= self.first_wave_end:
+                    return
+            elif self.scheduled > self.promised:
                 return
             task = asyncio.ensure_future(self.fetch(self.scheduled, limit))
             task.add_done_callback(self._finished)

@@ -7,19 +7,21 @@ The aiohttp client in ``_client`` sends what is built here and hands back what i
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 import attrs
 import orjson
 from multidict import CIMultiDict
 
 from ._exceptions import (
+    BODY_EXCERPT,
     APIError,
     AuthenticationError,
     BadRequestError,
@@ -33,9 +35,13 @@ from ._exceptions import (
 
 DEFAULT_BASE_URL = "https://api.actigraphcorp.com"
 DEFAULT_AUTH_URL = "https://auth.actigraphcorp.com"
-API_PREFIX = "/centrepoint/v3"
+#: Path prefixes of the three APIs on ``base_url``; every path builder returns a full path.
+CENTREPOINT_PREFIX = "/centrepoint/v3"
+DATA_RETRIEVAL_PREFIX = "/dataretrieval/v3"
+ANALYTICS_PREFIX = "/analytics/v3"
 TOKEN_PATH = "/connect/token"  # noqa: S105 (a path, not a password)
-USER_AGENT = "centrepoint-async/0.1"
+USER_AGENT = "centrepoint-async/0.2"
+#: The largest ``limit`` a list endpoint accepts (the documented "1 to 100").
 MAX_PAGE_SIZE = 100
 
 #: Environment variables the command line (and ``FakeCentrePoint.env()``) use.
@@ -43,6 +49,9 @@ ENV_CLIENT_ID = "CENTREPOINT_CLIENT_ID"
 ENV_CLIENT_SECRET = "CENTREPOINT_CLIENT_SECRET"  # noqa: S105 (a variable's name)
 ENV_BASE_URL = "CENTREPOINT_BASE_URL"
 ENV_AUTH_URL = "CENTREPOINT_AUTH_URL"
+
+#: Seconds a 429 without a (readable) ``Retry-After`` pauses the rate limiter.
+DEFAULT_RATE_LIMIT_WAIT = 1.0
 
 #: Statuses worth another try: the request may succeed unchanged a moment later.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -66,6 +75,10 @@ class Request:
     headers: Mapping[str, str] = attrs.field(factory=dict)
     data: bytes | None = attrs.field(default=None, repr=False)  # token form: holds the secret
     is_token: bool = False  # the token request: no bearer, form body
+    #: Safe to send again after any failure (GET, the token request, a POST the caller marked
+    #: idempotent). A request that is not is retried only when it surely never reached the
+    #: server: a failed connect, or a 429 (refused before it was handled).
+    idempotent: bool = True
 
     @property
     def display_url(self) -> str:
@@ -79,7 +92,6 @@ class Token:
 
     access_token: str = attrs.field(repr=False)
     expires_at: float
-    token_type: str = "Bearer"  # noqa: S105 (a scheme, not a password)
 
 
 @attrs.frozen
@@ -87,8 +99,6 @@ class RawPage:
     """One decoded page of a listing, items still JSON."""
 
     items: list[Any]
-    offset: int
-    limit: int
     total_count: int | None
 
 
@@ -101,12 +111,27 @@ def check_url(url: str, name: str) -> str:
     Only ``https://`` is accepted, except ``http://`` to a loopback host (127.0.0.0/8,
     ``localhost``, ``::1``) so tests and the fake server work and nothing leaks over plain HTTP.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{name} must be an absolute https:// URL, got {url!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{name} must be a string URL, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        raise ConfigurationError(f"{name} is not a valid URL: {strip_credentials(url)!r}") from None
+    if parts.username is not None or parts.password is not None:
+        # aiohttp would send them as Basic auth beside the bearer token (and refuse to): and a
+        # password in a URL ends up in logs
         raise ConfigurationError(
-            f"{name} uses plain http:// to a non-loopback host ({parts.hostname}); "
+            f"{name} must not hold credentials (user:password@), got {strip_credentials(url)!r}"
+        )
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise ConfigurationError(f"{name} must be an absolute https:// URL, got {url!r}")
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise ConfigurationError(f"{name} must not contain spaces or control characters")
+    if parts.scheme == "http" and not is_loopback(hostname):
+        raise ConfigurationError(
+            f"{name} uses plain http:// to a non-loopback host ({hostname}); "
             "CentrePoint needs https:// (plain HTTP would expose the credentials)"
         )
     return url.rstrip("/")
@@ -143,16 +168,81 @@ def check_page_size(page_size: object) -> int:
         and 1 <= page_size <= MAX_PAGE_SIZE
     ):
         return page_size
-    raise ConfigurationError(f"page_size must be an integer from 1 to 100, got {page_size!r}")
+    raise ConfigurationError(
+        f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}"
+    )
 
 
-def api_request(base_url: str, path: str, params: Mapping[str, str] | None = None) -> Request:
-    """A GET of ``path`` under ``/centrepoint/v3`` of ``base_url``."""
+def check_number(
+    value: object,
+    name: str,
+    *,
+    minimum: float = 0.0,
+    inclusive: bool = False,
+    below: float | None = None,
+    integer: bool = False,
+) -> None:
+    """Raise ``ConfigurationError`` unless ``value`` is a finite number in the range asked.
+
+    The range is ``value > minimum`` (``>=`` with ``inclusive``), and ``value < below`` when
+    given; ``integer`` asks for an ``int``. Booleans are never numbers here. The one checker
+    behind every numeric option (``RetryPolicy``, ``RateLimit``, pagers, timeouts).
+    """
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    ok = (
+        isinstance(value, kinds)
+        and not isinstance(value, bool)
+        and math.isfinite(value)  # type: ignore[arg-type]
+        and (value >= minimum if inclusive else value > minimum)  # type: ignore[operator]
+        and (below is None or value < below)  # type: ignore[operator]
+    )
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+        if below is not None:
+            bound += f" and < {below:g}"
+        raise ConfigurationError(f"{name} must be {kind} {bound}, got {value!r}")
+
+
+def check_header_value(value: str, name: str) -> str:
+    """Return ``value`` if it can be sent in an HTTP header, else raise ``ConfigurationError``.
+
+    CR, LF and other control characters would split or corrupt the header (aiohttp refuses
+    them with a bare ``ValueError``). The message never shows the value: it may be a secret.
+    """
+    if not value.isprintable() or not value.isascii():
+        raise ConfigurationError(f"{name} holds characters that cannot be sent in a header")
+    return value
+
+
+def api_request(
+    base_url: str,
+    path: str,
+    params: Mapping[str, str] | None = None,
+    *,
+    method: str = "GET",
+    json: Any = None,
+    idempotent: bool | None = None,
+) -> Request:
+    """A request of the full API ``path`` (``/centrepoint/v3/...``) on ``base_url``.
+
+    With ``json``, the body is that value as JSON. ``idempotent`` defaults to true for GET
+    and false otherwise (a POST that creates something must not be repeated blindly).
+    """
+    if not path.startswith("/"):
+        raise ConfigurationError(f"an API path starts with '/', got {path!r}")
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    data = None
+    if json is not None:
+        headers["Content-Type"] = "application/json"
+        data = orjson.dumps(json)
     return Request(
-        "GET",
-        f"{base_url}{API_PREFIX}{path}",
+        method,
+        f"{base_url}{path}",
         params=dict(params or {}),
-        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        headers=headers,
+        data=data,
+        idempotent=method == "GET" if idempotent is None else idempotent,
     )
 
 
@@ -189,17 +279,53 @@ def token_request(
 # --- reading answers -----------------------------------------------------------------------
 
 
+def secret_forms(secrets: Iterable[str], client_id: str | None = None) -> list[str]:
+    """Every spelling of ``secrets`` an answer or an error text may echo, longest first.
+
+    Raw, URL-encoded (form style with ``+`` and path style with ``%20``), and base64 of
+    ``client_id:secret`` (HTTP Basic). Longest first, so a longer form is replaced before a
+    shorter one inside it.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        forms.update((secret, quote_plus(secret), quote(secret, safe="")))
+        if client_id:
+            basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+            forms.update((basic, quote_plus(basic)))
+    return sorted(forms, key=len, reverse=True)
+
+
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every non-empty secret replaced by ``***``."""
+    """``text`` with every non-empty secret (as given: see :func:`secret_forms`) as ``***``."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
     return text
 
 
+def strip_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part (for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unreadable URL>"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
 def body_text(body: bytes, secrets: Sequence[str] = ()) -> str:
-    """The body as text for an error message: decoded leniently, scrubbed, and short."""
-    return redact(body[:4096].decode("utf-8", errors="replace"), secrets)
+    """The body as text for an error message: decoded leniently, scrubbed, and short.
+
+    A window longer than :data:`BODY_EXCERPT` by the longest secret is scrubbed before the
+    cut, so a secret straddling the cut is replaced whole, never left half visible.
+    """
+    longest = max((len(s) for s in secrets), default=0)
+    window = body[: 4 * (BODY_EXCERPT + longest)].decode("utf-8", errors="replace")
+    return redact(window, secrets)[:BODY_EXCERPT]
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -237,13 +363,11 @@ def error_for_status(
 ) -> APIError:
     """The typed error for a non-2xx answer."""
     text = body_text(body, secrets)
-    if status == 429:
-        retry_after = parse_retry_after(CIMultiDict(headers).get("Retry-After"))
-        return RateLimitError(status, method, url, text, retry_after=retry_after)
+    retry_after = parse_retry_after(CIMultiDict(headers).get("Retry-After"))
     cls = _ERRORS_BY_STATUS.get(status)
     if cls is None:
         cls = ServerError if status >= 500 else APIError
-    return cls(status, method, url, text)
+    return cls(status, method, url, text, retry_after)
 
 
 def decode_json(
@@ -260,10 +384,13 @@ def decode_json(
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise DecodeError(
-            f"{method} {url} answered {status} with a body that is not JSON",
-            body=body_text(body, secrets),
-        ) from None
+        pass  # raised below, outside the handler: nothing to chain
+    raise DecodeError(
+        f"{method} {url} answered {status} with a body that is not JSON",
+        body=body_text(body, secrets),
+        url=url,
+        status=status,
+    )
 
 
 def decode_token(
@@ -288,7 +415,15 @@ def decode_token(
     data = decode_json(status, headers, body, "POST", url, secrets)
     token = data.get("access_token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
-        raise DecodeError(f"POST {url}: the token answer has no access_token")
+        raise DecodeError(
+            f"POST {url}: the token answer has no access_token", url=url, status=status
+        )
+    if not (token.isascii() and token.isprintable()):
+        raise DecodeError(
+            f"POST {url}: the access_token holds characters that cannot be sent in a header",
+            url=url,
+            status=status,
+        )
     expires_in = data.get("expires_in", 3600)
     try:
         lifetime = float(expires_in)
@@ -296,12 +431,7 @@ def decode_token(
         lifetime = 3600.0
     if not math.isfinite(lifetime) or lifetime <= 0:
         lifetime = 3600.0
-    token_type = data.get("token_type")
-    return Token(
-        token,
-        expires_at=now + lifetime,
-        token_type=token_type if isinstance(token_type, str) else "Bearer",
-    )
+    return Token(token, expires_at=now + lifetime)
 
 
 def _oauth_error(body: bytes) -> str | None:
@@ -315,25 +445,30 @@ def _oauth_error(body: bytes) -> str | None:
     return ": ".join(parts) or None
 
 
-def decode_page(data: Any, method: str, url: str, offset: int, limit: int) -> RawPage:
+def decode_page(data: Any, method: str, url: str, status: int = 200) -> RawPage:
     """A :class:`RawPage` from a decoded list answer.
 
-    Only ``items`` is required. ``links`` is ignored (the public documents show it empty or
-    pointing at another path); ``offset``/``limit`` default to what was asked;
-    ``totalCount`` is kept as a hint only, because it can be wrong both ways.
+    Only ``items`` is required, and it must be a list: a page without one (or with
+    ``"items": null``) is a :class:`DecodeError`, never an empty page that would end the
+    listing silently. ``links`` is ignored (the public documents show it empty or pointing at
+    another path); ``totalCount`` is kept as a hint only, because it can be wrong both ways.
     """
     if not isinstance(data, dict):
-        raise DecodeError(f"{method} {url}: expected a page object, got {type(data).__name__}")
+        raise DecodeError(
+            f"{method} {url}: expected a page object, got {type(data).__name__}",
+            url=url,
+            status=status,
+        )
     items = data.get("items")
-    if items is None:
-        items = []
     if not isinstance(items, list):
-        raise DecodeError(f"{method} {url}: 'items' is not a list")
+        raise DecodeError(
+            f"{method} {url}: the page has no 'items' list (got {type(items).__name__})",
+            url=url,
+            status=status,
+        )
     total = data.get("totalCount")
     return RawPage(
         items=items,
-        offset=offset,
-        limit=limit,
         total_count=total if isinstance(total, int) and not isinstance(total, bool) else None,
     )
 
@@ -341,21 +476,25 @@ def decode_page(data: Any, method: str, url: str, offset: int, limit: int) -> Ra
 # --- paths -----------------------------------------------------------------------------------
 
 
+STUDIES_PATH = f"{CENTREPOINT_PREFIX}/Studies"
+WEBHOOK_EVENTS_PATH = f"{CENTREPOINT_PREFIX}/WebhookEvents"
+
+
 def study_path(study_id: object) -> str:
-    """``/Studies/{studyId}``."""
-    return f"/Studies/{check_id(study_id, 'study_id')}"
+    """``/centrepoint/v3/Studies/{studyId}``."""
+    return f"{STUDIES_PATH}/{check_id(study_id, 'study_id')}"
 
 
 def webhooks_path(study_id: object) -> str:
-    """``/Studies/{studyId}/Webhooks``."""
+    """``/centrepoint/v3/Studies/{studyId}/Webhooks``."""
     return f"{study_path(study_id)}/Webhooks"
 
 
 def webhook_path(study_id: object, webhook_id: object) -> str:
-    """``/Studies/{studyId}/Webhooks/{webhookId}``."""
+    """``/centrepoint/v3/Studies/{studyId}/Webhooks/{webhookId}``."""
     return f"{webhooks_path(study_id)}/{check_id(webhook_id, 'webhook_id')}"
 
 
 def history_path(study_id: object, webhook_id: object) -> str:
-    """``/Studies/{studyId}/Webhooks/{webhookId}/history``."""
+    """``/centrepoint/v3/Studies/{studyId}/Webhooks/{webhookId}/history``."""
     return f"{webhook_path(study_id, webhook_id)}/history"

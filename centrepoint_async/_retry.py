@@ -1,9 +1,14 @@
 """Retries, in one place: :class:`RetryPolicy` wraps tenacity.
 
 What is retried: connection failures and timeouts (:class:`TransportError`), statuses 408, 429,
-500, 502, 503 and 504, and 2xx answers whose body cannot be decoded (:class:`DecodeError`).
-Never: 400/401/403/404 (the request itself is wrong), or cancellation. The client retries only
-GET requests and the token request, which are safe to repeat.
+500, 502, 503 and 504, and 2xx answers whose body cannot be decoded (:class:`DecodeError`, but
+not :class:`ResponseTooLargeError`: the same request gets the same answer). Never: 400/401/403/
+404 (the request itself is wrong), or cancellation. A request that is not idempotent (a POST
+that starts work) is retried only when it surely never reached the server.
+
+There is one retry layer: the client's token request inside an API call is one step of that
+call's attempt, not a loop of its own, so ``attempts`` on the final error is the number of
+tries made.
 """
 
 from __future__ import annotations
@@ -12,41 +17,64 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import tenacity
 
-from ._exceptions import APIError, ConfigurationError, DecodeError, RateLimitError, TransportError
-from ._protocol import RETRYABLE_STATUSES
+from ._exceptions import (
+    APIError,
+    ConnectError,
+    DecodeError,
+    RateLimitError,
+    ResponseTooLargeError,
+    TransportError,
+)
+from ._protocol import RETRYABLE_STATUSES, check_number
 
-__all__ = ["RetryPolicy", "is_retryable"]
+__all__ = ["RetryPolicy", "is_retryable", "never_reached_the_server", "reason"]
 
 log = logging.getLogger("centrepoint_async")
 T = TypeVar("T")
+
+#: Called before each retry with (the attempt about to start, the wait before it, the error).
+OnRetry = Callable[[int, float, BaseException], Awaitable[None]]
 
 
 def is_retryable(exc: BaseException) -> bool:
     """True if the request that raised ``exc`` may succeed unchanged on another try."""
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt: never
         return False
+    if isinstance(exc, ResponseTooLargeError):
+        return False
     if isinstance(exc, TransportError | DecodeError):
         return True
     return isinstance(exc, APIError) and exc.status in RETRYABLE_STATUSES
 
 
-def _reason(exc: BaseException | None) -> str:
+def never_reached_the_server(exc: BaseException) -> bool:
+    """True if ``exc`` proves the request was not handled, so even a POST may be sent again.
+
+    A failed connect never sent it; a 429 is refused before it is handled. Anything else (a
+    timeout, a reset, a 5xx) may have come after the server acted on it.
+    """
+    return isinstance(exc, ConnectError | RateLimitError)
+
+
+def reason(exc: BaseException | None) -> str:
+    """The cause of a failed attempt, for logs and hooks: ``status 503``, ``ConnectError: ...``."""
     if isinstance(exc, APIError):
         return f"status {exc.status}"
-    return f"{type(exc).__name__}"
+    return f"{type(exc).__name__}: {exc}"
 
 
-def _positive(name: str) -> Callable[[object, attrs.Attribute[float], float], None]:
-    def check(_: object, __: attrs.Attribute[float], value: float) -> None:
-        if not value > 0:
-            raise ConfigurationError(f"RetryPolicy.{name} must be > 0, got {value!r}")
+def _number(**bounds: Any) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """An attrs validator from :func:`check_number` (the one numeric checker)."""
 
-    return check
+    def validate(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        check_number(value, f"RetryPolicy.{attribute.name}", **bounds)
+
+    return validate
 
 
 @attrs.frozen
@@ -55,24 +83,22 @@ class RetryPolicy:
 
     Exponential backoff with full jitter (a random wait between 0 and
     ``min(max_backoff, initial_backoff * 2**n)``), at most ``max_attempts`` tries and
-    ``max_delay`` seconds in all (a wait that would pass that budget is not started). A
-    ``Retry-After`` the server sent replaces the backoff. ``sleep`` is injectable so tests run
-    without waiting.
+    ``max_delay`` seconds in all. A ``Retry-After`` the server sent (on any retryable status)
+    replaces the backoff; a wait that would pass the ``max_delay`` budget is not started: the
+    error is raised at once, carrying ``retry_after``. ``sleep`` and ``rng`` are injectable
+    so tests run without waiting; each policy has its own ``rng``.
     """
 
-    max_attempts: int = attrs.field(default=5)
-    max_delay: float = attrs.field(default=120.0, validator=_positive("max_delay"))
-    initial_backoff: float = attrs.field(default=0.5, validator=_positive("initial_backoff"))
-    max_backoff: float = attrs.field(default=30.0, validator=_positive("max_backoff"))
+    max_attempts: int = attrs.field(
+        default=5, validator=_number(minimum=1, inclusive=True, integer=True)
+    )
+    max_delay: float = attrs.field(default=120.0, validator=_number())
+    initial_backoff: float = attrs.field(default=0.5, validator=_number())
+    max_backoff: float = attrs.field(default=30.0, validator=_number())
     sleep: Callable[[float], Awaitable[None]] = attrs.field(
         default=asyncio.sleep, eq=False, repr=False
     )
     rng: random.Random = attrs.field(factory=random.Random, eq=False, repr=False)
-
-    @max_attempts.validator
-    def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigurationError(f"RetryPolicy.max_attempts must be >= 1, got {value!r}")
 
     def backoff(self, attempt: int) -> float:
         """The jittered wait after failed attempt number ``attempt`` (1-based)."""
@@ -81,33 +107,47 @@ class RetryPolicy:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        if isinstance(exc, APIError) and exc.retry_after is not None:
             return exc.retry_after
         return self.backoff(state.attempt_number)
 
-    async def call(self, fn: Callable[[], Awaitable[T]], *, what: str) -> T:
+    async def call(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        what: str,
+        retry_if: Callable[[BaseException], bool] = is_retryable,
+        on_retry: OnRetry | None = None,
+    ) -> T:
         """Await ``fn()`` until it succeeds, fails for good, or the budget is spent.
 
-        The error that ends the retries is raised with ``attempts`` set.
+        ``retry_if`` says which errors are worth another try (:func:`is_retryable`, or
+        :func:`never_reached_the_server` for a request that must not be repeated blindly);
+        ``on_retry`` is awaited before each wait. The error that ends the retries is raised
+        with ``attempts`` set.
         """
 
-        def before_sleep(state: tenacity.RetryCallState) -> None:
+        async def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
+            cause = reason(exc)
             log.warning(
                 "retrying %s in %.2f s (attempt %d of %d): %s",
                 what,
                 wait,
                 state.attempt_number + 1,
                 self.max_attempts,
-                _reason(exc),
+                cause,
+                extra={"attempt": state.attempt_number + 1, "wait": wait, "reason": cause},
             )
+            if on_retry is not None and exc is not None:
+                await on_retry(state.attempt_number + 1, wait, exc)
 
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.max_attempts)
             | tenacity.stop_before_delay(self.max_delay),
             wait=self._wait,
-            retry=tenacity.retry_if_exception(is_retryable),
+            retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc) and retry_if(exc)),
             sleep=self.sleep,
             before_sleep=before_sleep,
             reraise=True,

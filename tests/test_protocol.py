@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import pickle
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qs
@@ -14,15 +16,16 @@ from hypothesis import strategies as st
 
 import centrepoint_async as cp
 from centrepoint_async import _protocol as proto
+from centrepoint_async._exceptions import BODY_EXCERPT
 
 URL = "https://api.actigraphcorp.com/centrepoint/v3/Studies"
 
 
 def test_paths_are_built_from_checked_ids() -> None:
     """Paths follow the documentation; digit strings are accepted as ids."""
-    assert proto.history_path(8, "236") == "/Studies/8/Webhooks/236/history"
-    assert proto.webhook_path(8, 236) == "/Studies/8/Webhooks/236"
-    assert proto.webhooks_path(8) == "/Studies/8/Webhooks"
+    assert proto.history_path(8, "236") == "/centrepoint/v3/Studies/8/Webhooks/236/history"
+    assert proto.webhook_path(8, 236) == "/centrepoint/v3/Studies/8/Webhooks/236"
+    assert proto.webhooks_path(8) == "/centrepoint/v3/Studies/8/Webhooks"
 
 
 @pytest.mark.parametrize("bad", [-1, "12/../34", "1 ", 1.5, None, True, "", "٣"])
@@ -101,17 +104,79 @@ def test_statuses_map_to_typed_errors(status: int, error: type[cp.APIError]) -> 
     assert info.value.body == "limit must be between 1 and 100"
 
 
-def test_rate_limit_error_carries_retry_after() -> None:
-    """A 429's Retry-After (any header case) becomes retry_after in seconds."""
-    with pytest.raises(cp.RateLimitError) as info:
-        proto.decode_json(429, {"retry-after": "7"}, b"", "GET", URL)
+@pytest.mark.parametrize("status", [429, 503, 500, 408])
+def test_retry_after_is_read_on_every_retryable_status(status: int) -> None:
+    """Retry-After (any header case) becomes retry_after in seconds, on 429 and 5xx alike."""
+    with pytest.raises(cp.APIError) as info:
+        proto.decode_json(status, {"retry-after": "7"}, b"", "GET", URL)
     assert info.value.retry_after == 7.0
+    with pytest.raises(cp.APIError) as info:
+        proto.decode_json(status, {}, b"", "GET", URL)
+    assert info.value.retry_after is None
 
 
-def test_undecodable_success_is_a_decode_error() -> None:
-    """A 200 whose body is not JSON raises DecodeError (which the client retries)."""
-    with pytest.raises(cp.DecodeError):
+def test_undecodable_success_is_a_decode_error_with_url_and_status() -> None:
+    """A 200 whose body is not JSON raises DecodeError (retried) naming the URL and status."""
+    with pytest.raises(cp.DecodeError) as info:
         proto.decode_json(200, {}, b'{"items": [', "GET", URL)
+    assert info.value.url == URL and info.value.status == 200
+    assert info.value.__context__ is None
+
+
+def test_errors_survive_pickling_with_every_attribute() -> None:
+    """Errors cross process boundaries (multiprocessing) with status, retry_after, offsets."""
+    error = cp.RateLimitError(429, "GET", URL, "slow down", retry_after=3.0)
+    error.resume_offset, error.attempts = 200, 4
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 (our own bytes)
+    assert type(copy) is cp.RateLimitError and str(copy) == str(error)
+    assert (copy.retry_after, copy.resume_offset, copy.attempts) == (3.0, 200, 4)
+    decode = pickle.loads(pickle.dumps(cp.DecodeError("bad", url=URL, status=200)))  # noqa: S301
+    assert (decode.url, decode.status) == (URL, 200)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "pa ss+w/rd&x=1",
+        "pa+ss%2Bw%2Frd%26x%3D1",
+        "pa%20ss%2Bw%2Frd%26x%3D1",
+        base64.b64encode(b"the-id:pa ss+w/rd&x=1").decode(),
+    ],
+)
+def test_a_secret_is_redacted_in_every_encoding(spelling: str) -> None:
+    """Raw, form-encoded (+), percent-encoded (%20) and Basic base64 spellings are all scrubbed."""
+    forms = proto.secret_forms(["pa ss+w/rd&x=1"], "the-id")
+    body = f"echo: client_secret={spelling}&grant_type=client_credentials".encode()
+    with pytest.raises(cp.APIError) as info:
+        proto.decode_json(500, {}, body, "POST", URL, forms)
+    assert spelling not in str(info.value) and "***" in info.value.body
+
+
+def test_a_secret_straddling_the_excerpt_cut_is_redacted_whole() -> None:
+    """A secret that crosses the BODY_EXCERPT cut leaves not even its first characters."""
+    secret = "SECRETSECRETSECRET"
+    body = ("x" * (BODY_EXCERPT - 5) + secret).encode()
+    text = proto.body_text(body, [secret])
+    assert text == "x" * (BODY_EXCERPT - 5) + "***"
+
+
+def test_urls_with_credentials_are_refused_without_showing_them() -> None:
+    """base_url with user:password@ is a ConfigurationError whose text hides the password."""
+    with pytest.raises(cp.ConfigurationError) as info:
+        proto.check_url("https://user:hunter2@api.example.com", "base_url")
+    assert "hunter2" not in str(info.value)
+    assert proto.strip_credentials("https://u:p@h/x") == "https://***@h/x"
+    for bad in ("https://h:99999", "https://h/a b", "https://h/\r\nX: y", "https://[::1"):
+        with pytest.raises(cp.ConfigurationError):
+            proto.check_url(bad, "base_url")
+
+
+def test_header_values_with_control_characters_are_refused() -> None:
+    """A token with CR/LF is a ConfigurationError that never shows the value."""
+    with pytest.raises(cp.ConfigurationError) as info:
+        proto.check_header_value("abc\r\nX-Injected: 1", "token")
+    assert "abc" not in str(info.value)
+    assert proto.check_header_value("abc.def-ghi", "token") == "abc.def-ghi"
 
 
 def test_error_bodies_are_scrubbed_of_secrets() -> None:
@@ -136,15 +201,31 @@ def test_token_refusal_names_the_cause_not_the_secret() -> None:
     assert "invalid_client" in str(info.value) and "sec" not in str(info.value)
 
 
+def test_a_token_that_cannot_be_a_header_is_a_decode_error() -> None:
+    """An access_token holding CR/LF is refused as a DecodeError, not sent (or a ValueError)."""
+    body = orjson.dumps({"access_token": "abc\r\nX-Evil: 1", "expires_in": 60})
+    with pytest.raises(cp.DecodeError, match="cannot be sent in a header") as info:
+        proto.decode_token(200, {}, body, "u", [], now=0)
+    assert "abc" not in str(info.value)
+
+
 def test_page_ignores_links_and_keeps_total_as_a_hint() -> None:
     """A page is read from items; links are ignored; a non-integer totalCount is None."""
     data = {"items": [1, 2], "links": {"next": "/DataRetrieval/v3/x"}, "totalCount": "2"}
-    page = proto.decode_page(data, "GET", URL, 0, 100)
+    page = proto.decode_page(data, "GET", URL)
     assert page.items == [1, 2] and page.total_count is None
     with pytest.raises(cp.DecodeError):
-        proto.decode_page({"items": {}}, "GET", URL, 0, 100)
+        proto.decode_page({"items": {}}, "GET", URL)
     with pytest.raises(cp.DecodeError):
-        proto.decode_page([1], "GET", URL, 0, 100)
+        proto.decode_page([1], "GET", URL)
+
+
+@pytest.mark.parametrize("data", [{}, {"items": None}, {"totalCount": 5}, {"Items": []}])
+def test_a_page_without_an_items_list_is_a_decode_error(data: dict[str, object]) -> None:
+    """A page with no items list is an error, never an empty page that ends a listing quietly."""
+    with pytest.raises(cp.DecodeError) as info:
+        proto.decode_page(data, "GET", URL)
+    assert info.value.url == URL and info.value.status == 200
 
 
 @pytest.mark.parametrize(
