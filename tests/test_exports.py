@@ -7,7 +7,7 @@ def test_all_is_sorted_and_complete() -> None:
     """``__all__`` is sorted and lists exactly the public names the package exports."""
     assert cp.__all__ == sorted(cp.__all__)
     public = {n for n in vars(cp) if n.isidentifier() and not n.startswith("_")}
-    modules = {"testing", "receiver", "cli"}
+    modules = {"testing", "receiver", "cli", "redis"}
     assert set(cp.__all__) == public - modules
 
 
