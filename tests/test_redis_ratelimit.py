@@ -81,15 +81,19 @@ async def test_a_place_is_held_until_a_window_after_the_answer(
 
 
 async def test_pause_holds_every_limiter_on_the_key(redis_server: RedisServerProcess) -> None:
-    """pause() on one limiter holds the others on that key; a shorter pause never shortens it."""
+    """pause() on one limiter holds the others on that key; a shorter one never shortens it."""
     async with (
         RedisRateLimit(redis_server.url, max_requests=100) as a,
         RedisRateLimit(redis_server.url, max_requests=100) as b,
     ):
         await a.pause(0.5)
         await b.pause(0.01)
+        assert 0.3 < a.paused_for <= 0.5
         started = time.monotonic()
-        await b.release(await b.acquire())
+        waiter = asyncio.create_task(b.acquire())
+        await asyncio.sleep(0.1)
+        assert b.paused_for > 0  # seen from Redis, for progress displays
+        await b.release(await waiter)
         assert time.monotonic() - started >= 0.4
 
 

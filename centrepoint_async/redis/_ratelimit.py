@@ -154,6 +154,7 @@ class RedisRateLimit(RedisOwner):
         self._ids = (f"{uuid.uuid4().hex}:{n}" for n in itertools.count())
         self._held: set[str] = set()  # this process's places still in flight
         self._turn: asyncio.Lock | None = None
+        self._resume_at = 0.0  # loop time when the last pause this process knows of ends
         self._renewer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -166,6 +167,16 @@ class RedisRateLimit(RedisOwner):
         self._turn = asyncio.Lock()
         self._renewer = None
         self._held.clear()
+        self._resume_at = 0.0
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds left of the last pause this process knows of (set here or seen in Redis)."""
+        return max(0.0, self._resume_at - asyncio.get_running_loop().time())
+
+    def _paused(self, seconds: float) -> None:
+        resume_at = asyncio.get_running_loop().time() + seconds
+        self._resume_at = max(self._resume_at, resume_at)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -192,6 +203,8 @@ class RedisRateLimit(RedisOwner):
                 if status == 0:
                     break
                 wait = int(wait_us) / US
+                if status == 1:
+                    self._paused(wait)  # another process's 429, shown by progress displays
                 if status == 2:
                     # the first place to free may still be in flight; a release elsewhere can
                     # free one sooner, so look again after half a lease at the latest
@@ -227,6 +240,7 @@ class RedisRateLimit(RedisOwner):
         if not (isinstance(seconds, int | float) and math.isfinite(seconds)) or seconds <= 0:
             return
         await self._conn().script("pause", self._keys[1:], [math.ceil(seconds * US)])
+        self._paused(seconds)
 
     async def in_use(self) -> int:
         """The places held right now, by every process sharing the key."""
