@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import orjson
 import pytest
@@ -67,11 +68,12 @@ def test_payload_typing_and_parse_event_agree(spelling: str) -> None:
 def test_every_spelling_reaches_the_same_handler(registered: str | type[cp.Event]) -> None:
     """A handler registered under any spelling, or by class, gets every spelling's events."""
     receiver = WebhookReceiver(secret="s")
-    calls: list[InboundEvent] = []
+    register: Any = receiver.on(registered)  # either overload: the union is the point here
 
-    @receiver.on(registered)
     async def handler(event: InboundEvent) -> None:
-        calls.append(event)
+        return None
+
+    register(handler)
 
     for spelling in SPELLINGS:
         assert receiver.handlers_for(parse_event({"X-ActiGraph-Event": spelling}, b"{}")) == [

@@ -1,179 +1,155 @@
-"""Receiving CentrePoint webhooks in an aiohttp backend.
+"""WebhookReceiver: one framework-free core (:meth:`WebhookReceiver.process`), thin adapters.
 
-- :func:`verify_signature`: the ``X-ActiGraph-Signature`` check (base64 HMAC-SHA256 of the raw
-  body bytes), constant time, several secrets for rotation.
-- :func:`parse_event`: headers and body to an :class:`InboundEvent` with a typed payload.
-- :class:`WebhookReceiver`: an aiohttp handler that answers the validation handshake, checks the
-  credentials it was configured with before parsing anything, caps the body size, drops repeated
-  deliveries (CentrePoint retries for days), and dispatches typed events to handlers::
-
-      receiver = WebhookReceiver(secret="s3cret")
-
-      @receiver.on("upload")
-      async def on_upload(event: InboundEvent) -> None: ...
-
-      app = web.Application()
-      receiver.mount(app, "/centrepoint/webhooks")
+The rule (see the package docstring): 2xx only once a delivery is handled or durably stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
+import contextlib
 import logging
+import os
+import random
+import socket
+import sys
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._converter import parse_payload
 from .._events import EVENT_TYPES, event_name
-from .._exceptions import ConfigurationError, SignatureError
+from .._exceptions import ConfigurationError, ReceiverAuthError
 from .._models import Event
+from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, Inbox, StoredDelivery
+from ._parse import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    HOOK_SECRET_HEADER,
+    WEBHOOK_ID_HEADER,
+    Credentials,
+    InboundEvent,
+    _header_value,
+    parse_webhook_id,
+)
 
-__all__ = [
-    "DeliveryStore",
-    "InboundEvent",
-    "MemoryDeliveryStore",
-    "WebhookReceiver",
-    "parse_event",
-    "sign",
-    "verify_signature",
-]
+if TYPE_CHECKING:
+    from ._asgi import ASGIApp
 
 log = logging.getLogger("centrepoint_async.receiver")
 
-EVENT_HEADER = "X-ActiGraph-Event"
-DELIVERY_HEADER = "X-ActiGraph-Delivery"
-WEBHOOK_ID_HEADER = "X-ActiGraph-Webhook-id"
-SIGNATURE_HEADER = "X-ActiGraph-Signature"
-HOOK_SECRET_HEADER = "X-ActiGraph-Hook-Secret"  # noqa: S105 (a header name)
-
-
-def sign(body: bytes | str, secret: str) -> str:
-    """``base64(HMAC-SHA256(key=UTF-8 secret, msg=body))``, as CentrePoint signs deliveries."""
-    data = body.encode() if isinstance(body, str) else body
-    digest = hmac.new(secret.encode(), data, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def verify_signature(
-    body: bytes | str, signature: str | None, *, secret: str | Sequence[str]
-) -> bool:
-    """True if ``signature`` is the HMAC of ``body`` under ``secret`` (or any of several).
-
-    Compare against the raw body bytes as received. Constant time per secret; a missing,
-    empty or malformed signature is ``False``, never an exception.
-    """
-    if not signature or not isinstance(signature, str):
-        return False
-    try:
-        given = base64.b64decode(signature.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    secrets = [secret] if isinstance(secret, str) else list(secret)
-    data = body.encode() if isinstance(body, str) else body
-    matched = False
-    for key in secrets:  # check every secret: the time does not tell which one matched
-        expected = hmac.new(key.encode(), data, hashlib.sha256).digest()
-        matched |= hmac.compare_digest(expected, given)
-    return matched
+E = TypeVar("E", bound=Event)
+Handler = Callable[[InboundEvent[Any]], Awaitable[None]]
+AnyHandler = Callable[[InboundEvent], Awaitable[None]]
+HeaderMap = Mapping[str, str]
 
 
 @attrs.frozen
-class InboundEvent:
-    """One webhook delivery as received."""
+class Reply:
+    """What to answer a delivery: any web framework can send it as it is."""
 
-    name: str  # X-ActiGraph-Event
-    webhook_id: int | None  # X-ActiGraph-Webhook-id
-    delivery_id: str | None  # X-ActiGraph-Delivery: the same for resends of one delivery
-    payload: Event | None  # typed from the body; UnknownEvent if it does not fit
-
-
-def _header_value(value: str | None) -> str | None:
-    # documented examples show values like "upload," (a trailing comma)
-    return value.strip().rstrip(",").strip() if value is not None else None
+    status: int
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
 
 
-def parse_event(headers: Mapping[str, str], body: bytes | str) -> InboundEvent:
-    """An :class:`InboundEvent` from a delivery's headers (any case) and raw body.
-
-    Never raises: a body that is not JSON or not of its event's shape gives an
-    ``UnknownEvent`` payload.
-    """
-    lookup = CIMultiDict(headers)
-    name = event_name(lookup.get(EVENT_HEADER) or "")
-    webhook_text = _header_value(lookup.get(WEBHOOK_ID_HEADER))
-    digits = webhook_text is not None and webhook_text.isascii() and webhook_text.isdigit()
-    webhook_id = int(webhook_text) if digits and webhook_text else None
-    return InboundEvent(
-        name=name,
-        webhook_id=webhook_id,
-        delivery_id=_header_value(lookup.get(DELIVERY_HEADER)) or None,
-        payload=parse_payload(name, body),
+def _reply(status: int, text: str, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(
+        status, {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}, text.encode()
     )
 
 
-class DeliveryStore(Protocol):
-    """Remembers delivery ids, so a repeated delivery is handled once.
+# answers shared by every call (Reply is frozen)
+OK = _reply(200, "ok")
+DUPLICATE = _reply(200, "duplicate")
+NO_HANDLER = _reply(200, "no handler for this event")
+STORED = _reply(202, "stored")
+UNAUTHORIZED = _reply(401, "unauthorized")
+TOO_LARGE = _reply(413, "body too large")
+NOT_JSON = _reply(400, "body is not JSON")
+NOT_POST = _reply(405, "POST only", {"Allow": "POST"})
+TIMEOUT = _reply(408, "body not received in time")
+FAILED = _reply(500, "handler failed")
+CLOSING = _reply(503, "shutting down", {"Retry-After": "60"})
+BUSY = _reply(503, "too many deliveries in progress", {"Retry-After": "60"})
+RUNNING = _reply(503, "still being handled", {"Retry-After": "60"})
+UNSTORED = _reply(503, "could not store the delivery", {"Retry-After": "60"})
+BAD_HANDSHAKE = _reply(400, "bad X-ActiGraph-Hook-Secret")
 
-    Implement it over your database to share it between processes.
-    """
 
-    async def claim(self, delivery_id: str) -> bool:
-        """Record ``delivery_id``; False if it was already recorded."""
-        ...
-
-    async def release(self, delivery_id: str) -> None:
-        """Forget ``delivery_id`` (its handling failed, so a resend must be handled)."""
-        ...
+def _positive(name: str, value: object, *, integer: bool = False) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        what = "a positive integer" if integer else "a positive number"
+        raise ConfigurationError(f"{name} must be {what}, got {value!r}")
 
 
-class MemoryDeliveryStore:
-    """A :class:`DeliveryStore` in memory, keeping the ``max_size`` most recent ids."""
+class _RecentIds:
+    """Ids of deliveries handled without an inbox, bounded by age and by bytes (not count)."""
 
-    def __init__(self, max_size: int = 100_000) -> None:
-        self.max_size = max_size
-        self._ids: OrderedDict[str, None] = OrderedDict()
+    ENTRY_OVERHEAD = 120  # an OrderedDict entry and its float, beyond the str itself
+
+    def __init__(self, retention: float, max_bytes: int) -> None:
+        self.retention = retention
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._ids: OrderedDict[str, float] = OrderedDict()  # id -> when handled, oldest first
 
     def __len__(self) -> int:
         return len(self._ids)
 
-    async def claim(self, delivery_id: str) -> bool:
-        if delivery_id in self._ids:
-            self._ids.move_to_end(delivery_id)
-            return False
-        self._ids[delivery_id] = None
-        while len(self._ids) > self.max_size:
-            self._ids.popitem(last=False)
-        return True
+    def __contains__(self, delivery_id: str) -> bool:
+        self._expire(time.monotonic())
+        return delivery_id in self._ids
 
-    async def release(self, delivery_id: str) -> None:
-        self._ids.pop(delivery_id, None)
+    def add(self, delivery_id: str) -> None:
+        now = time.monotonic()
+        self._expire(now)
+        if delivery_id not in self._ids:
+            self.bytes += sys.getsizeof(delivery_id) + self.ENTRY_OVERHEAD
+        self._ids[delivery_id] = now
+        self._ids.move_to_end(delivery_id)
+        while self.bytes > self.max_bytes and self._ids:
+            oldest, _ = self._ids.popitem(last=False)
+            self.bytes -= sys.getsizeof(oldest) + self.ENTRY_OVERHEAD
 
-
-EventHandler = Callable[[InboundEvent], Awaitable[None]]
+    def _expire(self, now: float) -> None:
+        ids = self._ids
+        while ids:
+            oldest, handled = next(iter(ids.items()))
+            if now - handled < self.retention:
+                return
+            del ids[oldest]
+            self.bytes -= sys.getsizeof(oldest) + self.ENTRY_OVERHEAD
 
 
 class WebhookReceiver:
-    """An aiohttp endpoint for CentrePoint webhooks.
+    """Receives CentrePoint webhook deliveries and runs handlers, losing none.
 
     Credentials: any of ``secret`` (HMAC, one or a list for rotation), ``basic_auth``
-    (``(user, password)``) and ``bearer_token``; every one configured must pass, or the
-    delivery gets 401 before its body is parsed. With none configured every delivery is
-    accepted (a warning is logged): configure one in production.
+    (``(user, password)``) or ``bearer_token`` (not both Basic and Bearer: CentrePoint sends one
+    ``Authorization`` header); every one configured must pass, or the delivery gets 401 before
+    its body is read. With none configured every delivery is accepted (a warning is logged).
 
-    Answers: 200 handled (or a repeated delivery, dropped); 202 accepted while a handler runs
-    past ``handler_timeout`` seconds (it goes on in the background); 400 body not JSON; 401 bad
-    or missing credentials; 413 body over ``max_body_size`` bytes; 500 a handler raised
-    (logged; the delivery id is released so CentrePoint's resend is handled).
+    Without an ``inbox``, handlers run before the answer, for up to ``handler_timeout`` seconds
+    (then 503: the handler goes on, and a resend after it succeeded gets 200 without running);
+    at most ``max_running`` at once (then 503). With an ``inbox`` (``SQLiteInbox(path)``,
+    ``RedisInbox(url)``) a delivery is answered 202 once stored, and ``workers`` background
+    tasks run its handlers (each attempt up to ``attempt_timeout``), retrying a failure after
+    ``retry_delay`` seconds doubled each time up to ``max_retry_delay``; after ``max_attempts``
+    failures it is a dead letter (:meth:`dead_letters`, :meth:`redrive`).
+
+    Answers: 200 handled, repeated or no handler for the event; 202 stored; 400 body not JSON;
+    401 credentials; 405 not POST; 408 body not received within ``body_timeout``; 413 body over
+    ``max_body_size``; 500 a handler raised; 503 not handled yet, not stored, or shutting down.
+    Every argument is checked at construction (``ConfigurationError``).
     """
 
     def __init__(
@@ -182,174 +158,501 @@ class WebhookReceiver:
         secret: str | Sequence[str] | None = None,
         basic_auth: tuple[str, str] | None = None,
         bearer_token: str | None = None,
+        inbox: Inbox | None = None,
         max_body_size: int = 1024 * 1024,
-        handler_timeout: float = 5.0,
-        store: DeliveryStore | None = None,
+        body_timeout: float = 30.0,
+        handler_timeout: float = 10.0,
+        max_running: int = 100,
+        workers: int = 8,
+        attempt_timeout: float = 600.0,
+        max_attempts: int = 8,
+        retry_delay: float = 1.0,
+        max_retry_delay: float = 600.0,
+        lease_seconds: float = 60.0,
+        poll_interval: float = 2.0,
+        close_timeout: float = 10.0,
+        dedupe_retention: float = DEFAULT_RETENTION,
+        max_dedupe_bytes: int = DEFAULT_MAX_DEDUPE_BYTES,
     ) -> None:
-        self._secrets = [secret] if isinstance(secret, str) else list(secret or [])
-        self._basic = basic_auth
-        self._bearer = bearer_token
+        self._credentials = Credentials.build(secret, basic_auth, bearer_token)
+        for name, count in (
+            ("max_body_size", max_body_size),
+            ("max_running", max_running),
+            ("workers", workers),
+            ("max_attempts", max_attempts),
+            ("max_dedupe_bytes", max_dedupe_bytes),
+        ):
+            _positive(name, count, integer=True)
+        for name, value in (
+            ("body_timeout", body_timeout),
+            ("handler_timeout", handler_timeout),
+            ("attempt_timeout", attempt_timeout),
+            ("retry_delay", retry_delay),
+            ("max_retry_delay", max_retry_delay),
+            ("lease_seconds", lease_seconds),
+            ("poll_interval", poll_interval),
+            ("close_timeout", close_timeout),
+            ("dedupe_retention", dedupe_retention),
+        ):
+            _positive(name, value)
+        if inbox is not None and not isinstance(inbox, Inbox):
+            raise ConfigurationError(f"inbox must implement the Inbox protocol, got {inbox!r}")
+        self.inbox = inbox
         self.max_body_size = max_body_size
-        self.handler_timeout = handler_timeout
-        self.store: DeliveryStore = store if store is not None else MemoryDeliveryStore()
-        self._handlers: dict[str | None, list[EventHandler]] = {}
-        self._background: set[asyncio.Task[None]] = set()
-        if not (self._secrets or basic_auth or bearer_token):
+        self.body_timeout = float(body_timeout)
+        self.handler_timeout = float(handler_timeout)
+        self.max_running = max_running
+        self.workers = workers
+        self.attempt_timeout = float(attempt_timeout)
+        self.max_attempts = max_attempts
+        self.retry_delay = float(retry_delay)
+        self.max_retry_delay = float(max_retry_delay)
+        self.lease_seconds = float(lease_seconds)
+        self.poll_interval = float(poll_interval)
+        self.close_timeout = float(close_timeout)
+        self._handlers: list[tuple[str | None, type[Event] | None, Handler]] = []
+        self._recent = _RecentIds(dedupe_retention, max_dedupe_bytes)
+        self._running: dict[object, asyncio.Task[None]] = {}  # without an inbox: by delivery
+        self._leased: dict[str, asyncio.Task[None]] = {}  # with an inbox: by delivery id
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._state = "new"  # new -> started -> closing -> closed
+        self._start_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+        if not self._credentials.methods:
             log.warning("WebhookReceiver has no credentials configured: anyone can post events")
 
     def __repr__(self) -> str:
-        methods = [
-            name
-            for name, on in (
-                ("hmac", self._secrets),
-                ("basic", self._basic),
-                ("bearer", self._bearer),
-            )
-            if on
-        ]
-        return f"WebhookReceiver(auth={methods}, handlers={sorted(map(str, self._handlers))})"
+        names = sorted({str(key) for key, _, _ in self._handlers})
+        inbox = f", inbox={type(self.inbox).__name__}" if self.inbox is not None else ""
+        return f"WebhookReceiver(auth={self._credentials.methods}, handlers={names}{inbox})"
 
-    def on(self, name: str | type[Event] | None = None) -> Callable[[EventHandler], EventHandler]:
-        """Register an async handler for event ``name`` in any spelling, or an event class
-        (``None``: every event)."""
+    # --- handlers --------------------------------------------------------------------------
+
+    @overload
+    def on(
+        self, name: type[E]
+    ) -> Callable[
+        [Callable[[InboundEvent[E]], Awaitable[None]]],
+        Callable[[InboundEvent[E]], Awaitable[None]],
+    ]: ...
+
+    @overload
+    def on(self, name: str | None = None) -> Callable[[AnyHandler], AnyHandler]: ...
+
+    def on(self, name: str | type[Any] | None = None) -> Callable[[Any], Any]:
+        """Register an async handler for an event name (any case or spacing), an event class
+        (the handler gets ``InboundEvent[ThatClass]``), or every event (``None``).
+
+        Handlers of one delivery run in the order registered; the delivery is handled once
+        every one of them returned. A delivery may be handled more than once (a handler that
+        failed is retried with the others): make handlers idempotent.
+        """
+        cls: type[Event] | None = None
         if isinstance(name, type):
-            names = [key for key, cls in EVENT_TYPES.items() if cls is name]
+            names = [key for key, value in EVENT_TYPES.items() if value is name]
             if not names:
                 raise ConfigurationError(f"{name.__name__} is not an event class with a name")
-            key: str | None = names[0]
+            cls, key = name, names[0]
+        elif name is None:
+            key = None
+        elif isinstance(name, str) and event_name(name):
+            key = event_name(name)
         else:
-            key = event_name(name) if name is not None else None
+            raise ConfigurationError(f"on() takes an event name or class, got {name!r}")
 
-        def register(handler: EventHandler) -> EventHandler:
-            self._handlers.setdefault(key, []).append(handler)
+        def register(handler: Handler) -> Handler:
+            if not callable(handler):
+                raise ConfigurationError(f"a handler must be an async callable, got {handler!r}")
+            self._handlers.append((key, cls, handler))
             return handler
 
         return register
 
-    def mount(self, app: web.Application, path: str = "/centrepoint/webhooks") -> None:
-        """Route POST ``path`` of ``app`` to :meth:`handle`; finish handlers on cleanup."""
-        app.router.add_post(path, self.handle)
-        app.on_cleanup.append(lambda _: self.close())
+    def handlers_for(self, event: InboundEvent[Any]) -> list[Handler]:
+        """The handlers ``event`` runs, in the order they were registered.
 
-    async def close(self) -> None:
-        """Wait for handlers still running in the background."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        A handler registered by class runs only when the payload is of that class (a body that
+        did not fit is an ``UnknownEvent``: it reaches the name and catch-all handlers).
+        """
+        return [
+            handler
+            for key, cls, handler in self._handlers
+            if (key is None or key == event.name)
+            and (cls is None or isinstance(event.payload, cls))
+        ]
 
-    # --- the handler ---------------------------------------------------------------------
+    def _has_handlers(self, name: str) -> bool:
+        return any(key is None or key == name for key, _, _ in self._handlers)
 
-    async def handle(self, request: web.Request) -> web.Response:
-        """The aiohttp handler for CentrePoint's POSTs."""
-        name = event_name(request.headers.get(EVENT_HEADER) or "")
-        code = request.headers.get(HOOK_SECRET_HEADER)
-        if name == "validation" and code:
+    # --- the core --------------------------------------------------------------------------
+
+    async def process(self, method: str, headers: HeaderMap, body: bytes) -> Reply:
+        """Everything a delivery needs, framework-free: ``(method, headers, raw body)`` in,
+        the :class:`Reply` to send out.
+
+        Handshake, credentials, size, signature, parsing, dedupe, inbox and handlers, under
+        the rule: 2xx only once handled or stored. Never raises for anything a sender can send.
+        """
+        lookup = _multidict(headers)
+        early = self.precheck(method, lookup)
+        if early is not None:
+            return early
+        if len(body) > self.max_body_size:
+            return TOO_LARGE
+        return await self.accept(lookup, body)
+
+    def precheck(self, method: str, headers: HeaderMap) -> Reply | None:
+        """The answer a delivery gets before its body is read, or ``None`` to read it.
+
+        For adapters: shutting down, not POST, the validation handshake, Basic/Bearer
+        credentials, a declared ``Content-Length`` over the cap.
+        """
+        lookup = _multidict(headers)
+        if self._state in ("closing", "closed"):
+            return CLOSING
+        if method.upper() != "POST":
+            return NOT_POST
+        code = lookup.get(HOOK_SECRET_HEADER)
+        if code is not None and event_name(lookup.get(EVENT_HEADER) or "") == "validation":
             # the handshake: echo the code back so CentrePoint lets the webhook go live
-            return web.Response(status=200, headers={HOOK_SECRET_HEADER: code})
+            if not code or not code.isascii() or not code.isprintable():
+                return BAD_HANDSHAKE
+            return Reply(200, {HOOK_SECRET_HEADER: code})
         try:
-            self.check_credentials(request.headers)  # before reading a byte of the body
-            declared = request.content_length
-            if declared is not None and declared > self.max_body_size:
-                return web.Response(status=413, text="body too large")
-            body = await self._read(request)
-            if body is None:
-                return web.Response(status=413, text="body too large")
-            self.check_signature(request.headers, body)
-        except SignatureError as exc:
+            self._credentials.check_authorization(lookup)
+        except ReceiverAuthError as exc:
             log.info("refused a delivery: %s", exc)
-            return web.Response(status=401, text="unauthorized")
+            return UNAUTHORIZED
+        declared = lookup.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
+            return TOO_LARGE
+        return None
+
+    async def accept(self, headers: HeaderMap, body: bytes) -> Reply:
+        """The rest of :meth:`process` once :meth:`precheck` passed and the body is read."""
+        lookup = _multidict(headers)
+        try:
+            self._credentials.check_signature(lookup, body)
+        except ReceiverAuthError as exc:
+            log.info("refused a delivery: %s", exc)
+            return UNAUTHORIZED
         try:
             orjson.loads(body)
         except orjson.JSONDecodeError:
-            return web.Response(status=400, text="body is not JSON")
-        event = parse_event(request.headers, body)
-        if event.delivery_id is not None and not await self.store.claim(event.delivery_id):
-            log.info("dropped repeated delivery %s", event.delivery_id)
-            return web.Response(status=200, text="duplicate")
-        return await self._dispatch(event)
+            return NOT_JSON
+        name = event_name(lookup.get(EVENT_HEADER) or "")
+        if not self._has_handlers(name):
+            return NO_HANDLER
+        delivery_id = _header_value(lookup.get(DELIVERY_HEADER)) or None
+        webhook_id = parse_webhook_id(lookup.get(WEBHOOK_ID_HEADER))
+        if self._state == "new":
+            await self.start()
+        if self._state != "started":
+            return CLOSING
+        if self.inbox is not None:
+            return await self._store(self.inbox, delivery_id, name, webhook_id, body)
+        event = InboundEvent(name, webhook_id, delivery_id, parse_payload(name, body))
+        return await self._run_now(event)
 
-    async def _read(self, request: web.Request) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > self.max_body_size:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+    async def _store(
+        self, inbox: Inbox, delivery_id: str | None, name: str, webhook_id: int | None, body: bytes
+    ) -> Reply:
+        if delivery_id is None:  # nothing to dedupe by: store under an id of our own
+            delivery_id = f"local-{uuid.uuid4()}"
+        stored = StoredDelivery(delivery_id, name, webhook_id, body, time.time())
+        try:
+            new = await inbox.add(stored)
+        except Exception:
+            log.exception("could not store delivery %s: answered 503", delivery_id)
+            return UNSTORED
+        if not new:
+            return DUPLICATE
+        self._wake.set()
+        return STORED
 
-    def check_credentials(self, headers: Mapping[str, str]) -> None:
-        """Raise :class:`SignatureError` unless the Basic/Bearer credentials configured match.
-
-        For other frameworks: call this, then :meth:`check_signature` with the raw body.
-        """
-        scheme, _, credentials = CIMultiDict(headers).get("Authorization", "").partition(" ")
-        if self._basic is not None and not (
-            scheme.lower() == "basic" and _basic_matches(credentials, self._basic)
-        ):
-            raise SignatureError("missing or wrong Basic credentials")
-        if self._bearer is not None and not (
-            scheme.lower() == "bearer"
-            and hmac.compare_digest(credentials.strip().encode(), self._bearer.encode())
-        ):
-            raise SignatureError("missing or wrong Bearer token")
-
-    def check_signature(self, headers: Mapping[str, str], body: bytes) -> None:
-        """Raise :class:`SignatureError` unless ``X-ActiGraph-Signature`` signs ``body``.
-
-        Does nothing when no HMAC secret is configured.
-        """
-        if not self._secrets:
-            return
-        signature = CIMultiDict(headers).get(SIGNATURE_HEADER)
-        if not signature:
-            raise SignatureError("missing X-ActiGraph-Signature")
-        if not verify_signature(body, signature, secret=self._secrets):
-            raise SignatureError("X-ActiGraph-Signature does not match the body")
-
-    def handlers_for(self, event: InboundEvent) -> list[EventHandler]:
-        """The handlers ``event`` runs, in order: those of its name, then the catch-all ones."""
-        return self._handlers.get(event.name, []) + self._handlers.get(None, [])
-
-    async def _dispatch(self, event: InboundEvent) -> web.Response:
-        handlers = self.handlers_for(event)
-        if not handlers:
-            return web.Response(status=200, text="ok")
-        task = asyncio.ensure_future(self._run(handlers, event))
+    async def _run_now(self, event: InboundEvent) -> Reply:
+        key: object = event.delivery_id
+        if event.delivery_id is not None:
+            if event.delivery_id in self._recent:
+                return DUPLICATE
+            if event.delivery_id in self._running:
+                return RUNNING  # not handled yet: CentrePoint must try again
+        else:
+            key = object()
+        if len(self._running) >= self.max_running:
+            return BUSY
+        task = asyncio.ensure_future(self._call(self.handlers_for(event), event))
+        self._running[key] = task
+        task.add_done_callback(lambda done: self._finished(key, event, done))
         try:
             await asyncio.wait_for(asyncio.shield(task), self.handler_timeout)
         except TimeoutError:
-            self._background.add(task)
-            task.add_done_callback(self._finished)
-            return web.Response(status=202, text="accepted")
-        except Exception:
-            log.exception(
-                "webhook handler failed for %s delivery %s", event.name, event.delivery_id
+            log.warning(
+                "handlers of %s delivery %s still running after %.1f s: answered 503",
+                event.name,
+                event.delivery_id,
+                self.handler_timeout,
             )
-            return web.Response(status=500, text="handler failed")
-        return web.Response(status=200, text="ok")
+            return RUNNING
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the request itself was cancelled
+            return CLOSING  # close() cancelled the handler: not handled
+        except Exception:
+            return FAILED  # logged by _finished
+        return OK
 
-    async def _run(self, handlers: list[EventHandler], event: InboundEvent) -> None:
+    def _finished(self, key: object, event: InboundEvent, task: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+        if task.cancelled():
+            log.warning("handlers of delivery %s cancelled: not acknowledged", event.delivery_id)
+        elif (error := task.exception()) is not None:
+            log.error(
+                "handler failed for %s delivery %s",
+                event.name,
+                event.delivery_id,
+                exc_info=error,
+            )
+        elif event.delivery_id is not None:
+            self._recent.add(event.delivery_id)
+
+    @staticmethod
+    async def _call(handlers: list[Handler], event: InboundEvent) -> None:
+        for handler in handlers:
+            await handler(event)
+
+    # --- inbox workers ---------------------------------------------------------------------
+
+    async def _pump_loop(self, inbox: Inbox) -> None:
+        """Lease due deliveries while workers are free; renew the leases of running ones."""
+        renewed = time.monotonic()
+        while self._state == "started":
+            self._wake.clear()
+            free = self.workers - len(self._leased)
+            if free > 0:
+                try:
+                    batch = await inbox.lease(self._owner, limit=free, seconds=self.lease_seconds)
+                except Exception:
+                    log.exception("could not lease deliveries from the inbox")
+                    batch = []
+                for stored in batch:
+                    if self._state != "started":
+                        await _quietly(inbox.release(stored.delivery_id, self._owner))
+                        continue
+                    task = asyncio.ensure_future(self._work(inbox, stored))
+                    self._leased[stored.delivery_id] = task
+                    task.add_done_callback(self._work_done(stored.delivery_id))
+                if len(batch) == free:
+                    continue  # there may be more due right now
+            if time.monotonic() - renewed > self.lease_seconds / 3:
+                renewed = time.monotonic()
+                for delivery_id in list(self._leased):
+                    await _quietly(
+                        inbox.extend(delivery_id, self._owner, seconds=self.lease_seconds)
+                    )
+            wait = min(self.poll_interval, self.lease_seconds / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _work_done(self, delivery_id: str) -> Callable[[asyncio.Task[None]], None]:
+        def done(_: asyncio.Task[None]) -> None:
+            self._leased.pop(delivery_id, None)
+            self._wake.set()  # a worker is free
+
+        return done
+
+    async def _work(self, inbox: Inbox, stored: StoredDelivery) -> None:
+        event = InboundEvent(
+            stored.name,
+            stored.webhook_id,
+            stored.delivery_id,
+            parse_payload(stored.name, stored.body),
+        )
         try:
-            for handler in handlers:
-                await handler(event)
-        except BaseException:
-            # failed (or cancelled at shutdown): CentrePoint's resend must be handled again
-            if event.delivery_id is not None:
-                await self.store.release(event.delivery_id)
-            raise
+            async with asyncio.timeout(self.attempt_timeout):
+                await self._call(self.handlers_for(event), event)
+        except Exception as exc:
+            attempts = stored.attempts + 1
+            dead = attempts >= self.max_attempts
+            retry_in = None if dead else self._backoff(attempts)
+            log.error(
+                "handler failed for %s delivery %s (attempt %d of %d)%s",
+                event.name,
+                event.delivery_id,
+                attempts,
+                self.max_attempts,
+                ": now a dead letter" if dead else f": retry in {retry_in:.1f} s",
+                exc_info=exc,
+            )
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            await _quietly(
+                inbox.fail(stored.delivery_id, self._owner, error=error, retry_in=retry_in)
+            )
+        else:
+            await _quietly(inbox.complete(stored.delivery_id, self._owner))
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("webhook handler failed in the background", exc_info=task.exception())
+    def _backoff(self, attempts: int) -> float:
+        # exponential, with jitter so replicas that failed together do not retry together
+        delay = min(self.max_retry_delay, self.retry_delay * 2.0 ** (attempts - 1))
+        return float(delay * random.uniform(0.5, 1.0))
+
+    async def dead_letters(self, *, limit: int = 100) -> list[StoredDelivery]:
+        """Deliveries whose handlers failed ``max_attempts`` times (empty without an inbox)."""
+        if self.inbox is None:
+            return []
+        await self.start()
+        return list(await self.inbox.dead_letters(limit=limit))
+
+    async def redrive(self, delivery_id: str) -> bool:
+        """Run a dead letter's handlers again (attempts start over); ``False`` if not dead."""
+        if self.inbox is None:
+            raise ConfigurationError("redrive needs an inbox: without one nothing is kept")
+        await self.start()
+        again = await self.inbox.redrive(delivery_id)
+        self._wake.set()
+        return again
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the inbox and start its workers (pending deliveries run again). Idempotent."""
+        async with self._start_lock:
+            if self._state != "new":
+                return
+            if self.inbox is not None:
+                await self.inbox.open()
+                self._pump = asyncio.ensure_future(self._pump_loop(self.inbox))
+            self._state = "started"
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop taking deliveries (503), wait up to ``timeout`` seconds (default
+        ``close_timeout``) for running handlers, then cancel the rest.
+
+        Cancelled deliveries stay pending in the inbox (or were answered 503): none is
+        dropped, and no handler of this receiver runs once this returns.
+        """
+        if self._state == "closed":
+            return
+        timeout = self.close_timeout if timeout is None else timeout
+        was_started = self._state == "started"
+        self._state = "closing"
+        self._wake.set()
+        deadline = time.monotonic() + max(timeout, 0.0)
+        if self._pump is not None:
+            await asyncio.wait({self._pump}, timeout=max(deadline - time.monotonic(), 0.0))
+        running = [*self._running.values(), *self._leased.values()]
+        if running:
+            await asyncio.wait(running, timeout=max(deadline - time.monotonic(), 0.0))
+        late = [task for task in (*running, self._pump) if task is not None and not task.done()]
+        leased = {task: delivery_id for delivery_id, task in self._leased.items()}
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)  # handlers unwind; none runs after close() returns
+            log.warning("close(): %d delivery handler(s) cancelled, left unhandled", len(late))
+        if self.inbox is not None:
+            for task in late:
+                if task in leased:  # pending again at once, for the next start
+                    await _quietly(self.inbox.release(leased[task], self._owner))
+            if was_started:
+                await self.inbox.close()
+        self._state = "closed"
+
+    async def __aenter__(self) -> WebhookReceiver:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- adapters --------------------------------------------------------------------------
+
+    def mount(self, app: web.Application, path: str = "/centrepoint/webhooks") -> None:
+        """Route POST ``path`` of an aiohttp ``app`` to :meth:`handle`; start with the app, and
+        close (``close_timeout``) when it shuts down, before it waits for open requests."""
+        app.router.add_post(path, self.handle)
+
+        async def start(_: web.Application) -> None:
+            await self.start()
+
+        async def close(_: web.Application) -> None:
+            await self.close()
+
+        app.on_startup.append(start)
+        app.on_shutdown.append(close)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The aiohttp handler: body read with ``body_timeout`` and ``max_body_size``."""
+        reply = self.precheck(request.method, request.headers)
+        if reply is None:
+            ended = True
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    body = await _read_capped(request, self.max_body_size)
+                    if body is None:  # read the rest away (bounded) so the 413 gets through
+                        ended = await _discard(request, 4 * self.max_body_size)
+            except TimeoutError:
+                reply, ended = TIMEOUT, False
+            else:
+                reply = TOO_LARGE if body is None else await self.accept(request.headers, body)
+            if not ended:
+                # close rather than read more of a trickling or huge body (aiohttp lingers 10 s)
+                request.protocol.force_close()
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
+
+    def asgi(self) -> ASGIApp:
+        """An ASGI application (Starlette, FastAPI, any ASGI server) answering deliveries.
+
+        ``app.mount("/centrepoint/webhooks", receiver.asgi())`` serves
+        ``/centrepoint/webhooks/`` (Starlette mounts match below a path: give CentrePoint the
+        URL with its final slash), or ``app.add_route("/centrepoint/webhooks",
+        receiver.asgi(), methods=["POST"])`` for the exact path. Run alone, it starts and
+        closes the receiver through the ASGI lifespan; mounted, the receiver starts with its
+        first delivery: close it in your app's lifespan (``async with receiver:``).
+        """
+        from ._asgi import ASGIApp
+
+        return ASGIApp(self)
 
 
-def _basic_matches(credentials: str, expected: tuple[str, str]) -> bool:
+def _multidict(headers: HeaderMap) -> CIMultiDictProxy[str] | CIMultiDict[str]:
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        return headers
+    return CIMultiDict(headers)
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _discard(request: web.Request, limit: int) -> bool:
+    """Read and drop the rest of a body up to ``limit`` bytes; whether it ended."""
+    drained = 0
+    while not request.content.at_eof():
+        drained += len(await request.content.readany())
+        if drained > limit:
+            return False
+    return True
+
+
+async def _quietly(call: Awaitable[object]) -> None:
+    # an inbox call after the work is done: if it fails, the lease expires and the delivery
+    # runs again (at least once), so a log line is enough
     try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return False
-    user, sep, password = decoded.partition(":")
-    ok_user = hmac.compare_digest(user.encode(), expected[0].encode())
-    ok_password = hmac.compare_digest(password.encode(), expected[1].encode())
-    return bool(sep) and ok_user and ok_password
+        await call
+    except Exception:
+        log.exception("inbox call failed; the delivery's lease will expire and it will run again")

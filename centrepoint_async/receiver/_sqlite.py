@@ -1,0 +1,324 @@
+"""SQLiteInbox: the embedded :class:`~centrepoint_async.receiver.Inbox` for one process.
+
+Standard-library ``sqlite3`` on one thread of its own (calls are serialised there and awaited
+from the event loop), WAL journal, every change committed before the call returns: a delivery
+answered 2xx is on disk, and survives ``kill -9``. With ``synchronous="FULL"`` (the default) it
+also survives a power cut; ``"NORMAL"`` is faster and still survives the process dying.
+
+One receiver per file: on :meth:`~SQLiteInbox.open` every lease left over is released at once
+(its holder was this program before it stopped), so pending deliveries run again on start.
+Several replicas need a shared inbox: ``centrepoint_async.redis.RedisInbox``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from os import PathLike
+from typing import Literal, TypeVar
+
+from .._exceptions import ConfigurationError
+from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
+
+__all__ = ["SQLiteInbox"]
+
+log = logging.getLogger("centrepoint_async.receiver")
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    webhook_id INTEGER,
+    body BLOB,                      -- NULL once done: only the id is kept, for dedupe
+    received_at REAL NOT NULL,
+    state TEXT NOT NULL,            -- 'pending' (leased when lease_until > now), 'done', 'dead'
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    due_at REAL NOT NULL,           -- a pending delivery is not leased before this
+    owner TEXT,
+    lease_until REAL,
+    done_at REAL,
+    size INTEGER NOT NULL           -- bytes a done record counts against max_dedupe_bytes
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, due_at);
+CREATE INDEX IF NOT EXISTS deliveries_done ON deliveries (done_at) WHERE state = 'done';
+"""
+_RECORD_OVERHEAD = 100  # a done row's bytes beyond its id: other columns, index entries
+
+
+class SQLiteInbox:
+    """Deliveries in a SQLite file at ``path``, kept until handled (see the module docstring).
+
+    ``retention`` (seconds, default 7 days) and ``max_dedupe_bytes`` bound the ids of handled
+    deliveries kept for dedupe, enforced on an ``add`` at most every ``prune_interval``
+    seconds; pending and dead deliveries are never dropped.
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        retention: float = DEFAULT_RETENTION,
+        max_dedupe_bytes: int = DEFAULT_MAX_DEDUPE_BYTES,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        prune_interval: float = 60.0,
+    ) -> None:
+        if isinstance(retention, bool) or not isinstance(retention, int | float) or retention <= 0:
+            raise ConfigurationError(f"retention must be a positive number, got {retention!r}")
+        if (
+            isinstance(prune_interval, bool)
+            or not isinstance(prune_interval, int | float)
+            or prune_interval <= 0
+        ):
+            raise ConfigurationError(
+                f"prune_interval must be a positive number, got {prune_interval!r}"
+            )
+        if (
+            isinstance(max_dedupe_bytes, bool)
+            or not isinstance(max_dedupe_bytes, int)
+            or max_dedupe_bytes <= 0
+        ):
+            raise ConfigurationError(
+                f"max_dedupe_bytes must be a positive integer, got {max_dedupe_bytes!r}"
+            )
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ConfigurationError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        self.path = path
+        self.retention = float(retention)
+        self.max_dedupe_bytes = max_dedupe_bytes
+        self.synchronous = synchronous
+        self.prune_interval = float(prune_interval)
+        self._db: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._done_bytes = 0
+        self._pruned = 0.0
+
+    def __repr__(self) -> str:
+        return f"SQLiteInbox({str(self.path)!r})"
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None or self._thread is None:
+            raise ConfigurationError("this SQLiteInbox is not open")
+        db = self._db
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, db)
+
+    async def open(self) -> None:
+        """Create the file and table if needed, release leftover leases. Idempotent."""
+        if self._db is not None:
+            return
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-inbox")
+        loop = asyncio.get_running_loop()
+        self._db = await loop.run_in_executor(self._thread, self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.executescript(_SCHEMA)
+        with _transaction(db):
+            db.execute("UPDATE deliveries SET owner = NULL, lease_until = NULL")
+            (total,) = db.execute(
+                "SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE state = 'done'"
+            ).fetchone()
+        self._done_bytes = int(total)
+        return db
+
+    async def close(self) -> None:
+        """Close the file; everything stored stays stored."""
+        if self._db is None or self._thread is None:
+            return
+        db, thread = self._db, self._thread
+        self._db = self._thread = None
+        await asyncio.get_running_loop().run_in_executor(thread, db.close)
+        thread.shutdown(wait=True)
+
+    async def add(self, delivery: StoredDelivery) -> bool:
+        """Store ``delivery`` as pending, committed; ``False`` if its id is already known."""
+
+        def add(db: sqlite3.Connection) -> bool:
+            now = time.time()
+            with _transaction(db):
+                if now - self._pruned > self.prune_interval:
+                    self._prune(db, now)
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO deliveries (delivery_id, name, webhook_id, body,"
+                    " received_at, state, attempts, due_at, size)"
+                    " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                    (
+                        delivery.delivery_id,
+                        delivery.name,
+                        delivery.webhook_id,
+                        delivery.body,
+                        now,
+                        now,
+                        sys.getsizeof(delivery.delivery_id) + _RECORD_OVERHEAD,
+                    ),
+                )
+            return cursor.rowcount == 1
+
+        return await self._run(add)
+
+    def _prune(self, db: sqlite3.Connection, now: float) -> None:
+        """Forget done ids past retention, then the oldest while over the byte bound."""
+        self._pruned = now
+        for (size,) in db.execute(
+            "DELETE FROM deliveries WHERE state = 'done' AND done_at < ? RETURNING size",
+            (now - self.retention,),
+        ).fetchall():
+            self._done_bytes -= size
+        forgot_young = False
+        while self._done_bytes > self.max_dedupe_bytes:
+            oldest = db.execute(
+                "SELECT delivery_id, size, done_at FROM deliveries WHERE state = 'done'"
+                " ORDER BY done_at LIMIT 1000"
+            ).fetchall()
+            if not oldest:
+                break
+            excess, doomed = self._done_bytes - self.max_dedupe_bytes, []
+            for delivery_id, size, done_at in oldest:
+                doomed.append((delivery_id,))
+                excess -= size
+                self._done_bytes -= size
+                forgot_young |= now - done_at < self.retention
+                if excess <= 0:
+                    break
+            db.executemany("DELETE FROM deliveries WHERE delivery_id = ?", doomed)
+        if forgot_young:
+            log.warning("SQLiteInbox over max_dedupe_bytes: forgot handled ids within retention")
+
+    async def lease(self, owner: str, *, limit: int, seconds: float) -> Sequence[StoredDelivery]:
+        """Up to ``limit`` due pending deliveries, oldest due first, leased to ``owner``."""
+
+        def lease(db: sqlite3.Connection) -> list[StoredDelivery]:
+            now = time.time()
+            with _transaction(db):
+                rows = db.execute(
+                    "SELECT delivery_id, name, webhook_id, body, received_at, attempts, last_error"
+                    " FROM deliveries WHERE state = 'pending' AND due_at <= ?"
+                    " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at LIMIT ?",
+                    (now, now, limit),
+                ).fetchall()
+                db.executemany(
+                    "UPDATE deliveries SET owner = ?, lease_until = ? WHERE delivery_id = ?",
+                    [(owner, now + seconds, row[0]) for row in rows],
+                )
+            return [_record(row) for row in rows]
+
+        return await self._run(lease)
+
+    async def extend(self, delivery_id: str, owner: str, *, seconds: float) -> bool:
+        """Renew ``owner``'s lease; ``False`` if it no longer holds it."""
+        return await self._update(
+            "UPDATE deliveries SET lease_until = :now + :seconds WHERE delivery_id = :id"
+            " AND state = 'pending' AND owner = :owner AND lease_until > :now",
+            id=delivery_id,
+            owner=owner,
+            seconds=seconds,
+        )
+
+    async def complete(self, delivery_id: str, owner: str) -> bool:
+        """Handled: the body goes, the id stays for dedupe."""
+
+        def complete(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                cursor = db.execute(
+                    "UPDATE deliveries SET state = 'done', body = NULL, owner = NULL,"
+                    " lease_until = NULL, done_at = ? WHERE delivery_id = ? AND state = 'pending'"
+                    " RETURNING size",
+                    (time.time(), delivery_id),
+                )
+                row = cursor.fetchone()
+            if row is not None:
+                self._done_bytes += row[0]
+            return row is not None
+
+        return await self._run(complete)
+
+    async def fail(
+        self, delivery_id: str, owner: str, *, error: str, retry_in: float | None
+    ) -> bool:
+        """One more failed attempt: pending again in ``retry_in`` seconds, or dead."""
+        return await self._update(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = :error,"
+            " owner = NULL, lease_until = NULL,"
+            " state = CASE WHEN :retry_in IS NULL THEN 'dead' ELSE 'pending' END,"
+            " due_at = :now + COALESCE(:retry_in, 0) WHERE delivery_id = :id"
+            " AND state = 'pending' AND owner = :owner AND lease_until > :now",
+            id=delivery_id,
+            owner=owner,
+            error=error,
+            retry_in=retry_in,
+        )
+
+    async def release(self, delivery_id: str, owner: str) -> bool:
+        """Give the lease back untried: pending again at once."""
+        return await self._update(
+            "UPDATE deliveries SET owner = NULL, lease_until = NULL, due_at = MIN(due_at, :now)"
+            " WHERE delivery_id = :id AND state = 'pending' AND owner = :owner"
+            " AND lease_until > :now",
+            id=delivery_id,
+            owner=owner,
+        )
+
+    async def dead_letters(self, *, limit: int = 100) -> Sequence[StoredDelivery]:
+        """Dead deliveries, oldest first."""
+
+        def dead(db: sqlite3.Connection) -> list[StoredDelivery]:
+            rows = db.execute(
+                "SELECT delivery_id, name, webhook_id, body, received_at, attempts, last_error"
+                " FROM deliveries WHERE state = 'dead'"
+                " ORDER BY received_at LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [_record(row) for row in rows]
+
+        return await self._run(dead)
+
+    async def redrive(self, delivery_id: str) -> bool:
+        """A dead delivery back to pending, attempts from zero."""
+        return await self._update(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, due_at = :now"
+            " WHERE delivery_id = :id AND state = 'dead'",
+            id=delivery_id,
+        )
+
+    async def _update(self, sql: str, **params: object) -> bool:
+        def update(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                cursor = db.execute(sql, {"now": time.time(), **params})
+            return cursor.rowcount == 1
+
+        return await self._run(update)
+
+
+class _transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on an error)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _record(row: tuple[object, ...]) -> StoredDelivery:
+    # the columns of both SELECTs, in order
+    delivery_id, name, webhook_id, body, received_at, attempts, last_error = row
+    return StoredDelivery(
+        delivery_id=str(delivery_id),
+        name=str(name),
+        webhook_id=webhook_id if isinstance(webhook_id, int) else None,
+        body=bytes(body) if isinstance(body, bytes | bytearray | memoryview) else b"",
+        received_at=float(received_at) if isinstance(received_at, int | float) else 0.0,
+        attempts=int(attempts) if isinstance(attempts, int) else 0,
+        last_error=last_error if isinstance(last_error, str) else None,
+    )
