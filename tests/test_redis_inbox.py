@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import centrepoint_async as cp
 from centrepoint_async.receiver import Inbox, StoredDelivery
 from centrepoint_async.redis import RedisInbox, RedisServerProcess, RedisUnavailableError
 
+from .test_receiver_inbox import InboxContract
 from .test_redis_ratelimit import line, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,17 @@ def delivery(n: int, body: bytes = b'{"x": 1}') -> StoredDelivery:
 
 
 # --- the rules, one process ---------------------------------------------------------------
+
+
+class TestRedisInboxContract(InboxContract):
+    """RedisInbox keeps every rule of the receiver's Inbox contract."""
+
+    @pytest.fixture
+    async def inbox(self, redis_server: RedisServerProcess) -> AsyncIterator[Inbox]:
+        inbox = RedisInbox(redis_server.url)
+        await inbox.open()
+        yield inbox
+        await inbox.close()
 
 
 async def test_add_stores_once_and_claims_the_id(redis_server: RedisServerProcess) -> None:
