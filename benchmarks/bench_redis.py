@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,13 +38,8 @@ async def _export(args: dict[str, Any]) -> None:
     limit = shared if args["shared"] else cp.RateLimit(LIMIT, PERIOD)
     async with (
         shared,
-        cp.CentrePointClient(
-            args["client_id"],
-            args["client_secret"],
-            base_url=args["url"],
-            auth_url=args["url"],
-            rate_limit=limit,
-            retry=cp.RetryPolicy(max_delay=60),
+        cp.CentrePointClient.from_env(
+            rate_limit=limit, retry=cp.RetryPolicy(max_delay=60)
         ) as client,
     ):
         await shared.in_use()  # connected before the start
@@ -62,13 +58,7 @@ async def ceiling(redis_url: str, shared: bool) -> tuple[float, int, int]:
     """Share of the ceiling, 429s and the busiest whole window, four processes together."""
     dataset = Dataset.generate(0, studies=1, webhooks_per_study=1, deliveries=LIMIT * WINDOWS * 10)
     async with FakeCentrePoint(dataset=dataset, rate_limit=LIMIT, rate_period=PERIOD) as fake:
-        args = {
-            "redis": redis_url,
-            "url": fake.url,
-            "client_id": fake.client_id,
-            "client_secret": fake.client_secret,
-            "shared": shared,
-        }
+        args = {"redis": redis_url, "shared": shared}
         processes = [
             await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -78,6 +68,7 @@ async def ceiling(redis_url: str, shared: bool) -> tuple[float, int, int]:
                 cwd=ROOT,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
+                env={**os.environ, **fake.env()},  # the clients read where the fake is
             )
             for _ in range(PROCESSES)
         ]

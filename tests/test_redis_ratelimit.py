@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -160,9 +161,16 @@ def test_bad_arguments_are_configuration_errors() -> None:
 
 @asynccontextmanager
 async def spawn(
-    mode: str, *, module: str = "tests.test_redis_ratelimit", **args: Any
+    mode: str,
+    *,
+    module: str = "tests.test_redis_ratelimit",
+    env: dict[str, str] | None = None,
+    **args: Any,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A test module as a worker process (killed if still running when the block ends)."""
+    """A test module as a worker process (killed if still running when the block ends).
+
+    ``env`` is added to the environment (``FakeCentrePoint.env()``: where clients connect).
+    """
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -171,6 +179,7 @@ async def spawn(
         json.dumps(args),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     try:
         yield process
@@ -189,26 +198,17 @@ async def line(process: asyncio.subprocess.Process, timeout: float = 60) -> dict
     return result
 
 
-def client_args(fake: FakeCentrePoint, redis: RedisServerProcess, **more: Any) -> dict[str, Any]:
-    return {
-        "url": fake.url,
-        "client_id": fake.client_id,
-        "client_secret": fake.client_secret,
-        "redis": redis.url,
-        **more,
-    }
-
-
 async def test_four_processes_stay_under_one_ceiling(redis_server: RedisServerProcess) -> None:
     """Four processes sharing one RedisRateLimit: zero 429s, busiest window within the ceiling."""
     limit, period = 50, 1.0
     async with FakeCentrePoint(rate_limit=limit, rate_period=period) as fake:
-        args = client_args(fake, redis_server, limit=limit, period=period, seconds=4 * period)
+        args: dict[str, Any] = {"redis": redis_server.url, "limit": limit, "period": period}
+        args["seconds"] = 4 * period
         async with (
-            spawn("load", **args) as a,
-            spawn("load", **args) as b,
-            spawn("load", **args) as c,
-            spawn("load", **args) as d,
+            spawn("load", env=fake.env(), **args) as a,
+            spawn("load", env=fake.env(), **args) as b,
+            spawn("load", env=fake.env(), **args) as c,
+            spawn("load", env=fake.env(), **args) as d,
         ):
             for p in (a, b, c, d):
                 assert (await line(p))["ready"]
@@ -250,9 +250,8 @@ async def test_a_429_in_one_process_pauses_the_others(redis_server: RedisServerP
     retry_after = 1.5
     async with FakeCentrePoint(rate_limit=None) as fake:
         # a high ceiling: only the pause, never the window, can make the processes wait
-        args = client_args(
-            fake, redis_server, limit=100_000, period=1.0, seconds=5.0, gap=0.02, concurrency=2
-        )
+        args: dict[str, Any] = {"redis": redis_server.url, "limit": 100_000, "period": 1.0}
+        args |= {"seconds": 5.0, "gap": 0.02, "concurrency": 2, "env": fake.env()}
         async with (
             spawn("load", **args) as a,
             spawn("load", **args) as b,
@@ -280,13 +279,7 @@ async def _load(args: dict[str, Any]) -> None:
     limit = RedisRateLimit(args["redis"], max_requests=args["limit"], period=args["period"])
     async with (
         limit,
-        cp.CentrePointClient(
-            args["client_id"],
-            args["client_secret"],
-            base_url=args["url"],
-            auth_url=args["url"],
-            rate_limit=limit,
-        ) as client,
+        cp.CentrePointClient.from_env(rate_limit=limit) as client,
     ):
         await client.studies.get(STUDY)
         print(json.dumps({"ready": True}), flush=True)
