@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 import centrepoint_async as cp
-from centrepoint_async.receiver import Inbox, StoredDelivery
+from centrepoint_async.receiver import InboundEvent, Inbox, StoredDelivery, WebhookReceiver
 from centrepoint_async.redis import RedisInbox, RedisServerProcess, RedisUnavailableError
 
+from .test_receiver import UPLOAD, bearer
 from .test_receiver_inbox import InboxContract
 from .test_redis_ratelimit import line, spawn
 
@@ -208,6 +209,37 @@ async def test_redis_down_is_a_typed_error_and_stored_deliveries_survive(
             assert await inbox.add(delivery(2))
             got = await inbox.lease("w", limit=10, seconds=30)
             assert [d.delivery_id for d in got] == ["d-1", "d-2"]
+
+
+async def test_a_hung_redis_makes_the_receiver_answer_503(
+    redis_server: RedisServerProcess,
+) -> None:
+    """Redis that accepts but never answers (SIGSTOP): 503 within the timeout; none lost."""
+    receiver = WebhookReceiver(
+        bearer_token="t", inbox=RedisInbox(redis_server.url, timeout=0.3), poll_interval=0.05
+    )
+    handled: list[str | None] = []
+
+    @receiver.on("upload")
+    async def handle(event: InboundEvent) -> None:
+        handled.append(event.delivery_id)
+
+    async with receiver:
+        assert redis_server.process is not None
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            reply = await asyncio.wait_for(receiver.process("POST", bearer("h-1"), UPLOAD), 10)
+            assert reply.status == 503
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        # the add may have reached Redis before the timeout: then the resend is a duplicate
+        assert (await receiver.process("POST", bearer("h-1"), UPLOAD)).status in (200, 202)
+        for _ in range(200):
+            if handled:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    assert handled == ["h-1"]
 
 
 def test_bad_arguments_are_configuration_errors() -> None:

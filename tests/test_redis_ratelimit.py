@@ -247,7 +247,7 @@ async def test_a_killed_process_frees_its_places_within_a_window(
 
 async def test_a_429_in_one_process_pauses_the_others(redis_server: RedisServerProcess) -> None:
     """A 429 with Retry-After answered to one process: no process sends until it has passed."""
-    retry_after = 1.5
+    retry_after = 2.0
     async with FakeCentrePoint(rate_limit=None) as fake:
         # a high ceiling: only the pause, never the window, can make the processes wait
         args: dict[str, Any] = {"redis": redis_server.url, "limit": 100_000, "period": 1.0}
@@ -265,8 +265,8 @@ async def test_a_429_in_one_process_pauses_the_others(redis_server: RedisServerP
     assert sum(r["rate_limited"] for r in results) == 1
     (hit,) = [r.at for r in fake.requests if r.status == 429]
     answered = [r.at for r in fake.requests]
-    # the answers already on the way when the 429 came back are allowed a moment
-    assert not [t for t in answered if hit + 0.2 < t < hit + retry_after - 0.05]
+    # the requests already on their way when the 429 came back are allowed half a second
+    assert not [t for t in answered if hit + 0.5 < t < hit + retry_after - 0.1]
     assert [t for t in answered if hit - 0.5 < t < hit]  # they were sending before...
     assert len([t for t in answered if t > hit + retry_after]) > 3 * 10  # ...and all after
 

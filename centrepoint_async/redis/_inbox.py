@@ -198,8 +198,10 @@ class RedisInbox(RedisOwner):
 
     Each Redis call is bounded by ``timeout`` seconds; a Redis that is down or slow raises
     :class:`~centrepoint_async.redis.RedisUnavailableError`, and the receiver answers 503, so
-    CentrePoint sends again later. The delivery is as durable as Redis is configured to be:
-    turn on ``appendonly`` (AOF) for deliveries to survive a restart of Redis itself.
+    CentrePoint sends again later. (A store that timed out may still have reached Redis: the
+    resend then gets 200, and the delivery is handled once.) The delivery is as durable as
+    Redis is configured to be: turn on ``appendonly`` (AOF) for deliveries to survive a
+    restart of Redis itself.
     """
 
     _SCRIPTS: ClassVar[dict[str, str]] = {
