@@ -5,7 +5,7 @@ webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` 
 CentrePoint server for tests and demos.
 """
 
-from ._client import CentrePointClient, ClientStats
+from ._client import CentrePointClient, ClientStats, Timeout
 from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
@@ -26,6 +26,7 @@ from ._exceptions import (
     SignatureError,
     TransportError,
 )
+from ._hooks import HookEvent
 from ._models import (
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
@@ -79,6 +80,7 @@ __all__ = [
     "EpochAggregation",
     "Event",
     "FreedsonAggregation",
+    "HookEvent",
     "InboundEvent",
     "NotFoundError",
     "Page",
@@ -97,6 +99,7 @@ __all__ = [
     "StaudenmayerAggregation",
     "StepsAggregation",
     "Study",
+    "Timeout",
     "TransportError",
     "UnknownEvent",
     "UploadEvent",

@@ -44,6 +44,9 @@ T = TypeVar("T")
 #: many pages is a cycle, not progress.
 LOOP_WINDOW = 16
 
+#: Items typed between two yields to the event loop (see ``AsyncPager._typed``).
+PARSE_SLICE = 20
+
 
 @attrs.frozen
 class Page(Generic[T]):
@@ -172,7 +175,7 @@ class AsyncPager(Generic[T]):
                 else:  # sequential, or past what totalCount promised: one page at a time
                     raw = await window.fetch_here(offset, limit)
                 window.refill()  # before parsing: requests go out while this page is parsed
-                page = self._typed(raw)
+                page = await self._typed(raw)
                 chunk, previous = self._dedupe(page, previous, recent)
                 if chunk.page.items:
                     yield chunk
@@ -183,11 +186,18 @@ class AsyncPager(Generic[T]):
             self._windows.discard(window)
             await window.cancel()
 
-    def _typed(self, page: Page[Any]) -> Page[T]:
+    async def _typed(self, page: Page[Any]) -> Page[T]:
         if self._parse is None:
             return page
-        parse = self._parse
-        return Page([parse(item) for item in page.items], page.offset, page.limit, page.total_count)
+        parse, raw = self._parse, page.items
+        items: list[T] = []
+        for start in range(0, len(raw), PARSE_SLICE):
+            if start:
+                # let finished requests be replaced while a page is typed: the loop would
+                # otherwise hold every connection that came free meanwhile until the page is done
+                await asyncio.sleep(0)
+            items += [parse(item) for item in raw[start : start + PARSE_SLICE]]
+        return Page(items, page.offset, page.limit, page.total_count)
 
     def _dedupe(
         self, page: Page[T], previous: list[Hashable | None], recent: deque[set[Hashable]]

@@ -284,17 +284,22 @@ def secret_forms(secrets: Iterable[str], client_id: str | None = None) -> list[s
 
     Raw, URL-encoded (form style with ``+`` and path style with ``%20``), and base64 of
     ``client_id:secret`` (HTTP Basic). Longest first, so a longer form is replaced before a
-    shorter one inside it.
+    shorter one inside it. Values shorter than :data:`MIN_SECRET_LENGTH` are skipped: they
+    protect nothing and would star out every occurrence of a letter or two.
     """
     forms: set[str] = set()
     for secret in secrets:
-        if not secret:
+        if len(secret) < MIN_SECRET_LENGTH:
             continue
         forms.update((secret, quote_plus(secret), quote(secret, safe="")))
         if client_id:
             basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
             forms.update((basic, quote_plus(basic)))
     return sorted(forms, key=len, reverse=True)
+
+
+#: Shorter values are not treated as secrets by :func:`secret_forms` (see there).
+MIN_SECRET_LENGTH = 4
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, runtime_checkable
 
-from ._exceptions import ConfigurationError
+from ._protocol import check_number
 
 __all__ = ["RateLimit", "RateLimiter"]
 
@@ -64,14 +64,9 @@ class RateLimit:
     def __init__(
         self, max_requests: int = 500, period: float = 60.0, *, margin: float = 0.03
     ) -> None:
-        if not isinstance(max_requests, int) or isinstance(max_requests, bool) or max_requests < 1:
-            raise ConfigurationError(
-                f"max_requests must be a positive integer, got {max_requests!r}"
-            )
-        if not (isinstance(period, int | float) and math.isfinite(period) and period > 0):
-            raise ConfigurationError(f"period must be a positive number of seconds, got {period!r}")
-        if not 0 <= margin < 1:
-            raise ConfigurationError(f"margin must be in [0, 1), got {margin!r}")
+        check_number(max_requests, "max_requests", minimum=1, inclusive=True, integer=True)
+        check_number(period, "period")
+        check_number(margin, "margin", inclusive=True, below=1)
         self.max_requests = max_requests
         self.period = float(period)
         #: Requests allowed to hold a place in the window at once.

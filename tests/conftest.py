@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -104,3 +105,26 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+class CountingLimiter:
+    """A RateLimiter of the user's own: records every slot held and every pause asked for."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.peak = 0
+        self.slots = 0
+        self.pauses: list[float] = []
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.slots += 1
+        self.held += 1
+        self.peak = max(self.peak, self.held)
+        try:
+            yield
+        finally:
+            self.held -= 1
+
+    async def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 
@@ -14,6 +15,7 @@ import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
 
 from .conftest import STUDY, Sleeps, fast_retry
+from .test_reliability import bearer_recording_session
 
 
 async def test_get_study_with_client_credentials(fake: FakeCentrePoint) -> None:
@@ -27,8 +29,17 @@ async def test_get_study_with_client_credentials(fake: FakeCentrePoint) -> None:
 
 async def test_fixed_token_is_sent_as_bearer(fake: FakeCentrePoint) -> None:
     """token= skips the token endpoint; a refused fixed token is an AuthenticationError."""
-    async with fake.client(retry=None) as granted:
-        token = await granted._auth.get()
+    form = {
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "grant_type": "client_credentials",
+        "scope": "CentrePoint",
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{fake.url}/connect/token", data=form) as answer,
+    ):
+        token = (await answer.json())["access_token"]
     async with fake.client(token=token) as client:
         assert (await client.studies.get(STUDY)).id == STUDY
     async with fake.client(token="not-a-token") as client:
@@ -143,13 +154,13 @@ async def test_retry_after_is_honoured(fake: FakeCentrePoint, sleeps: Sleeps) ->
 
 
 async def test_timeout_becomes_transport_error_after_retries() -> None:
-    """An answer slower than timeout is retried, then raised as TransportError."""
+    """An answer slower than timeout is retried, then raised as RequestTimeoutError."""
     async with FakeCentrePoint() as fake:
         fake.inject("slow", delay=0.5, count=10, path="/Studies/")
         async with fake.client(timeout=0.1, retry=fast_retry(max_attempts=2)) as client:
-            with pytest.raises(cp.TransportError) as info:
+            with pytest.raises(cp.RequestTimeoutError) as info:
                 await client.studies.get(STUDY)
-    assert info.value.attempts == 2
+    assert info.value.attempts == 2 and isinstance(info.value, cp.TransportError)
     assert "TimeoutError" in str(info.value)
 
 
@@ -162,15 +173,16 @@ async def test_slow_answer_within_retries_succeeds() -> None:
 
 
 async def test_connection_refused_is_transport_error() -> None:
-    """Nothing listening: a TransportError once retries are spent."""
+    """Nothing listening: a ConnectError (a TransportError) once retries are spent."""
     async with FakeCentrePoint() as fake:
         url = fake.url
     client = cp.CentrePointClient(
         "id", "secret", base_url=url, auth_url=url, retry=fast_retry(max_attempts=2)
     )
     async with client:
-        with pytest.raises(cp.TransportError):
+        with pytest.raises(cp.ConnectError) as caught:
             await client.studies.get(STUDY)
+    assert isinstance(caught.value, cp.TransportError) and caught.value.attempts == 2
 
 
 async def test_cancellation_is_not_retried(fake: FakeCentrePoint, sleeps: Sleeps) -> None:
@@ -197,15 +209,18 @@ async def test_caller_session_is_used_and_not_closed(fake: FakeCentrePoint) -> N
 
 
 async def test_own_session_closed_and_client_unusable_after_close(fake: FakeCentrePoint) -> None:
-    """close() closes the client's own session; later calls get a clear error."""
+    """close() closes the client's own session (its connections end); later calls fail clearly."""
     client = fake.client()
     await client.studies.get(STUDY)
-    session = client._session
+    assert fake.concurrency == 0
     await client.close()
     await client.close()
-    assert session is not None and session.closed
     with pytest.raises(cp.ConfigurationError, match="closed"):
         await client.studies.get(STUDY)
+    # a session left open would warn "Unclosed client session" when collected: the suite runs
+    # with warnings as errors, and nothing may remain of it
+    del client
+    gc.collect()
 
 
 def test_configuration_errors() -> None:
@@ -224,6 +239,26 @@ def test_configuration_errors() -> None:
         cp.RetryPolicy(max_attempts=0)
     with pytest.raises(cp.ConfigurationError):
         cp.RateLimit(0)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(cp.ConfigurationError):
+            cp.CentrePointClient("id", "secret", max_response_size=bad)  # type: ignore[arg-type]
+        with pytest.raises(cp.ConfigurationError):
+            cp.CentrePointClient("id", "secret", max_connections=bad)  # type: ignore[arg-type]
+
+
+def test_each_client_gets_its_own_default_retry_policy_and_rate_limit() -> None:
+    """Default policies are made per client: no random generator or limiter shared by accident."""
+    first, second = cp.CentrePointClient("id", "secret"), cp.CentrePointClient("id", "secret")
+    assert first.retry is not None and second.retry is not None
+    assert first.retry == second.retry and first.retry.rng is not second.retry.rng
+    assert first.rate_limit is not second.rate_limit
+
+
+def test_repr_shows_neither_client_id_nor_secret_and_client_id_is_not_public() -> None:
+    """repr(client) names the URL and the kind of auth only; client_id is no attribute."""
+    client = cp.CentrePointClient("the-client-id", "the-secret-value")
+    assert "the-client-id" not in repr(client) and "the-secret-value" not in repr(client)
+    assert not hasattr(client, "client_id")
 
 
 async def test_requests_sent_to_the_real_hosts_by_default(mocked: aioresponses) -> None:
@@ -251,7 +286,10 @@ async def test_no_secret_or_token_in_logs_errors_or_reprs(
     """At DEBUG, across success, retry and failure, nothing shows the secret or a token."""
     caplog.set_level(logging.DEBUG, logger="centrepoint_async")
     texts: list[str] = []
-    async with fake.client(retry=fast_retry(max_attempts=2)) as client:
+    async with (
+        bearer_recording_session() as (session, sent_tokens),
+        fake.client(retry=fast_retry(max_attempts=2), session=session) as client,
+    ):
         await client.studies.get(STUDY)
         fake.inject("status", status=503, count=1)
         fake.inject("drop", count=1)
@@ -262,8 +300,8 @@ async def test_no_secret_or_token_in_logs_errors_or_reprs(
             await client.studies.get(STUDY)
         except cp.CentrePointError as exc:
             texts += [str(exc), repr(exc)]
-        texts += [repr(client), repr(client._auth), repr(client.studies.list())]
-        token = await client._auth.get()
+        texts += [repr(client), repr(client.studies.list())]
+    tokens = sent_tokens.copy()
     bad = cp.CentrePointClient(
         fake.client_id, "the-wrong-secret", base_url=fake.url, auth_url=fake.url
     )
@@ -273,9 +311,9 @@ async def test_no_secret_or_token_in_logs_errors_or_reprs(
         except cp.CentrePointError as exc:
             texts += [str(exc), repr(exc)]
     texts += [r.getMessage() for r in caplog.records]
-    assert any("retrying" in t for t in texts)
+    assert any("retrying" in t for t in texts) and tokens  # the tokens really sent
     for text in texts:
-        for secret in (fake.client_secret, token, "the-wrong-secret", fake.client_id):
+        for secret in (fake.client_secret, *tokens, "the-wrong-secret", fake.client_id):
             assert secret not in text, text
     assert re.search(r"Bearer \S", "\n".join(texts)) is None
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 
 import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
 
-from .conftest import STUDY, WEBHOOK, fast_retry, one_history
+from .conftest import STUDY, WEBHOOK, CountingLimiter, fast_retry, one_history
 
 
 def ids(items: list[Any]) -> list[int]:
@@ -99,23 +100,50 @@ async def test_bad_pager_arguments_raise_before_any_request(fake: FakeCentrePoin
     assert fake.requests == []
 
 
-@pytest.mark.parametrize("concurrency", [1, 4])
-async def test_inserts_during_listing_are_not_repeated(concurrency: int) -> None:
+async def test_inserts_during_listing_are_not_repeated() -> None:
     """Items inserted at the head shift offsets; repeats across a page boundary are dropped."""
     async with FakeCentrePoint(dataset=one_history(500), rate_limit=None) as fake:
         original = ids(fake.history_items(STUDY, WEBHOOK))
         async with fake.client() as client:
             got: list[int] = []
-            pager = client.webhooks.history(STUDY, WEBHOOK, page_size=50, concurrency=concurrency)
+            pager = client.webhooks.history(STUDY, WEBHOOK, page_size=50)
             async for page in pager.pages():
                 got += ids(page.items)
                 if page.offset in (0, 100):
                     fake.insert_deliveries(STUDY, WEBHOOK, 3)
-    assert len(got) == len(set(got))
-    if concurrency == 1:
-        assert got == original  # every original item, once, in order
-    else:
-        assert set(original) <= set(got) | set(original[:150])  # in flight pages were earlier
+    assert got == original  # every original item, once, in order; none of the new ones
+
+
+@pytest.mark.parametrize("concurrency", [2, 4, 8])
+async def test_inserts_during_a_concurrent_listing_lose_and_repeat_nothing(
+    concurrency: int,
+) -> None:
+    """With pages in flight, head inserts still give every original item once, in order.
+
+    The server here reads its list when a request starts, in the order requests are made
+    (as a real server does for requests that reach it in order), so every later page sees at
+    least the inserts an earlier page saw: offsets only ever shift forward, nothing can be
+    skipped, and what a page repeats is the tail of the page before it.
+    """
+    listing: list[int] = list(range(1000, 1500))
+    original = list(listing)
+
+    async def fetch(offset: int, limit: int) -> cp.Page[int]:
+        items = listing[offset : offset + limit]  # read when the request starts
+        await asyncio.sleep(0.001)
+        return cp.Page(items, offset, limit, len(listing))
+
+    pager: cp.AsyncPager[int] = cp.AsyncPager(
+        fetch, page_size=50, concurrency=concurrency, key=lambda i: i
+    )
+    got: list[int] = []
+    inserted = 0
+    async for page in pager.pages():
+        got += page.items
+        if page.offset in (0, 100, 250):
+            listing[:0] = range(inserted, inserted + 3)  # new items at the head
+            inserted += 3
+    assert got == original
 
 
 async def test_same_page_again_raises_instead_of_looping(fake: FakeCentrePoint) -> None:
@@ -171,42 +199,91 @@ async def test_resume_offset_after_early_break() -> None:
     assert got + ids(rest) == ids(fake.history_items(STUDY, WEBHOOK))
 
 
-def fetching() -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() if "fetch" in repr(t) and not t.done()]
+async def idle_after(fake: FakeCentrePoint, latency: float) -> None:
+    """The server finishes what it had started, and no new request follows."""
+    started = len(fake.requests) + fake.concurrency
+    for _ in range(1000):  # generous: the machine is shared
+        if fake.concurrency == 0:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(latency * 2)  # time enough for a request still being made to arrive
+    assert fake.concurrency == 0
+    assert len(fake.requests) == started  # no request was started after the walk stopped
+
+
+async def pool_is_whole(client: cp.CentrePointClient, connections: int) -> None:
+    """All ``connections`` of the caller's pool can be used at once: none is left held."""
+    await asyncio.wait_for(
+        asyncio.gather(*(client.studies.get(STUDY) for _ in range(connections))), 10
+    )
 
 
 async def test_early_break_and_cancel_leave_nothing_running() -> None:
     """Breaking out or cancelling the consumer cancels page requests in flight."""
-    async with FakeCentrePoint(dataset=one_history(3000), latency=0.2, rate_limit=None) as fake:
-        async with fake.client() as client:
+    latency = 0.2
+    limiter = CountingLimiter()  # held from send to answer: the client's requests in flight
+    async with FakeCentrePoint(dataset=one_history(3000), latency=latency, rate_limit=None) as fake:
+        connector = aiohttp.TCPConnector(limit=8)
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            fake.client(session=session, rate_limit=limiter) as client,
+        ):
             async with client.webhooks.history(
                 STUDY, WEBHOOK, page_size=10, concurrency=8
             ) as pager:
                 async for _ in pager:
                     break
-            assert fetching() == []  # async with: closed before the block ends
+                assert limiter.held > 0  # pages were in flight
+            assert limiter.held == 0  # async with: cancelled before the block ends
+            await idle_after(fake, latency)
 
             async for _ in client.webhooks.history(STUDY, WEBHOOK, page_size=10, concurrency=8):
                 break
-            for _ in range(100):  # a plain break: closed when the walk is collected, promptly
-                if not fetching():
-                    break
-                await asyncio.sleep(0.01)
-            assert fetching() == []
+            # a plain break: closed when the walk is collected, promptly (well within the
+            # latency, so requests not cancelled would still be held here)
+            await asyncio.sleep(latency / 4)
+            assert limiter.held == 0
+            await idle_after(fake, latency)
 
             async def consume() -> None:
                 async for _ in client.webhooks.history(STUDY, WEBHOOK, page_size=10, concurrency=8):
                     pass
 
             task = asyncio.create_task(consume())
-            await asyncio.sleep(0.3)
-            assert fake.concurrency > 0
+            await asyncio.sleep(latency * 1.5)
+            assert fake.concurrency > 0 and limiter.held > 0
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            await asyncio.sleep(0.01)
-            assert client._session is not None  # and no response is left open:
-            assert len(client._session.connector._acquired) == 0  # type: ignore[union-attr]
+            assert limiter.held == 0
+            await idle_after(fake, latency)
+            await pool_is_whole(client, 8)  # and no response is left holding a connection
+
+
+async def test_the_first_wave_goes_out_before_any_total_count() -> None:
+    """With concurrency 8, eight page requests are in flight before the first answer."""
+    async with FakeCentrePoint(dataset=one_history(250), latency=0.2, rate_limit=None) as fake:
+        async with fake.client() as client:
+            await client.studies.get(STUDY)  # the token, outside what is counted
+            fake.peak_concurrency = 0
+            got = await client.webhooks.history(STUDY, WEBHOOK, concurrency=8).collect()
+        assert ids(got) == ids(fake.history_items(STUDY, WEBHOOK))
+        assert fake.peak_concurrency == 8  # three pages hold the listing: five probes were spent
+        assert len(fake.api_requests("/history")) == 8
+
+
+async def test_requests_are_refilled_while_the_consumer_is_busy() -> None:
+    """A consumer stuck on its first page does not idle the connections: 2 x concurrency wait."""
+    concurrency = 4
+    async with FakeCentrePoint(dataset=one_history(5000), latency=0.02, rate_limit=None) as fake:
+        async with fake.client() as client:
+            pager = client.webhooks.history(STUDY, WEBHOOK, concurrency=concurrency)
+            async with pager:
+                async for _ in pager:
+                    await asyncio.sleep(0.5)  # the consumer is busy with the first item
+                    break
+            # the page it holds and a full buffer of pages ahead, fetched in the meantime
+            assert len(fake.api_requests("/history")) == 1 + 2 * concurrency
 
 
 async def test_pages_error_carries_resume_offset_too() -> None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 
 import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
 
-from .conftest import STUDY, fast_retry
+from .conftest import STUDY, CountingLimiter, fast_retry
 
 
 def busiest_window(times: list[float], period: float) -> int:
@@ -93,29 +91,6 @@ async def test_429_pauses_every_request_sharing_the_limit() -> None:
         assert limit.paused_for == 0
 
 
-class CountingLimiter:
-    """A RateLimiter of the user's own: records every slot held and every pause asked for."""
-
-    def __init__(self) -> None:
-        self.held = 0
-        self.peak = 0
-        self.slots = 0
-        self.pauses: list[float] = []
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        self.slots += 1
-        self.held += 1
-        self.peak = max(self.peak, self.held)
-        try:
-            yield
-        finally:
-            self.held -= 1
-
-    async def pause(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-
-
 async def test_any_rate_limiter_is_accepted_and_wraps_every_request() -> None:
     """A limiter of one's own (slot() and pause()) is held around every request, token included."""
     limiter = CountingLimiter()
@@ -156,3 +131,23 @@ async def test_a_shared_limit_paused_by_a_huge_retry_after_resumes_within_the_bu
             assert 0 < limit.paused_for <= 0.5
             study = await asyncio.wait_for(second.studies.get(STUDY), 5)
     assert study.id == STUDY
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"margin": "x"},
+        {"margin": 1},
+        {"margin": -0.1},
+        {"max_requests": 0},
+        {"max_requests": 2.5},
+        {"max_requests": True},
+        {"period": 0},
+        {"period": float("inf")},
+        {"period": "60"},
+    ],
+)
+def test_bad_rate_limit_arguments_are_configuration_errors(kwargs: dict[str, object]) -> None:
+    """Every bad argument (a margin of "x" included) is a ConfigurationError, never a TypeError."""
+    with pytest.raises(cp.ConfigurationError):
+        cp.RateLimit(**kwargs)  # type: ignore[arg-type]

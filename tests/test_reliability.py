@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 
+import aiohttp
 import attrs
 import pytest
 
 import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
 
-from .conftest import STUDY, WEBHOOK, one_history
+from .conftest import STUDY, WEBHOOK, CountingLimiter, one_history
 
 TIMEOUT = 0.3  # client timeout; "slow" faults answer after twice that
 
@@ -137,7 +140,10 @@ async def test_no_secret_in_logs_or_errors_under_chaos(caplog: pytest.LogCapture
     async with FakeCentrePoint(dataset=one_history(500), rate_limit=None) as fake:
         fake.chaos(0.2, seed=9, kinds=("status", "drop", "truncate"), retry_after=0.01)
         texts: list[str] = []
-        async with fake.client(retry=chaos_retry()) as client:
+        async with (
+            bearer_recording_session() as (session, tokens),
+            fake.client(retry=chaos_retry(), session=session) as client,
+        ):
             await client.webhooks.history(STUDY, WEBHOOK, page_size=20, concurrency=4).collect()
             fake.expire_tokens()
             fake.inject("status", status=500, count=50)
@@ -145,27 +151,53 @@ async def test_no_secret_in_logs_or_errors_under_chaos(caplog: pytest.LogCapture
                 await client.webhooks.history(STUDY, WEBHOOK).collect()
             except cp.CentrePointError as exc:
                 texts += [str(exc), repr(exc), str(exc.__context__), repr(exc.__cause__)]
-            tokens = list(fake._tokens)
         texts += [record.getMessage() for record in caplog.records]
         texts += [str(record.args) for record in caplog.records]
-    assert any("retrying" in t for t in texts)
+    assert any("retrying" in t for t in texts) and tokens  # the tokens really sent
     joined = "\n".join(texts)
     for secret in [fake.client_secret, *tokens]:
         assert secret not in joined
     assert re.search(r"(?i)bearer [A-Za-z0-9_\-]{8,}", joined) is None
 
 
+@contextlib.asynccontextmanager
+async def bearer_recording_session() -> AsyncIterator[tuple[aiohttp.ClientSession, set[str]]]:
+    """A caller's session that records every bearer token sent (aiohttp's public tracing)."""
+    tokens: set[str] = set()
+
+    async def on_start(
+        _: aiohttp.ClientSession, __: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        auth = params.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            tokens.add(auth.removeprefix("Bearer "))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+        yield session, tokens
+
+
 async def test_exception_mid_listing_leaves_no_task_or_connection() -> None:
-    """After an error with pages in flight: no task running, no connection held."""
-    async with FakeCentrePoint(dataset=one_history(3000), latency=0.05, rate_limit=None) as fake:
+    """After an error with pages in flight: no request running, no connection held."""
+    latency = 0.05
+    limiter = CountingLimiter()  # held from send to answer: the client's requests in flight
+    async with FakeCentrePoint(dataset=one_history(3000), latency=latency, rate_limit=None) as fake:
         fake.inject("status", status=404, path="offset=300")
-        async with fake.client() as client:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8)) as session,
+            fake.client(session=session, rate_limit=limiter) as client,
+        ):
             with pytest.raises(cp.NotFoundError):
                 await client.webhooks.history(STUDY, WEBHOOK, concurrency=8).collect()
-            pending = [t for t in asyncio.all_tasks() if "fetch" in repr(t) and not t.done()]
-            assert pending == []
-            assert client._session is not None
-            assert len(client._session.connector._acquired) == 0  # type: ignore[union-attr]
+            assert limiter.held == 0 and limiter.peak == 8
+            started = len(fake.requests) + fake.concurrency
+            await asyncio.sleep(latency * 3)
+            assert fake.concurrency == 0 and len(fake.requests) == started  # nothing followed
+            # every connection of the pool is free again: eight calls can run at once
+            await asyncio.wait_for(
+                asyncio.gather(*(client.studies.get(STUDY) for _ in range(8))), 10
+            )
 
 
 def table(reports: list[Report]) -> str:
