@@ -7,13 +7,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from centrepoint_async.receiver import sign
 from centrepoint_async.testing import FakeCentrePoint
-from examples import export_many_studies, list_webhooks_and_history, receive_webhooks
+from examples import (
+    export_many_studies,
+    list_webhooks_and_history,
+    receive_webhooks,
+    receive_webhooks_fastapi,
+)
+
+from .test_receiver_servers import serve_asgi
 
 ROOT = Path(__file__).parent.parent
 
@@ -64,3 +72,43 @@ async def test_receive_webhooks_app() -> None:
             await client.post("/centrepoint/webhooks", data=body, headers=headers)
         ).status == 401
     assert app[receive_webhooks.UPLOADS] == [85045]
+
+
+async def test_receive_webhooks_app_with_an_inbox(tmp_path: Path) -> None:
+    """With a SQLite inbox the aiohttp example stores (202), then handles the upload."""
+    app = receive_webhooks.make_app("example-secret", tmp_path / "inbox.db")
+    body = b'{"status": "started", "uploadId": "7", "subjectId": "44732", "studyId": "189"}'
+    headers = {"X-ActiGraph-Event": "upload", "X-ActiGraph-Delivery": "1"}
+    async with TestClient(TestServer(app)) as client:
+        signed = headers | {"X-ActiGraph-Signature": sign(body, "example-secret")}
+        assert (await client.post("/centrepoint/webhooks", data=body, headers=signed)).status == 202
+        for _ in range(400):
+            if app[receive_webhooks.UPLOADS]:
+                break
+            await asyncio.sleep(0.025)
+    assert app[receive_webhooks.UPLOADS] == [7]
+
+
+async def test_receive_webhooks_fastapi_under_uvicorn(tmp_path: Path) -> None:
+    """The FastAPI example, served by uvicorn: a delivery is stored, handled, none dead."""
+    app = receive_webhooks_fastapi.make_app("tok", tmp_path / "webhooks.db")
+    body = b'{"status": "completed", "uploadId": "85045", "subjectId": "1", "studyId": "2"}'
+    headers = {
+        "Authorization": "Bearer tok",
+        "X-ActiGraph-Event": "upload",
+        "X-ActiGraph-Delivery": "f-1",
+    }
+    async with serve_asgi(app) as port, aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{port}/centrepoint/webhooks/"
+        async with session.post(url, data=body, headers=headers) as response:
+            assert response.status == 202
+        for _ in range(400):
+            if app.state.uploads:
+                break
+            await asyncio.sleep(0.025)
+        async with session.get(f"http://127.0.0.1:{port}/dead-letters") as response:
+            assert await response.json() == []
+        unauthorized = {**headers, "Authorization": "Bearer nope"}
+        async with session.post(url, data=body, headers=unauthorized) as response:
+            assert response.status == 401
+    assert app.state.uploads == [85045]

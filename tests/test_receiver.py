@@ -175,6 +175,20 @@ def test_signature_error_is_the_old_name_of_receiver_auth_error() -> None:
     assert issubclass(cp.ReceiverAuthError, cp.CentrePointError)
 
 
+def test_checks_for_your_own_code_raise_receiver_auth_error() -> None:
+    """check_credentials/check_signature raise ReceiverAuthError (alias SignatureError)."""
+    receiver = WebhookReceiver(secret=SECRET, bearer_token="t")
+    good = {"authorization": "Bearer t", "x-actigraph-signature": sign(UPLOAD, SECRET)}
+    receiver.check_credentials(good)
+    receiver.check_signature(good, UPLOAD)
+    with pytest.raises(cp.SignatureError, match="Bearer"):
+        receiver.check_credentials({"Authorization": "Bearer nope"})
+    with pytest.raises(cp.ReceiverAuthError, match="missing"):
+        receiver.check_signature({}, UPLOAD)
+    with pytest.raises(cp.ReceiverAuthError, match="does not match"):
+        receiver.check_signature(good, UPLOAD + b"tampered")
+
+
 def test_repr_names_the_methods_not_the_secrets() -> None:
     """The receiver's repr says which checks it makes, never the secrets."""
     receiver = WebhookReceiver(secret="s3cr3t-value", bearer_token="tok-value")

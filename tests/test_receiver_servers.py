@@ -39,7 +39,8 @@ def _loopback_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def _uvicorn(app: Any) -> AsyncIterator[int]:
+async def serve_asgi(app: Any) -> AsyncIterator[int]:
+    """Serve an ASGI app with a real uvicorn on a loopback port (yielded), lifespan on."""
     sock = _loopback_socket()
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -84,7 +85,7 @@ def _closing_with(
 async def _fastapi(receiver: WebhookReceiver) -> AsyncIterator[str]:
     app = FastAPI(lifespan=_closing_with(receiver))
     app.mount("/hooks", receiver.asgi())
-    async with _uvicorn(app) as port:
+    async with serve_asgi(app) as port:
         yield f"http://127.0.0.1:{port}/hooks/"  # a Starlette mount serves below its path
 
 
@@ -92,7 +93,7 @@ async def _fastapi(receiver: WebhookReceiver) -> AsyncIterator[str]:
 async def _starlette(receiver: WebhookReceiver) -> AsyncIterator[str]:
     routes = [Route("/hooks", receiver.asgi(), methods=["POST"])]
     app = Starlette(routes=routes, lifespan=_closing_with(receiver))
-    async with _uvicorn(app) as port:
+    async with serve_asgi(app) as port:
         yield f"http://127.0.0.1:{port}/hooks"
 
 

@@ -285,6 +285,16 @@ class WebhookReceiver:
     def _has_handlers(self, name: str) -> bool:
         return any(key is None or key == name for key, _, _ in self._handlers)
 
+    def check_credentials(self, headers: HeaderMap) -> None:
+        """Raise :class:`~centrepoint_async.ReceiverAuthError` unless the Basic/Bearer
+        credentials configured are in ``headers`` (:meth:`process` does this for you)."""
+        self._credentials.check_authorization(_multidict(headers))
+
+    def check_signature(self, headers: HeaderMap, body: bytes) -> None:
+        """Raise :class:`~centrepoint_async.ReceiverAuthError` unless ``X-ActiGraph-Signature``
+        signs ``body`` (nothing to check without a secret)."""
+        self._credentials.check_signature(_multidict(headers), body)
+
     # --- the core --------------------------------------------------------------------------
 
     async def process(self, method: str, headers: HeaderMap, body: bytes) -> Reply:
