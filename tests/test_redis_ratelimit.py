@@ -113,6 +113,20 @@ async def test_redis_down_is_a_typed_error_never_unlimited(
         await limit.release(await limit.acquire())
 
 
+async def test_places_in_flight_come_back_after_redis_lost_them(
+    redis_server: RedisServerProcess,
+) -> None:
+    """Redis restarted empty: the places of requests still in flight are held again."""
+    async with RedisRateLimit(redis_server.url, period=1.0, lease=0.2) as limit:
+        held = [await limit.acquire() for _ in range(3)]
+        redis_server.stop()
+        redis_server.start()  # empty: nothing persisted
+        await asyncio.sleep(0.5)  # a renewal or two
+        assert await limit.in_use() == 3
+        for member in held:
+            await limit.release(member)
+
+
 async def test_hung_redis_times_out(redis_server: RedisServerProcess) -> None:
     """A Redis that accepts but never answers (SIGSTOP) fails within the timeout, typed."""
     async with RedisRateLimit(redis_server.url, timeout=0.3) as limit:

@@ -58,14 +58,14 @@ return 0
 """
 )
 
-# KEYS: holds. ARGV: period_us, lease_us, members... Holds still in flight are pushed on (XX:
-# a hold already released or expired is not brought back).
+# KEYS: holds. ARGV: period_us, lease_us, members... Holds still in flight are pushed on (GT:
+# never brought nearer); one that Redis lost (restarted empty, evicted) is put back.
 _RENEW = (
     NOW_LUA
     + """
 local period, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 3, #ARGV do
-  redis.call('ZADD', KEYS[1], 'XX', 'GT', now + period + lease, ARGV[i])
+  redis.call('ZADD', KEYS[1], 'GT', now + period + lease, ARGV[i])
 end
 redis.call('PEXPIRE', KEYS[1], math.ceil((period + lease) / 1000) + 1000)
 return 0
