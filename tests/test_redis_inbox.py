@@ -203,8 +203,6 @@ async def test_redis_down_is_a_typed_error_and_stored_deliveries_survive(
             with pytest.raises(RedisUnavailableError) as caught:
                 await inbox.add(delivery(2))
             assert isinstance(caught.value, cp.TransportError)
-            with pytest.raises(RedisUnavailableError):
-                await inbox.open()
             server.start()
             assert await inbox.add(delivery(2))
             got = await inbox.lease("w", limit=10, seconds=30)
@@ -240,6 +238,28 @@ async def test_a_hung_redis_makes_the_receiver_answer_503(
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
     assert handled == ["h-1"]
+
+
+async def test_a_replica_started_while_redis_is_away_answers_503_then_works(
+    redis_server: RedisServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Starting with Redis down does not fail: 503 until Redis is back, then 202 and handled."""
+    inbox = RedisInbox(redis_server.url, timeout=0.5)
+    receiver = WebhookReceiver(bearer_token="t", inbox=inbox, poll_interval=0.05)
+    handled = asyncio.Event()
+
+    @receiver.on("upload")
+    async def handle(event: InboundEvent) -> None:
+        handled.set()
+
+    redis_server.stop()
+    with caplog.at_level(logging.WARNING, "centrepoint_async.receiver"):
+        async with receiver:
+            assert "503 until it answers" in caplog.text
+            assert (await receiver.process("POST", bearer("s-1"), UPLOAD)).status == 503
+            redis_server.start()
+            assert (await receiver.process("POST", bearer("s-1"), UPLOAD)).status == 202
+            await asyncio.wait_for(handled.wait(), 10)
 
 
 def test_bad_arguments_are_configuration_errors() -> None:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from .._exceptions import ConfigurationError
 from ..receiver import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
-from ._common import NOW_LUA, US, RedisOwner, display_url
+from ._common import NOW_LUA, US, RedisOwner, RedisUnavailableError, display_url
 
 __all__ = ["RedisInbox"]
 
@@ -249,9 +249,16 @@ class RedisInbox(RedisOwner):
         return await self._conn().script(name, self._keys, [self._data, *args])
 
     async def open(self) -> None:
-        """Check that Redis answers (raises ``RedisUnavailableError`` if not)."""
+        """Check that Redis answers; if not, say so and carry on.
+
+        A replica that starts while Redis is away still starts: its deliveries get 503 (so
+        CentrePoint sends them again) until Redis is back, instead of the replica failing.
+        """
         redis = self._conn()
-        await redis.call("ping", redis.client.ping)
+        try:
+            await redis.call("ping", redis.client.ping)
+        except RedisUnavailableError as exc:
+            log.warning("%s; deliveries get 503 until it answers", exc)
 
     async def close(self) -> None:
         """Close the connections; every stored delivery stays in Redis."""

@@ -109,6 +109,8 @@ class RedisRateLimit(RedisOwner):
     - A request in flight has its place renewed every ``lease / 2`` seconds; if its process
       dies (even ``kill -9``), the place frees at most ``period + lease`` after the last
       renewal, so a crash never leaks the ceiling. ``lease`` defaults to a tenth of ``period``.
+      If Redis restarts empty, renewing puts the places in flight back; those of requests
+      answered in the last window are forgotten (the ``margin`` and the 429 pause cover that).
     - Each Redis call is bounded by ``timeout`` seconds. If Redis is down or slow, taking a
       place raises :class:`RedisUnavailableError` (a ``TransportError``, so the client's retry
       policy tries again, then gives up with it): never silently unlimited. Giving a place back
