@@ -15,6 +15,7 @@ from . import (
     bench_latency,
     bench_memory,
     bench_ratelimit,
+    bench_receiver,
     bench_redis,
     bench_structuring,
 )
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "structuring": bench_structuring.main,
     "fake": bench_fake.main,
     "redis": bench_redis.main,
+    "receiver": bench_receiver.main,
 }
 
 

@@ -288,14 +288,19 @@ async def test_sizes_methods_and_bodies() -> None:
     assert (await post(receiver, bearer(), b"{" + b" " * 5000 + b"}")).status == 413
     declared = bearer() | {"Content-Length": "5000"}
     assert receiver.precheck("POST", declared) is not None
+    for odd in ("²", "-1", "1e9", " 12"):  # not a length: the body's own size decides
+        assert receiver.precheck("POST", bearer() | {"Content-Length": odd}) is None
     assert (await receiver.process("GET", bearer(), b"")).status == 405
     assert (await post(receiver, bearer(), b"<html>")).status == 400
     unauth = await post(receiver, delivery_headers(), b"{" + b" " * 5000 + b"}")
     assert unauth.status == 401  # credentials are checked before the size
 
 
-async def test_unknown_event_reaches_catch_all_and_misfits_skip_typed_handlers() -> None:
-    """An unknown name or a misfit body is an UnknownEvent for name and catch-all handlers."""
+async def test_unknown_event_reaches_catch_all_and_misfits_skip_typed_handlers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unknown name or a misfit body is an UnknownEvent for name and catch-all handlers;
+    with typed handlers only, a misfit is logged as a warning."""
     receiver = WebhookReceiver(bearer_token="t")
     got: list[tuple[str, Any]] = []
 
@@ -309,6 +314,11 @@ async def test_unknown_event_reaches_catch_all_and_misfits_skip_typed_handlers()
 
     body = orjson.dumps({"score": 3})
     assert (await post(receiver, bearer("a", "sleep_score_complete"), body)).status == 200
+    only_typed = WebhookReceiver(bearer_token="t")
+    only_typed.on(cp.UploadEvent)(typed)
+    with caplog.at_level(logging.WARNING, logger="centrepoint_async.receiver"):
+        assert (await post(only_typed, bearer("c"), b"[1]")).status == 200
+    assert "does not fit its event class: no handler ran" in caplog.text
     assert (await post(receiver, bearer("b"), b"[1, 2]")).status == 200
     assert got == [
         ("any", cp.UnknownEvent("sleep_score_complete", {"score": 3})),

@@ -196,6 +196,24 @@ async def test_sqlite_retention_forgets_old_ids_and_bounds_bytes(tmp_path: Path)
     await bounded.close()
 
 
+async def test_sqlite_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
+    """Writes committed together: one that fails raises for its caller only."""
+    inbox = SQLiteInbox(tmp_path / "inbox.db")
+    await inbox.open()
+    unbindable = StoredDelivery("bad", "upload", object(), b"{}")  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        inbox.add(stored("a")),
+        inbox.add(unbindable),
+        inbox.add(stored("b")),
+        return_exceptions=True,
+    )
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], sqlite3.Error)
+    leased = await inbox.lease("w", limit=10, seconds=30)
+    assert sorted(d.delivery_id for d in leased) == ["a", "b"]
+    await inbox.close()
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -363,7 +381,7 @@ async def test_two_thousand_hanging_handlers_with_an_inbox_lose_nothing(tmp_path
 
 SERVER = textwrap.dedent(
     """
-    import asyncio, sys
+    import asyncio, socket, sys
     from pathlib import Path
     from aiohttp import web
     from centrepoint_async.receiver import SQLiteInbox, WebhookReceiver
@@ -378,17 +396,13 @@ SERVER = textwrap.dedent(
         if mode == "hang":
             await asyncio.Event().wait()
 
-    async def main():
-        app = web.Application()
-        receiver.mount(app, "/hooks")
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        print(runner.addresses[0][1], flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until the server accepts them
+    print(sock.getsockname()[1], flush=True)
+    app = web.Application()
+    receiver.mount(app, "/hooks")
+    web.run_app(app, sock=sock, print=None)
     """
 )
 

@@ -11,7 +11,7 @@ import socket
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,19 @@ import pytest
 import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.routing import Route
 from yarl import URL
 
-from centrepoint_async.receiver import InboundEvent, SQLiteInbox, WebhookReceiver, sign
+from centrepoint_async.receiver import (
+    InboundEvent,
+    SQLiteInbox,
+    StoredDelivery,
+    WebhookReceiver,
+    sign,
+)
 
 from .test_receiver import SAMPLES, UPLOAD, basic, bearer, delivery_headers
 
@@ -227,6 +235,29 @@ async def test_with_an_sqlite_inbox(serve: Serve, tmp_path: Path) -> None:
     assert (await post(url, bearer()))[:2] == (200, b"duplicate")
 
 
+async def test_asgi_lifespan_starts_and_closes_the_receiver(tmp_path: Path) -> None:
+    """receiver.asgi() run by uvicorn itself: startup resumes a pending delivery before any
+    request arrives; shutdown closes the receiver (new deliveries would get 503)."""
+    path = tmp_path / "inbox.db"
+    earlier = SQLiteInbox(path)
+    await earlier.open()
+    await earlier.add(StoredDelivery("left-over", "upload", 15, UPLOAD))
+    await earlier.close()
+    receiver = WebhookReceiver(bearer_token="t", inbox=SQLiteInbox(path), poll_interval=0.05)
+    resumed = asyncio.Event()
+
+    @receiver.on("upload")
+    async def handler(event: InboundEvent) -> None:
+        if event.delivery_id == "left-over":
+            resumed.set()
+
+    async with serve_asgi(receiver.asgi()) as port:
+        await asyncio.wait_for(resumed.wait(), 30)
+        url = f"http://127.0.0.1:{port}/"
+        assert (await post(url, bearer("new")))[:2] == (202, b"stored")
+    assert (await receiver.process("POST", bearer("late"), UPLOAD)).status == 503
+
+
 # --- SIGTERM ----------------------------------------------------------------------------------
 
 APP = textwrap.dedent(
@@ -244,6 +275,7 @@ APP = textwrap.dedent(
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until the server accepts them
     print(sock.getsockname()[1], flush=True)
     if kind == "aiohttp":
         from aiohttp import web
@@ -280,12 +312,6 @@ async def test_sigterm_stops_promptly_with_a_handler_hanging(kind: str, tmp_path
         port = int(await asyncio.wait_for(process.stdout.readline(), 60))
         path = "/hooks/" if kind == "uvicorn" else "/hooks"
         url = f"http://127.0.0.1:{port}{path}"
-        for _ in range(200):  # the server may take a moment to listen
-            with contextlib.suppress(aiohttp.ClientConnectionError):
-                async with aiohttp.ClientSession() as session, session.get(url) as response:
-                    await response.read()
-                    break
-            await asyncio.sleep(0.05)
         request = asyncio.create_task(post(url, bearer()))
         assert await asyncio.wait_for(process.stdout.readline(), 30) == b"handling\n"
         began = time.monotonic()
@@ -299,3 +325,44 @@ async def test_sigterm_stops_promptly_with_a_handler_hanging(kind: str, tmp_path
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [b"authorization", b"x-actigraph-event", b"x-actigraph-signature",
+                 b"x-actigraph-hook-secret", b"content-length", b"x-actigraph-delivery"]
+            ),
+            st.one_of(st.binary(max_size=30), st.sampled_from([b"Bearer t", b"upload"])),
+        ),
+        max_size=6,
+    ),
+    st.lists(st.binary(max_size=200), max_size=3),
+)  # fmt: skip
+async def test_asgi_adapter_never_answers_500(
+    headers: list[tuple[bytes, bytes]], chunks: list[bytes]
+) -> None:
+    """Any header bytes (invalid UTF-8 included) and body chunks through receiver.asgi():
+    an answer below 500, sent once, with a well-formed start and body."""
+    receiver = WebhookReceiver(bearer_token="t", max_body_size=300)
+    receiver.on()(_nothing)
+    app = receiver.asgi()
+    incoming = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks or [b""])
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    await app(scope, receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] < 500
+    await receiver.close()

@@ -335,7 +335,12 @@ class WebhookReceiver:
             log.info("refused a delivery: %s", exc)
             return UNAUTHORIZED
         declared = lookup.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
+        if (
+            declared is not None
+            and declared.isascii()  # "²".isdigit() is true, and int("²") raises
+            and declared.isdigit()
+            and int(declared) > self.max_body_size
+        ):
             return TOO_LARGE
         return None
 
@@ -395,9 +400,8 @@ class WebhookReceiver:
         task = asyncio.ensure_future(self._call(self.handlers_for(event), event))
         self._running[key] = task
         task.add_done_callback(lambda done: self._finished(key, event, done))
-        try:
-            await asyncio.wait_for(asyncio.shield(task), self.handler_timeout)
-        except TimeoutError:
+        await _done_or_timeout(task, self.handler_timeout)  # never cancels the task
+        if not task.done():
             log.warning(
                 "handlers of %s delivery %s still running after %.1f s: answered 503",
                 event.name,
@@ -405,14 +409,9 @@ class WebhookReceiver:
                 self.handler_timeout,
             )
             return RUNNING
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # the request itself was cancelled
+        if task.cancelled():
             return CLOSING  # close() cancelled the handler: not handled
-        except Exception:
-            return FAILED  # logged by _finished
-        return OK
+        return FAILED if task.exception() is not None else OK  # failures logged by _finished
 
     def _finished(self, key: object, event: InboundEvent, task: asyncio.Task[None]) -> None:
         self._running.pop(key, None)
@@ -430,6 +429,13 @@ class WebhookReceiver:
 
     @staticmethod
     async def _call(handlers: list[Handler], event: InboundEvent) -> None:
+        if not handlers:  # only typed handlers, and a body that does not fit their class
+            log.warning(
+                "%s delivery %s does not fit its event class: no handler ran (payload %r)",
+                event.name,
+                event.delivery_id,
+                event.payload,
+            )
         for handler in handlers:
             await handler(event)
 
@@ -647,6 +653,25 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _done_or_timeout(task: asyncio.Task[None], timeout: float) -> None:
+    """Wait until ``task`` is done or ``timeout`` passed, leaving it running (cheaper than
+    ``asyncio.wait``: one future, one timer)."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        task.remove_done_callback(wake)
 
 
 async def _discard(request: web.Request, limit: int) -> bool:

@@ -13,6 +13,7 @@ Several replicas need a shared inbox: ``centrepoint_async.redis.RedisInbox``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import sys
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from os import PathLike
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .._exceptions import ConfigurationError
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
@@ -98,6 +99,9 @@ class SQLiteInbox:
         self._thread: ThreadPoolExecutor | None = None
         self._done_bytes = 0
         self._pruned = 0.0
+        self._queue: list[tuple[Callable[[sqlite3.Connection, float], Any], asyncio.Future[Any]]]
+        self._queue = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteInbox({str(self.path)!r})"
@@ -133,36 +137,84 @@ class SQLiteInbox:
         """Close the file; everything stored stays stored."""
         if self._db is None or self._thread is None:
             return
+        if self._flusher is not None:
+            await self._flusher  # writes under way are committed (or fail) first
         db, thread = self._db, self._thread
         self._db = self._thread = None
         await asyncio.get_running_loop().run_in_executor(thread, db.close)
         thread.shutdown(wait=True)
 
+    async def _write(self, op: Callable[[sqlite3.Connection, float], T]) -> T:
+        """Run ``op(db, now)`` in a transaction committed before this returns.
+
+        Writes that arrive while a commit is under way share the next one (group commit: one
+        fsync for many deliveries); each runs in a savepoint, so one failing leaves the
+        others be.
+        """
+        if self._db is None:
+            raise ConfigurationError("this SQLiteInbox is not open")
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, waiter))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        result: T = await waiter
+        return result
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            ops = [op for op, _ in batch]
+            try:
+                outcomes = await self._run(functools.partial(self._apply, ops=ops))
+            except Exception as exc:  # the commit failed: nothing of the batch is stored
+                outcomes = [(False, exc)] * len(batch)
+            for (_, waiter), (ok, value) in zip(batch, outcomes, strict=True):
+                if waiter.done():  # a caller that gave up: what it asked is done anyway
+                    continue
+                if ok:
+                    waiter.set_result(value)
+                else:
+                    waiter.set_exception(value)
+
+    def _apply(
+        self, db: sqlite3.Connection, ops: list[Callable[[sqlite3.Connection, float], Any]]
+    ) -> list[tuple[bool, Any]]:
+        now = time.time()
+        outcomes: list[tuple[bool, Any]] = []
+        with _transaction(db):
+            if now - self._pruned > self.prune_interval:
+                self._prune(db, now)
+            for op in ops:
+                db.execute("SAVEPOINT op")
+                try:
+                    outcomes.append((True, op(db, now)))
+                except Exception as exc:
+                    db.execute("ROLLBACK TO op")
+                    outcomes.append((False, exc))
+                db.execute("RELEASE op")
+        return outcomes
+
     async def add(self, delivery: StoredDelivery) -> bool:
         """Store ``delivery`` as pending, committed; ``False`` if its id is already known."""
 
-        def add(db: sqlite3.Connection) -> bool:
-            now = time.time()
-            with _transaction(db):
-                if now - self._pruned > self.prune_interval:
-                    self._prune(db, now)
-                cursor = db.execute(
-                    "INSERT OR IGNORE INTO deliveries (delivery_id, name, webhook_id, body,"
-                    " received_at, state, attempts, due_at, size)"
-                    " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                    (
-                        delivery.delivery_id,
-                        delivery.name,
-                        delivery.webhook_id,
-                        delivery.body,
-                        now,
-                        now,
-                        sys.getsizeof(delivery.delivery_id) + _RECORD_OVERHEAD,
-                    ),
-                )
+        def add(db: sqlite3.Connection, now: float) -> bool:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO deliveries (delivery_id, name, webhook_id, body,"
+                " received_at, state, attempts, due_at, size)"
+                " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                (
+                    delivery.delivery_id,
+                    delivery.name,
+                    delivery.webhook_id,
+                    delivery.body,
+                    now,
+                    now,
+                    sys.getsizeof(delivery.delivery_id) + _RECORD_OVERHEAD,
+                ),
+            )
             return cursor.rowcount == 1
 
-        return await self._run(add)
+        return await self._write(add)
 
     def _prune(self, db: sqlite3.Connection, now: float) -> None:
         """Forget done ids past retention, then the oldest while over the byte bound."""
@@ -195,22 +247,20 @@ class SQLiteInbox:
     async def lease(self, owner: str, *, limit: int, seconds: float) -> Sequence[StoredDelivery]:
         """Up to ``limit`` due pending deliveries, oldest due first, leased to ``owner``."""
 
-        def lease(db: sqlite3.Connection) -> list[StoredDelivery]:
-            now = time.time()
-            with _transaction(db):
-                rows = db.execute(
-                    "SELECT delivery_id, name, webhook_id, body, received_at, attempts, last_error"
-                    " FROM deliveries WHERE state = 'pending' AND due_at <= ?"
-                    " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at LIMIT ?",
-                    (now, now, limit),
-                ).fetchall()
-                db.executemany(
-                    "UPDATE deliveries SET owner = ?, lease_until = ? WHERE delivery_id = ?",
-                    [(owner, now + seconds, row[0]) for row in rows],
-                )
+        def lease(db: sqlite3.Connection, now: float) -> list[StoredDelivery]:
+            rows = db.execute(
+                "SELECT delivery_id, name, webhook_id, body, received_at, attempts, last_error"
+                " FROM deliveries WHERE state = 'pending' AND due_at <= ?"
+                " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE deliveries SET owner = ?, lease_until = ? WHERE delivery_id = ?",
+                [(owner, now + seconds, row[0]) for row in rows],
+            )
             return [_record(row) for row in rows]
 
-        return await self._run(lease)
+        return await self._write(lease)
 
     async def extend(self, delivery_id: str, owner: str, *, seconds: float) -> bool:
         """Renew ``owner``'s lease; ``False`` if it no longer holds it."""
@@ -225,20 +275,18 @@ class SQLiteInbox:
     async def complete(self, delivery_id: str, owner: str) -> bool:
         """Handled: the body goes, the id stays for dedupe."""
 
-        def complete(db: sqlite3.Connection) -> bool:
-            with _transaction(db):
-                cursor = db.execute(
-                    "UPDATE deliveries SET state = 'done', body = NULL, owner = NULL,"
-                    " lease_until = NULL, done_at = ? WHERE delivery_id = ? AND state = 'pending'"
-                    " RETURNING size",
-                    (time.time(), delivery_id),
-                )
-                row = cursor.fetchone()
+        def complete(db: sqlite3.Connection, now: float) -> bool:
+            row = db.execute(
+                "UPDATE deliveries SET state = 'done', body = NULL, owner = NULL,"
+                " lease_until = NULL, done_at = ? WHERE delivery_id = ? AND state = 'pending'"
+                " RETURNING size",
+                (now, delivery_id),
+            ).fetchone()
             if row is not None:
                 self._done_bytes += row[0]
             return row is not None
 
-        return await self._run(complete)
+        return await self._write(complete)
 
     async def fail(
         self, delivery_id: str, owner: str, *, error: str, retry_in: float | None
@@ -289,12 +337,10 @@ class SQLiteInbox:
         )
 
     async def _update(self, sql: str, **params: object) -> bool:
-        def update(db: sqlite3.Connection) -> bool:
-            with _transaction(db):
-                cursor = db.execute(sql, {"now": time.time(), **params})
-            return cursor.rowcount == 1
+        def update(db: sqlite3.Connection, now: float) -> bool:
+            return db.execute(sql, {"now": now, **params}).rowcount == 1
 
-        return await self._run(update)
+        return await self._write(update)
 
 
 class _transaction:
