@@ -82,7 +82,11 @@ class RedisServerProcess:
         self.process = None
 
     def __enter__(self) -> Self:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.__exit__()  # no with-block to clean up after a start that failed
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
