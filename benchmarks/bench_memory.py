@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import psutil
 
-from centrepoint_async._export import export_history
+from centrepoint_async import export_history
 
 from ._common import STUDY, WEBHOOK, fake_server, table
 

@@ -26,6 +26,17 @@ from ._exceptions import (
     SignatureError,
     TransportError,
 )
+from ._export import (
+    CheckpointError,
+    ExportError,
+    ExportResult,
+    HistoryChangedError,
+    NothingToResumeError,
+    OutputExistsError,
+    OutputLockedError,
+    OutputPathError,
+    export_history,
+)
 from ._hooks import HookEvent
 from ._models import (
     BoutCount,
@@ -65,6 +76,7 @@ __all__ = [
     "BoutCount",
     "CentrePointClient",
     "CentrePointError",
+    "CheckpointError",
     "ClientStats",
     "ConfigurationError",
     "ConnectError",
@@ -79,10 +91,17 @@ __all__ = [
     "EVENT_TYPES",
     "EpochAggregation",
     "Event",
+    "ExportError",
+    "ExportResult",
     "FreedsonAggregation",
+    "HistoryChangedError",
     "HookEvent",
     "InboundEvent",
     "NotFoundError",
+    "NothingToResumeError",
+    "OutputExistsError",
+    "OutputLockedError",
+    "OutputPathError",
     "Page",
     "PaginationError",
     "PermissionDeniedError",
@@ -107,4 +126,5 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "WebhookEvent",
+    "export_history",
 ]
