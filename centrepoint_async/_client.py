@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypedDict, TypeVar, Unpack, overload
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -90,6 +90,15 @@ class Timeout:
     def to_aiohttp(self) -> aiohttp.ClientTimeout:
         """The same limits as aiohttp's ``ClientTimeout``."""
         return aiohttp.ClientTimeout(total=self.total, connect=self.connect, sock_read=self.read)
+
+
+class _Failed(Exception):
+    """One HTTP request failed: the status received, if any, and the typed error to raise."""
+
+    def __init__(self, status: int, error: CentrePointError) -> None:
+        super().__init__(status)
+        self.status = status
+        self.error = error
 
 
 @attrs.frozen
@@ -241,7 +250,7 @@ class CentrePointClient:
 
     def _safe_url(self, url: str) -> str:
         """``url`` as logs, errors, hooks and spans show it: no credentials, no secret."""
-        return proto.redact(proto.strip_credentials(url), self._secrets())
+        return proto.safe_url(url, self._secrets())
 
     def _get_session(self) -> aiohttp.ClientSession:
         """The shared aiohttp session (created on first use; for blob downloads too).
@@ -284,24 +293,9 @@ class CentrePointClient:
             failure: CentrePointError | None = None
             status = 0
             try:
-                async with (
-                    self._slot(),
-                    session.request(
-                        request.method,
-                        request.url,
-                        params=request.params,
-                        data=request.data,
-                        headers=headers,
-                        timeout=self.timeout.to_aiohttp(),
-                        allow_redirects=False,
-                    ) as response,
-                ):
-                    status, answer_headers = response.status, response.headers
-                    body = await self._read(response, request.method, url)
-            except CentrePointError as exc:
-                failure = exc
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                failure = self._transport_error(exc, request.method, url)
+                status, answer_headers, body = await self._exchange(session, request, headers, url)
+            except _Failed as failed:
+                status, failure = failed.status, failed.error
             elapsed = time.monotonic() - started
             extra = {
                 "method": request.method,
@@ -314,10 +308,12 @@ class CentrePointClient:
                 span.set_attribute("http.response.status_code", status)
             if failure is not None:
                 # raised here, outside the except block: the aiohttp error (whose request
-                # information holds the Authorization header) is not chained as __context__
+                # information holds the Authorization header) is not chained as __context__,
+                # and with a fresh traceback, whose frames do not hold aiohttp's response
+                del headers, token
                 tracing.fail(span, failure)
                 log.debug("%s %s failed: %s", request.method, url, failure, extra=extra)
-                raise failure
+                raise failure.with_traceback(None)
             if status >= 400:
                 span.set_attribute("error.type", str(status))
         log.debug(
@@ -334,6 +330,40 @@ class CentrePointClient:
             HookEvent("response", request.method, url, attempt, status=status, elapsed=elapsed),
         )
         return _Answer(status, answer_headers, body, token)
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        request: proto.Request,
+        headers: Mapping[str, str],
+        url: str,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """The status, headers and body of one request; any failure as :class:`_Failed`.
+
+        The aiohttp response (whose request information holds the Authorization header)
+        lives in this frame only, which no error raised by the client keeps.
+        """
+        status = 0
+        try:
+            async with (
+                self._slot(),
+                session.request(
+                    request.method,
+                    request.url,
+                    params=request.params,
+                    data=request.data,
+                    headers=headers,
+                    timeout=self.timeout.to_aiohttp(),
+                    allow_redirects=False,
+                ) as response,
+            ):
+                status = response.status
+                return status, response.headers, await self._read(response, request.method, url)
+        except CentrePointError as exc:
+            error: CentrePointError = exc
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            error = self._transport_error(exc, request.method, url)
+        raise _Failed(status, error)
 
     async def _read(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The whole answer, decompressed, refused once past ``max_response_size``."""
@@ -518,22 +548,40 @@ class CentrePointClient:
     async def _get_model(self, path: str, cls: type[T]) -> T:
         return _parser(cls, path)(await self.get_json(path))
 
+    @overload
+    def paginate(
+        self,
+        path: str,
+        parse: None = None,
+        *,
+        key: Callable[[Any], Any] | None = None,
+        **paging: Unpack[Paging],
+    ) -> AsyncPager[Any]: ...
+
+    @overload
     def paginate(
         self,
         path: str,
         parse: Callable[[Any], T],
         *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
         key: Callable[[T], Any] | None = None,
-    ) -> AsyncPager[T]:
-        """An :class:`AsyncPager` over the full API list ``path``, items built by ``parse``.
+        **paging: Unpack[Paging],
+    ) -> AsyncPager[T]: ...
+
+    def paginate(
+        self,
+        path: str,
+        parse: Callable[[Any], Any] | None = None,
+        *,
+        key: Callable[[Any], Any] | None = None,
+        **paging: Unpack[Paging],
+    ) -> AsyncPager[Any]:
+        """An :class:`AsyncPager` over the full API list ``path``, items built by ``parse``
+        (without one, the decoded JSON items as they are).
 
         An escape hatch for listings this SDK does not wrap yet (``limit``/``offset`` paging,
         an object with an ``items`` list); ``key`` gives the id that drops repeats across
-        pages and detects a server paging in a loop.
+        pages and detects a server paging in a loop; ``paging`` as for every list call.
         """
 
         async def fetch(page_offset: int, limit: int) -> Page[Any]:
@@ -541,15 +589,7 @@ class CentrePointClient:
             raw = proto.decode_page(data, "GET", path)
             return Page(raw.items, page_offset, limit, raw.total_count)
 
-        return AsyncPager(
-            fetch,
-            parse=parse,
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=key,
-        )
+        return AsyncPager(fetch, parse=parse, key=key, **paging)
 
 
 _DEFAULT_MAX_DELAY = RetryPolicy().max_delay
@@ -604,6 +644,15 @@ def _parser(cls: type[T], where: str | None = None) -> Callable[[Any], T]:
     return parse
 
 
+class Paging(TypedDict, total=False):
+    """The paging options every list call takes (see :class:`AsyncPager`)."""
+
+    page_size: int  # 1 to MAX_PAGE_SIZE (100); default 100
+    offset: int  # where the listing starts; default 0
+    max_items: int | None  # stop after this many positions; default all
+    concurrency: int  # pages fetched at once; default 1
+
+
 class _Namespace:
     __slots__ = ("_client",)
 
@@ -616,24 +665,9 @@ class Studies(_Namespace):
 
     __slots__ = ()
 
-    def list(
-        self,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
-    ) -> AsyncPager[Study]:
+    def list(self, **paging: Unpack[Paging]) -> AsyncPager[Study]:
         """Every study, page by page."""
-        return self._client.paginate(
-            proto.STUDIES_PATH,
-            _parser(Study),
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_by_id,
-        )
+        return self._client.paginate(proto.STUDIES_PATH, _parser(Study), **paging, key=_by_id)
 
     async def get(self, study_id: int) -> Study:
         """One study by id."""
@@ -645,23 +679,10 @@ class WebhookEvents(_Namespace):
 
     __slots__ = ()
 
-    def list(
-        self,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
-    ) -> AsyncPager[WebhookEvent]:
+    def list(self, **paging: Unpack[Paging]) -> AsyncPager[WebhookEvent]:
         """Every webhook event type."""
         return self._client.paginate(
-            proto.WEBHOOK_EVENTS_PATH,
-            _parser(WebhookEvent),
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_by_id,
+            proto.WEBHOOK_EVENTS_PATH, _parser(WebhookEvent), **paging, key=_by_id
         )
 
 
@@ -670,24 +691,10 @@ class Webhooks(_Namespace):
 
     __slots__ = ()
 
-    def list(
-        self,
-        study_id: int,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
-    ) -> AsyncPager[Webhook]:
+    def list(self, study_id: int, **paging: Unpack[Paging]) -> AsyncPager[Webhook]:
         """The webhooks a study is subscribed to."""
         return self._client.paginate(
-            proto.webhooks_path(study_id),
-            _parser(Webhook),
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_by_id,
+            proto.webhooks_path(study_id), _parser(Webhook), **paging, key=_by_id
         )
 
     async def get(self, study_id: int, webhook_id: int) -> Webhook:
@@ -695,35 +702,15 @@ class Webhooks(_Namespace):
         return await self._client._get_model(proto.webhook_path(study_id, webhook_id), Webhook)
 
     def history(
-        self,
-        study_id: int,
-        webhook_id: int,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
+        self, study_id: int, webhook_id: int, **paging: Unpack[Paging]
     ) -> AsyncPager[WebhookDelivery]:
         """Every delivery attempt of a webhook, oldest first as the server orders them."""
         return self._client.paginate(
-            proto.history_path(study_id, webhook_id),
-            structure_delivery,
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_by_id,
+            proto.history_path(study_id, webhook_id), structure_delivery, **paging, key=_by_id
         )
 
     def raw_history(
-        self,
-        study_id: int,
-        webhook_id: int,
-        *,
-        page_size: int = 100,
-        offset: int = 0,
-        max_items: int | None = None,
-        concurrency: int = 1,
+        self, study_id: int, webhook_id: int, **paging: Unpack[Paging]
     ) -> AsyncPager[Any]:
         """The same deliveries as :meth:`history`, each exactly as the API sent it.
 
@@ -733,15 +720,5 @@ class Webhooks(_Namespace):
         of :meth:`history`.
         """
         return self._client.paginate(
-            proto.history_path(study_id, webhook_id),
-            _as_sent,
-            page_size=page_size,
-            offset=offset,
-            max_items=max_items,
-            concurrency=concurrency,
-            key=_raw_id,
+            proto.history_path(study_id, webhook_id), None, **paging, key=_raw_id
         )
-
-
-def _as_sent(item: Any) -> Any:
-    return item

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import ipaddress
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 import attrs
 import orjson
@@ -320,6 +321,30 @@ def strip_credentials(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+#: Query parameters whose values are masked in any URL shown (pre-signed blob URLs, tokens).
+_SECRET_PARAMETER = re.compile(r"(?i)token|secret|password|passwd|key|sig|signature|code|auth")
+
+
+def safe_url(url: str, secrets: Sequence[str] = ()) -> str:
+    """``url`` as logs, errors, hooks and spans show it.
+
+    No ``user:password@``, the values of query parameters that look secret (``sig``,
+    ``token``, ``key``, ...) as ``***``, and every one of ``secrets`` removed.
+    """
+    url = strip_credentials(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # pragma: no cover (strip_credentials already answered for it)
+        return "<unreadable URL>"
+    if parts.query:
+        pairs = [
+            (name, "***" if _SECRET_PARAMETER.search(name) else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        url = urlunsplit(parts._replace(query=urlencode(pairs, safe="*")))
+    return redact(url, secrets)
 
 
 def body_text(body: bytes, secrets: Sequence[str] = ()) -> str:

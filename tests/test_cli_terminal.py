@@ -39,7 +39,9 @@ class Terminal:
     async def screen(self) -> list[str]:
         """The visible screen plus scrollback, wrapped lines joined, trailing blanks dropped."""
         text = await self.tmux("capture-pane", "-p", "-J", "-S", "-")
-        return [line.rstrip() for line in text.rstrip().splitlines()]
+        # tmux adds "Pane is dead ..." once the script has exited (remain-on-exit): not output
+        lines = [line.rstrip() for line in text.rstrip().splitlines()]
+        return [line for line in lines if not line.startswith("Pane is dead")]
 
     async def wait_for(self, found: Callable[[list[str]], bool], timeout: float = 30) -> list[str]:
         """Poll the screen until ``found(screen)``; the screen it was found on."""

@@ -324,6 +324,28 @@ async def test_a_page_without_items_is_a_decode_error_carrying_resume_offset(
     assert got == list(range(200)) and caught.value.resume_offset == 200
 
 
+@pytest.mark.parametrize("bad_item", [5, "study", None, [1]])
+async def test_an_item_the_model_refuses_is_a_decode_error_carrying_resume_offset(
+    bad_item: object,
+) -> None:
+    """A non-object among a page's items stops the listing typed, where a restart resumes."""
+
+    async def listing(request: web.Request) -> web.Response:
+        offset = int(request.query["offset"])
+        if offset == 100:
+            items: list[object] = [{"id": i} for i in range(100, 150)]
+            return web.json_response({"items": [*items, bad_item], "totalCount": 1000})
+        return page_of(range(offset, offset + 100))
+
+    async with serve({"/centrepoint/v3/Studies": listing}) as url:
+        async with client(url, token="tok-abcd") as c:
+            pager = c.studies.list(concurrency=4)
+            with pytest.raises(cp.DecodeError) as caught:
+                async for _ in pager:
+                    pass
+    assert caught.value.resume_offset == pager.resume_offset == 100
+
+
 @pytest.mark.parametrize("cycle", [1, 2, 3])
 @pytest.mark.parametrize("concurrency", [1, 4])
 async def test_a_server_cycling_through_full_pages_is_a_pagination_error(
@@ -372,14 +394,24 @@ def exception_chain(error: BaseException) -> Iterator[BaseException]:
         todo += [e for e in (current.__cause__, current.__context__) if e is not None]
 
 
+HOLDS_HEADERS = (aiohttp.ClientError, aiohttp.ClientResponse, aiohttp.RequestInfo)
+
+
 def texts_of(error: BaseException) -> Iterator[str]:
+    """Every text an error exposes, asserting no object holding request headers is reachable."""
     for link in exception_chain(error):
-        # no object that can hold request headers (aiohttp's errors, responses) is reachable
         assert not isinstance(link, aiohttp.ClientError), type(link)
         yield from (str(link), repr(link), repr(link.args))
         for value in vars(link).values():
-            assert not isinstance(value, aiohttp.ClientResponse | aiohttp.RequestInfo)
+            assert not isinstance(value, HOLDS_HEADERS)
             yield repr(value)
+        # nor through the SDK's frames in the traceback (a crash reporter capturing locals)
+        tb = link.__traceback__
+        while tb is not None:
+            if "centrepoint_async" in tb.tb_frame.f_code.co_filename:
+                for value in tb.tb_frame.f_locals.values():
+                    assert not isinstance(value, HOLDS_HEADERS), (tb.tb_frame, type(value))
+            tb = tb.tb_next
 
 
 async def test_no_secret_in_any_encoding_reaches_errors_chains_logs_or_hooks(
@@ -418,6 +450,9 @@ async def test_no_secret_in_any_encoding_reaches_errors_chains_logs_or_hooks(
         await asyncio.sleep(2)
         return study(request)
 
+    async def huge(request: web.Request) -> web.Response:
+        return web.Response(text="x" * 4096)
+
     errors: list[BaseException] = []
     for endpoint in (echo_form, echo_raw, echo_basic):
         async with serve({"/connect/token": endpoint, STUDY_PATH: Script()}) as url:
@@ -425,10 +460,14 @@ async def test_no_secret_in_any_encoding_reaches_errors_chains_logs_or_hooks(
                 with pytest.raises(cp.CentrePointError) as caught:
                     await c.studies.get(1)
                 errors.append(caught.value)
-    for api in (echo_bearer, drop, slow):
+    for api in (echo_bearer, drop, slow, huge):
         async with serve({"/connect/token": tokens, STUDY_PATH: api}) as url:
             async with client(
-                url, event_hooks=hooks, retry=fast_retry(max_attempts=2), timeout=0.3
+                url,
+                event_hooks=hooks,
+                retry=fast_retry(max_attempts=2),
+                timeout=0.3,
+                max_response_size=1024,
             ) as c:
                 with pytest.raises(cp.CentrePointError) as caught:
                     await c.studies.get(1)
@@ -439,13 +478,14 @@ async def test_no_secret_in_any_encoding_reaches_errors_chains_logs_or_hooks(
         cp.ServerError,
         cp.TransportError,
         cp.RequestTimeoutError,
+        cp.ResponseTooLargeError,
     }
     for error in errors:
         texts += list(texts_of(error))
     for record_ in caplog.records:
         texts += [record_.getMessage(), repr(record_.args), repr(vars(record_))]
     texts += [repr(event) for event in seen_events]
-    assert any("retrying" in t for t in texts) and len(tokens.granted) == 3
+    assert any("retrying" in t for t in texts) and len(tokens.granted) == 4
     joined = "\n".join(texts)
     for spelling in secret_spellings(tokens.granted):
         assert spelling not in joined, spelling

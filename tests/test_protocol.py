@@ -290,3 +290,11 @@ def test_decode_token_raises_only_documented_errors(status: int, body: bytes) ->
     except cp.CentrePointError:
         return
     assert token.access_token and token.expires_at > 0
+
+
+def test_urls_shown_lose_credentials_secret_parameters_and_secrets() -> None:
+    """safe_url drops user:password@, masks sig/token/key values and removes known secrets."""
+    url = "https://u:p@blob.example/f.csv?sv=2024&sig=abc%2Bdef&limit=5&x=hunter22"
+    shown = proto.safe_url(url, ["hunter22"])
+    assert shown == "https://***@blob.example/f.csv?sv=2024&sig=***&limit=5&x=***"
+    assert proto.safe_url("https://h/p?offset=0&limit=100") == "https://h/p?offset=0&limit=100"
