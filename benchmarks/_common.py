@@ -47,7 +47,7 @@ def history_url(server: Server) -> str:
     return f"{server.url}/centrepoint/v3/Studies/{STUDY}/Webhooks/{WEBHOOK}/history"
 
 
-async def _walk(server: Server, read_page: Callable[[bytes], int], page_size: int) -> int:
+async def walk(server: Server, read_page: Callable[[bytes], int], page_size: int) -> int:
     """Sequential offsets over the history, as hand-written scripts page; counts items."""
     count = 0
     async with aiohttp.ClientSession() as session:
@@ -63,7 +63,8 @@ async def _walk(server: Server, read_page: Callable[[bytes], int], page_size: in
             offset += page_size
 
 
-def _naive_page(body: bytes) -> int:
+def naive_page(body: bytes) -> list[dict[str, Any]]:
+    """The page's items as dicts: stdlib json, the JSON inside strings parsed by hand."""
     page = json.loads(body.decode())
     for item in page["items"]:
         request = item["request"]
@@ -72,7 +73,8 @@ def _naive_page(body: bytes) -> int:
             request["body"] = json.loads(request["body"])
         if item.get("response"):
             item["response"]["headers"] = json.loads(item["response"]["headers"])
-    return len(page["items"])
+    items: list[dict[str, Any]] = page["items"]
+    return items
 
 
 def _floor_page(body: bytes) -> int:
@@ -81,12 +83,12 @@ def _floor_page(body: bytes) -> int:
 
 async def naive_loop(server: Server, page_size: int = 100) -> int:
     """What users write by hand: sequential offsets, stdlib json, nested JSON parsed by hand."""
-    return await _walk(server, _naive_page, page_size)
+    return await walk(server, lambda body: len(naive_page(body)), page_size)
 
 
 async def raw_floor_loop(server: Server, page_size: int = 100) -> int:
     """The floor any client pays: aiohttp and orjson on the outer JSON only."""
-    return await _walk(server, _floor_page, page_size)
+    return await walk(server, _floor_page, page_size)
 
 
 async def timed(coroutine: Any) -> tuple[Any, float]:

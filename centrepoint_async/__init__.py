@@ -6,6 +6,7 @@ CentrePoint server for tests and demos.
 """
 
 from ._client import CentrePointClient, ClientStats, Timeout
+from ._deliveries import DeliveryRequest, DeliveryResponse, WebhookDelivery
 from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
@@ -45,8 +46,6 @@ from ._models import (
     DailyStatisticsCompleteEvent,
     DataFile,
     DataRetrievalCompleteEvent,
-    DeliveryRequest,
-    DeliveryResponse,
     EpochAggregation,
     Event,
     FreedsonAggregation,
@@ -58,7 +57,6 @@ from ._models import (
     UploadEvent,
     ValidationEvent,
     Webhook,
-    WebhookDelivery,
     WebhookEvent,
 )
 from ._pager import AsyncPager, Page

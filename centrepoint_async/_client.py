@@ -25,7 +25,8 @@ import attrs
 from . import _protocol as proto
 from . import _tracing as tracing
 from ._auth import ClientCredentials, StaticToken, TokenSource
-from ._converter import structure, structure_delivery
+from ._converter import structure
+from ._deliveries import WebhookDelivery, structure_delivery
 from ._exceptions import (
     APIError,
     CentrePointError,
@@ -38,7 +39,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._hooks import Hook, HookEvent, HookName, check_hooks
-from ._models import Study, Webhook, WebhookDelivery, WebhookEvent
+from ._models import Study, Webhook, WebhookEvent
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit, RateLimiter
 from ._retry import RetryPolicy, is_retryable, never_reached_the_server, reason

@@ -53,10 +53,10 @@ import attrs
 import orjson
 
 from ._client import CentrePointClient
-from ._converter import structure_delivery
+from ._deliveries import WebhookDelivery, structure_delivery
 from ._exceptions import CentrePointError, ConfigurationError
 from ._lock import LockHeld, OutputLock
-from ._models import UnknownEvent, WebhookDelivery
+from ._models import UnknownEvent
 from ._pager import AsyncPager
 from ._protocol import check_id, check_number, check_page_size
 

@@ -1,10 +1,13 @@
 """Typed models of CentrePoint resources and webhook event payloads.
 
-All are frozen ``attrs`` classes with snake_case fields. They are built by the one converter in
-``_converter`` (its docstring lists the rules); a value the API leaves out is ``None`` (or an
-empty tuple for lists). Event classes keep the keys they do not know in ``extra``, under their
-original JSON names. Fields whose JSON name is not the plain camelCase of the field name say
-so in ``metadata={"json": ...}``.
+All are frozen, slotted ``attrs`` classes with snake_case fields, and plain data: no validators,
+converters or ``__attrs_post_init__`` (the converter's generated builders rely on it, and check
+it). They are built by the one converter in ``_converter`` (its docstring lists the rules); a
+resource's ``id`` is required, any other value the API leaves out is ``None`` (or an empty tuple
+for lists). The history items (``WebhookDelivery`` and its request and response) live in
+``_deliveries``: they parse headers and payloads lazily through the converter. Event classes
+keep the keys they do not know in ``extra``, under their original JSON names. Fields whose JSON
+name is not the plain camelCase of the field name say so in ``metadata={"json": ...}``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal, cast
 
 import attrs
-from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
     "BoutCount",
@@ -24,8 +26,6 @@ __all__ = [
     "DailyStatisticsCompleteEvent",
     "DataFile",
     "DataRetrievalCompleteEvent",
-    "DeliveryRequest",
-    "DeliveryResponse",
     "EpochAggregation",
     "Event",
     "FreedsonAggregation",
@@ -37,7 +37,6 @@ __all__ = [
     "UploadEvent",
     "ValidationEvent",
     "Webhook",
-    "WebhookDelivery",
     "WebhookEvent",
 ]
 
@@ -53,11 +52,6 @@ def _alias(name: str) -> Any:
     return attrs.field(default=None, metadata={"json": name})
 
 
-def empty_headers() -> CIMultiDictProxy[str]:
-    """Fresh empty case-insensitive headers."""
-    return CIMultiDictProxy(CIMultiDict())
-
-
 class _Model:
     """Base of every model: a ``repr`` that shows set fields only and stays short."""
 
@@ -69,7 +63,7 @@ class _Model:
         shown = []
         for field in attrs.fields(cast(Any, type(self))):
             value = getattr(self, field.name)
-            if not field.repr or value is None or value is _UNPARSED or value in ((), {}):
+            if not field.repr or value is None or value in ((), {}):
                 continue
             shown.append(f"{field.name}={_repr.repr(value)}")
         text = f"{type(self).__name__}({', '.join(shown)})"
@@ -83,7 +77,7 @@ class _Model:
 class Study(_Model):
     """A CentrePoint study."""
 
-    id: int | None = None
+    id: int
     name: str | None = None
     organization_name: str | None = None
     created_date_time: datetime | None = None
@@ -97,7 +91,7 @@ class Study(_Model):
 class WebhookEvent(_Model):
     """A kind of event a webhook can subscribe to (``upload``, ``raw_processing_complete``...)."""
 
-    id: int | None = None
+    id: int
     name: str | None = None
     description: str | None = None
 
@@ -106,126 +100,12 @@ class WebhookEvent(_Model):
 class Webhook(_Model):
     """A webhook registration of a study."""
 
-    id: int | None = None
+    id: int
     study_id: int | None = None
     url: str | None = None
     created_date: datetime | None = None
     is_disabled: bool | None = None
     webhook_events: tuple[WebhookEvent, ...] = ()
-
-
-_UNPARSED: Any = object()
-
-
-def _unparsed() -> Any:
-    # given to the constructor, or derived on first access; eq=False: it follows from the text
-    return attrs.field(default=_UNPARSED, eq=False, repr=False)
-
-
-def _parsed_headers(self: DeliveryRequest | DeliveryResponse) -> CIMultiDictProxy[str]:
-    """Case-insensitive headers, parsed from ``raw_headers`` on first access."""
-    value = self._headers
-    if value is _UNPARSED:
-        from ._converter import parse_headers  # the converter imports this module
-
-        value = parse_headers(self.raw_headers)
-        object.__setattr__(self, "_headers", value)
-    return value
-
-
-@attrs.frozen(repr=False)
-class DeliveryRequest(_Model):
-    """What CentrePoint sent in one delivery attempt.
-
-    ``headers`` and ``payload`` are parsed on first access (then kept), so a bulk export that
-    only writes items out never pays for them. Equality compares the text as sent.
-    """
-
-    _headers: CIMultiDictProxy[str] = _unparsed()
-    body: str = attrs.field(default="", repr=False)  # the payload exactly as sent
-    _payload: Event | None = _unparsed()
-    raw_headers: str = attrs.field(default="", repr=False)  # the JSON-in-a-string, verbatim
-    #: The item's ``webhookEvent``: types the payload when X-ActiGraph-Event is missing.
-    fallback_event: str | None = None
-
-    @property
-    def headers(self) -> CIMultiDictProxy[str]:
-        """Case-insensitive headers (``getall`` for every value), parsed on first access."""
-        return _parsed_headers(self)
-
-    @property
-    def event_name(self) -> str | None:
-        """X-ActiGraph-Event, else ``fallback_event``, normalised: it types ``payload``."""
-        from ._events import event_name  # _events reads this module's classes (#18 moves this one)
-
-        name = self.headers.get("X-ActiGraph-Event") or self.fallback_event
-        return event_name(name) if name is not None else None
-
-    @property
-    def payload(self) -> Event | None:
-        """The typed event of ``body``: ``None`` if empty, ``UnknownEvent`` if it does not fit."""
-        value = self._payload
-        if value is _UNPARSED:
-            from ._converter import parse_payload
-
-            value = parse_payload(self.event_name, self.body)
-            object.__setattr__(self, "_payload", value)
-        return value
-
-
-@attrs.frozen(repr=False)
-class DeliveryResponse(_Model):
-    """What the subscriber answered; absent from a delivery when nothing answered."""
-
-    response_code: int | None = None
-    _headers: CIMultiDictProxy[str] = _unparsed()
-    body: str = attrs.field(default="", repr=False)
-    raw_headers: str = attrs.field(default="", repr=False)
-
-    @property
-    def headers(self) -> CIMultiDictProxy[str]:
-        """Case-insensitive headers (``getall`` for every value), parsed on first access."""
-        return _parsed_headers(self)
-
-
-@attrs.frozen(repr=False)
-class WebhookDelivery(_Model):
-    """One item of a webhook's history: a delivery attempt and its outcome.
-
-    ``raw`` is the item exactly as the API sent it (decoded JSON), for lossless export.
-    """
-
-    id: int | None = None
-    webhook_id: int | None = None
-    webhook_event_id: int | None = None
-    webhook_event: str | None = None  # may disagree with the request's X-ActiGraph-Event
-    created_date: datetime | None = None
-    last_sent_date: datetime | None = None
-    error_message: str | None = None  # set when sending failed
-    request: DeliveryRequest = attrs.field(factory=DeliveryRequest)
-    response: DeliveryResponse | None = None
-    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
-
-    @property
-    def event_name(self) -> str | None:
-        """The event as the request headers name it, else as ``webhook_event`` does, normalised."""
-        from ._events import event_name  # _events reads this module's classes (#18 moves this one)
-
-        name = self.request.event_name or self.webhook_event
-        return event_name(name) if name is not None else None
-
-    @property
-    def delivery_id(self) -> str | None:
-        """The ``X-ActiGraph-Delivery`` id of the request, shared by resends of one delivery."""
-        return self.request.headers.get("X-ActiGraph-Delivery")
-
-    @property
-    def failed(self) -> bool:
-        """True when the attempt errored or the subscriber did not answer 2xx."""
-        if self.error_message:
-            return True
-        code = self.response.response_code if self.response else None
-        return code is None or not 200 <= code < 300
 
 
 # --- event payloads --------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import orjson
 from . import __version__
 from . import _protocol as proto
 from ._client import CentrePointClient
+from ._deliveries import WebhookDelivery
 from ._display import ExportDisplay, LogHandler, cli_logging, summary_line
 from ._exceptions import CentrePointError, ConfigurationError
 from ._export import (
@@ -37,7 +38,7 @@ from ._export import (
     OutputPathError,
     export_history,
 )
-from ._models import UnknownEvent, Webhook, WebhookDelivery
+from ._models import UnknownEvent, Webhook
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
 

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import json
+import typing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import centrepoint_async as cp
-from centrepoint_async._converter import parse_payload, structure, structure_delivery, unstructure
+from centrepoint_async import _converter
+from centrepoint_async._converter import json_name, parse_payload, structure, unstructure
+from centrepoint_async._deliveries import structure_delivery
 
 SAMPLES = Path(__file__).parent / "samples"
+
+
+@pytest.fixture(autouse=True, params=["msgspec road", "builders only"])
+def payload_road(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs through both roads to a payload: they must give the same."""
+    if request.param == "builders only":
+        monkeypatch.setattr(_converter, "_FAST_DECODERS", {})
+    road: str = request.param
+    return road
+
+
 EVENTS = {
     "upload_started": ("upload", cp.UploadEvent),
     "upload_completed": ("upload", cp.UploadEvent),
@@ -206,14 +221,20 @@ history_keys = st.sampled_from(
     st.dictionaries(st.sampled_from(["headers", "body"]), json_values),
     st.dictionaries(st.sampled_from(["responseCode", "headers", "body"]), json_values),
 )
-def test_any_json_in_any_history_field_never_raises(
+def test_any_json_in_any_history_field_is_read_or_a_decode_error_for_its_id(
     item: dict[str, Any], request: dict[str, Any], response: dict[str, Any]
 ) -> None:
-    """Arbitrary JSON values in any field of a history item never raise out of parsing."""
+    """Arbitrary JSON in a history item: typed leniently, or DecodeError only for a bad id."""
+    try:
+        expected_id = structure({"id": item.get("id")}, cp.Study).id
+    except cp.DecodeError:
+        with pytest.raises(cp.DecodeError, match="id"):
+            structure_delivery(item)
+        return
     delivery = structure_delivery(item)
-    assert delivery.raw is item
+    assert delivery.raw is item and delivery.id == expected_id
     delivery = structure_delivery({**item, "request": request, "response": response})
-    repr(delivery)
+    repr(delivery), delivery.request.headers, delivery.request.payload, delivery.failed
 
 
 @settings(max_examples=300)
@@ -250,8 +271,10 @@ def test_any_spelling_of_a_key_and_numbers_or_booleans_as_text() -> None:
         created_date_time=datetime(2019, 6, 26, 13, 34, 2, 70000, tzinfo=UTC),
         study_status="5",
     )
-    hook = structure({"isDisabled": "TRUE", "studyId": 8.0, "webhookEvents": None}, cp.Webhook)
-    assert hook == cp.Webhook(study_id=8, is_disabled=True)
+    hook = structure(
+        {"Id": 2, "isDisabled": "TRUE", "studyId": 8.0, "webhookEvents": None}, cp.Webhook
+    )
+    assert hook == cp.Webhook(id=2, study_id=8, is_disabled=True)
     upload = parse_payload("upload", '{"upload_id": " 7 ", "FIRSTEPOCHUTC": "2018-03-08T00:20:00"}')
     assert upload == cp.UploadEvent(upload_id=7, first_epoch_utc=datetime(2018, 3, 8, 0, 20))
     raw = parse_payload("raw_processing_complete", '{"studyId": 5, "subjectId": "6"}')
@@ -262,11 +285,162 @@ def test_any_spelling_of_a_key_and_numbers_or_booleans_as_text() -> None:
 
 def test_unreadable_values_are_none_on_resources_and_unknown_on_events() -> None:
     """Rule 6: a resource keeps its default for a value it cannot read; an event gives up whole."""
-    study = structure({"id": "abc", "name": {"x": 1}, "createdDateTime": "yesterday"}, cp.Study)
-    assert study == cp.Study()
+    study = structure({"id": "4", "name": {"x": 1}, "createdDateTime": "yesterday"}, cp.Study)
+    assert study == cp.Study(id=4)
     assert structure({"id": 3, "isDisabled": "maybe"}, cp.Webhook) == cp.Webhook(id=3)
+    nested = {"id": 3, "webhookEvents": [{"id": 1, "name": "upload"}, {"name": "no id"}]}
+    assert structure(nested, cp.Webhook) == cp.Webhook(id=3)  # the list it could not read
     event = parse_payload("upload", '{"uploadId": "seven", "status": "started"}')
     assert event == cp.UnknownEvent("upload", {"uploadId": "seven", "status": "started"})
     assert parse_payload("upload", '{"status": true}') == cp.UnknownEvent(
         "upload", {"status": True}
     )
+
+
+@pytest.mark.parametrize("cls", [cp.Study, cp.WebhookEvent, cp.Webhook, cp.WebhookDelivery])
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"name": "no id"}, "no 'id'"),
+        ({"id": None}, "no 'id'"),
+        ({"id": "abc"}, "'id' cannot be read"),
+        ({"id": True}, "'id' cannot be read"),
+        ([1, 2], "expected an object, got list"),
+        (7, "expected an object, got int"),
+        ("text", "expected an object, got str"),
+        (None, "expected an object, got NoneType"),
+    ],
+)
+def test_a_resource_without_a_readable_id_or_not_an_object_is_a_decode_error(
+    cls: type[Any], data: Any, match: str
+) -> None:
+    """Rule 10 and required ids: one rule for every resource and for typed history items."""
+    with pytest.raises(cp.DecodeError, match=match):
+        structure(data, cls)
+
+
+def test_an_id_under_another_spelling_is_found() -> None:
+    """The required id is looked for under every spelling, as any other field (rule 1)."""
+    assert structure({"ID": "12"}, cp.Study) == cp.Study(id=12)
+    assert structure_delivery({"Id": 5}).id == 5
+
+
+def test_events_keep_ids_optional_and_non_objects_are_unknown() -> None:
+    """Event payloads have no required field; a payload that is not an object is data."""
+    assert parse_payload("daily_statistics_complete", "{}") == cp.DailyStatisticsCompleteEvent()
+    assert parse_payload("upload", "7") == cp.UnknownEvent("upload", 7)
+    body = '{"epochAggregation": 5}'
+    assert parse_payload("daily_statistics_complete", body) == cp.UnknownEvent(
+        "daily_statistics_complete", {"epochAggregation": 5}
+    )
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal and of the same types all the way down (a float is not an int, UTC is UTC)."""
+    if type(a) is not type(b):
+        return False
+    if attrs.has(type(a)):
+        return all(same(getattr(a, f.name), getattr(b, f.name)) for f in attrs.fields(type(a)))
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return bool(a.keys() == b.keys()) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, datetime):
+        return bool(a == b and a.tzinfo == b.tzinfo and a.utcoffset() == b.utcoffset())
+    return bool(a == b)
+
+
+datetime_texts = st.sampled_from(
+    [
+        "2019-01-03T14:13:00",
+        "2019-01-03T14:13:00Z",
+        "2019-01-03T14:13:00z",
+        "2019-01-03T14:13:00.1234567Z",
+        "2019-01-03T14:13:00.9999999",
+        "2019-01-03T14:13:00+02:00",
+        "2019-01-03T14:13Z",
+        "2019-01-03 14:13:00",
+        "2019-01-03",
+        "2019-01-03T24:00:00",
+        "yesterday",
+    ]
+)
+field_values = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**65), 2**65)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5)
+    | st.integers(-100, 100).map(str)
+    | st.sampled_from(["true", "FALSE", " 7 ", "7.0", "1e3"])
+    | datetime_texts
+)
+
+
+RIGHT: dict[Any, st.SearchStrategy[Any]] = {
+    int: st.integers(-(2**65), 2**65),
+    float: st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**65), 2**65),
+    str: st.text(max_size=5),
+    bool: st.booleans(),
+    datetime: datetime_texts,
+}
+
+
+def value_of(draw: st.DrawFn, annotation: Any, depth: int) -> Any:
+    """Mostly a value of the field's JSON type (so that bodies fit), sometimes anything."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(field_values)
+    inner = _converter._without_none(annotation)
+    if typing.get_origin(inner) is tuple:
+        item = typing.get_args(inner)[0]
+        if attrs.has(item) and depth >= 2:
+            return []
+        return [value_of(draw, item, depth + 1) for _ in range(draw(st.integers(0, 2)))]
+    if attrs.has(inner):
+        return draw(event_bodies(inner, depth + 1)) if depth < 2 else None
+    return draw(st.none() | RIGHT[inner])
+
+
+@st.composite
+def event_bodies(draw: st.DrawFn, cls: type[Any], depth: int = 0) -> dict[str, Any]:
+    """A body of ``cls``: its own JSON keys (some spelled otherwise), values mostly right."""
+    body: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if field.name == "extra" or not draw(st.booleans()):
+            continue
+        key = json_name(cls, field)
+        if draw(st.integers(0, 19)) == 0:
+            key = key.upper()  # another spelling
+        body[key] = value_of(draw, field.type, depth)
+    if draw(st.integers(0, 19)) == 0:
+        body["brandNewKey"] = draw(field_values)
+    return body
+
+
+@settings(max_examples=400)
+@given(st.data())
+def test_the_msgspec_road_gives_what_the_builders_give(data: st.DataObject) -> None:
+    """Whatever the body, the fast road returns exactly the builders' object, or steps aside."""
+    name = data.draw(st.sampled_from(sorted(cp.EVENT_TYPES)))
+    body = json.dumps(data.draw(event_bodies(cp.EVENT_TYPES[name])))  # ints past 64 bits too
+    expected = _converter._parse_payload(name, body)
+    try:
+        fast = _converter._fast_decoder(cp.EVENT_TYPES[name])(body)
+    except Exception:  # stepped aside: the builders' road answers, as parse_payload does
+        event("msgspec stepped aside")
+        return
+    event("msgspec took it")
+    assert same(fast, expected), (fast, expected)
+
+
+def test_the_msgspec_road_takes_the_common_bodies() -> None:
+    """The documented samples of the fast-typed events are taken by msgspec, not refused."""
+    for stem in (
+        "raw_processing_complete",
+        "data_retrieval_complete",
+        "daily_statistics_complete",
+        "cp2_daily_statistics_complete",
+    ):
+        name, cls = EVENTS[stem]
+        fast: Any = _converter._fast_decoder(cls)(event_sample(stem))
+        assert same(fast, _converter._parse_payload(name, event_sample(stem)))

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import centrepoint_async as cp
-from centrepoint_async._converter import parse_payload, structure_delivery
+from centrepoint_async._converter import parse_payload
+from centrepoint_async._deliveries import structure_delivery
 from centrepoint_async._events import event_name, event_type
 from centrepoint_async.receiver import InboundEvent, WebhookReceiver, parse_event
 

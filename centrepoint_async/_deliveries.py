@@ -1,0 +1,224 @@
+"""Webhook history items: :class:`WebhookDelivery`, its request and its response.
+
+A history item carries its headers as JSON inside a string, and its payload as the text that
+was sent. Both are parsed on first access (``functools.cached_property``, kept in a slot), so an
+export that only writes items out never pays for them; the text stays in ``raw_headers`` and
+``body``, and equality compares the text. These classes sit above the converter (they call it
+to parse), and the converter never imports them: imports point one way,
+``_models`` <- ``_converter`` <- ``_deliveries``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+from multidict import CIMultiDictProxy
+
+from ._converter import (
+    _READ_ERRORS,
+    _json_text,
+    _to_int,
+    builder,
+    check_plain,
+    converter,
+    json_name,
+    parse_headers,
+    parse_payload,
+    register_unstructure,
+    slot_setter,
+    unstructure,
+)
+from ._events import event_name
+from ._models import Event, _Model
+
+__all__ = ["DeliveryRequest", "DeliveryResponse", "WebhookDelivery", "structure_delivery"]
+
+_EVENT_HEADER = "X-ActiGraph-Event"
+
+
+@attrs.frozen(repr=False)
+class DeliveryRequest(_Model):
+    """What CentrePoint sent in one delivery attempt.
+
+    ``headers`` and ``payload`` are parsed on first access (then kept), so a bulk export that
+    only writes items out never pays for them. Equality compares the text as sent.
+    """
+
+    body: str = attrs.field(default="", repr=False)  # the payload exactly as sent
+    raw_headers: str = attrs.field(default="", repr=False)  # the JSON-in-a-string, verbatim
+    #: The item's ``webhookEvent``: types the payload when X-ActiGraph-Event is missing.
+    fallback_event: str | None = None
+
+    @functools.cached_property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """Case-insensitive headers (``getall`` for every value), parsed on first access."""
+        return parse_headers(self.raw_headers)
+
+    @property
+    def event_name(self) -> str | None:
+        """X-ActiGraph-Event, else ``fallback_event``, normalised: it types ``payload``."""
+        name = self.headers.get(_EVENT_HEADER) or self.fallback_event
+        return event_name(name) if name is not None else None
+
+    @functools.cached_property
+    def payload(self) -> Event | None:
+        """The typed event of ``body``: ``None`` if empty, ``UnknownEvent`` if it does not fit."""
+        return parse_payload(self.event_name, self.body)
+
+
+# Subscribers answer with the same few headers again and again: parse each text once.
+_response_headers = functools.lru_cache(maxsize=256)(parse_headers)
+
+
+@attrs.frozen(repr=False)
+class DeliveryResponse(_Model):
+    """What the subscriber answered; absent from a delivery when nothing answered."""
+
+    response_code: int | None = None
+    body: str = attrs.field(default="", repr=False)
+    raw_headers: str = attrs.field(default="", repr=False)
+
+    @functools.cached_property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """Case-insensitive headers (``getall`` for every value), parsed on first access."""
+        # shared between responses of equal text: a CIMultiDictProxy cannot be changed
+        return _response_headers(self.raw_headers)
+
+
+@attrs.frozen(repr=False)
+class WebhookDelivery(_Model):
+    """One item of a webhook's history: a delivery attempt and its outcome.
+
+    ``raw`` is the item exactly as the API sent it (decoded JSON), for lossless export.
+    """
+
+    id: int
+    webhook_id: int | None = None
+    webhook_event_id: int | None = None
+    webhook_event: str | None = None  # may disagree with the request's X-ActiGraph-Event
+    created_date: datetime | None = None
+    last_sent_date: datetime | None = None
+    error_message: str | None = None  # set when sending failed
+    request: DeliveryRequest = attrs.field(factory=DeliveryRequest)
+    response: DeliveryResponse | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+    @property
+    def event_name(self) -> str | None:
+        """The event as the request headers name it, else as ``webhook_event`` does, normalised."""
+        name = self.request.event_name or self.webhook_event
+        return event_name(name) if name is not None else None
+
+    @property
+    def delivery_id(self) -> str | None:
+        """The ``X-ActiGraph-Delivery`` id of the request, shared by resends of one delivery."""
+        return self.request.headers.get("X-ActiGraph-Delivery")
+
+    @property
+    def failed(self) -> bool:
+        """True when the attempt errored or the subscriber did not answer 2xx."""
+        if self.error_message:
+            return True
+        code = self.response.response_code if self.response else None
+        return code is None or not 200 <= code < 300
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+for _cls in (DeliveryRequest, DeliveryResponse, WebhookDelivery):
+    check_plain(_cls)  # built below by setting slots, as the converter's builders do
+
+_new_request = functools.partial(DeliveryRequest.__new__, DeliveryRequest)
+_new_response = functools.partial(DeliveryResponse.__new__, DeliveryResponse)
+_set_body, _set_raw_headers, _set_fallback = (
+    slot_setter(DeliveryRequest, name) for name in ("body", "raw_headers", "fallback_event")
+)
+_set_code, _set_response_body, _set_response_headers = (
+    slot_setter(DeliveryResponse, name) for name in ("response_code", "body", "raw_headers")
+)
+_set_request, _set_response, _set_raw = (
+    slot_setter(WebhookDelivery, name) for name in ("request", "response", "raw")
+)
+_build_delivery: Callable[[Any], WebhookDelivery] = builder(
+    WebhookDelivery, frozenset({"request", "response"}), lenient=True
+)
+
+
+def _text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    return _json_text(value)
+
+
+def _request(data: Any, fallback_event: str | None) -> DeliveryRequest:
+    request = _new_request()
+    if type(data) is dict:
+        _set_body(request, _text(data.get("body")))
+        _set_raw_headers(request, _text(data.get("headers")))
+    else:
+        _set_body(request, "")
+        _set_raw_headers(request, "")
+    _set_fallback(request, fallback_event)
+    return request
+
+
+def _response(data: Any) -> DeliveryResponse | None:
+    if type(data) is not dict:
+        return None
+    code = data.get("responseCode", data.get("response_code"))
+    if code is not None and type(code) is not int:
+        try:
+            code = _to_int(code)
+        except _READ_ERRORS:
+            code = None
+    response = _new_response()
+    _set_code(response, code)
+    _set_response_body(response, _text(data.get("body")))
+    _set_response_headers(response, _text(data.get("headers")))
+    return response
+
+
+def structure_delivery(item: Any) -> WebhookDelivery:
+    """One webhook history item as a :class:`WebhookDelivery` (rules 6 to 8, 10).
+
+    Raises :class:`~centrepoint_async.DecodeError` if the item is not an object or has no
+    readable ``id``; any other odd value is left at its default (``raw`` keeps it).
+    """
+    delivery = _build_delivery(item)
+    _set_request(delivery, _request(item.get("request"), delivery.webhook_event))
+    _set_response(delivery, _response(item.get("response")))
+    _set_raw(delivery, item)
+    return delivery
+
+
+converter.register_structure_hook(WebhookDelivery, lambda data, _: structure_delivery(data))
+
+
+# --- writing back ----------------------------------------------------------------------------
+
+
+def _write_delivery(delivery: WebhookDelivery) -> dict[str, Any]:
+    """The API's own shape: headers as JSON text, so ``structure`` reads it back equal."""
+    out: dict[str, Any] = {}
+    for field in attrs.fields(WebhookDelivery):
+        if field.name not in ("request", "response", "raw"):
+            out[json_name(WebhookDelivery, field)] = unstructure(getattr(delivery, field.name))
+    request = delivery.request
+    out["request"] = {"headers": request.raw_headers, "body": request.body}
+    response = delivery.response
+    if response is not None:
+        out["response"] = {
+            "responseCode": response.response_code,
+            "headers": response.raw_headers,
+            "body": response.body,
+        }
+    return out
+
+
+register_unstructure(WebhookDelivery, _write_delivery)

@@ -1,0 +1,226 @@
+"""The models: frozen, plain data, lazily parsed deliveries, a one-way seam to the converter."""
+
+from __future__ import annotations
+
+import ast
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import centrepoint_async as cp
+from centrepoint_async._converter import builder, check_plain, structure, unstructure
+from centrepoint_async._deliveries import structure_delivery
+from centrepoint_async._models import _Model
+
+PACKAGE = Path(cp.__file__).parent
+MODELS = sorted(
+    (
+        getattr(cp, name)
+        for name in cp.__all__
+        if isinstance(getattr(cp, name), type) and issubclass(getattr(cp, name), _Model)
+    ),
+    key=lambda cls: cls.__name__,
+)
+
+
+def test_every_exported_model_is_frozen() -> None:
+    """A model handed out can be shared between tasks: no field can be reassigned."""
+    assert len(MODELS) >= 20
+    for cls in MODELS:
+        instance = structure({"id": 1}, cls) if cls is not cp.UnknownEvent else cls()
+        for field in attrs.fields(cls):
+            with pytest.raises(attrs.exceptions.FrozenInstanceError):
+                setattr(instance, field.name, getattr(instance, field.name))
+
+
+def test_lazy_delivery_fields_are_kept_and_frozen_too() -> None:
+    """Headers and payload are parsed once, then the same object, and cannot be replaced."""
+    delivery = structure_delivery(
+        {
+            "id": 1,
+            "request": {"headers": '{"X-ActiGraph-Event": ["upload"]}', "body": '{"status":"x"}'},
+            "response": {"responseCode": 200, "headers": '{"Server": ["nginx"]}', "body": ""},
+        }
+    )
+    request = delivery.request
+    assert request.headers is request.headers and request.payload is request.payload
+    assert request.payload == cp.UploadEvent(status="x")
+    assert delivery.response is not None and delivery.response.headers["server"] == "nginx"
+    for name, value in (("headers", request.headers), ("payload", None), ("body", "")):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(request, name, value)
+
+
+def test_every_model_is_plain_data_for_the_generated_builders() -> None:
+    """Builders set slots directly: every model is checked to have nothing that would skip."""
+    for cls in MODELS:
+        check_plain(cls)
+
+
+def test_the_guard_refuses_validators_converters_and_post_init() -> None:
+    """A model that would need its __init__ to run is refused, not built wrong."""
+
+    @attrs.frozen
+    class Validated:
+        x: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen
+    class Converted:
+        x: int = attrs.field(default=0, converter=int)
+
+    @attrs.frozen
+    class PostInit:
+        x: int = 0
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    @attrs.frozen(slots=False)
+    class NotSlotted:
+        x: int = 0
+
+    for cls in (Validated, Converted, PostInit, NotSlotted):
+        with pytest.raises(TypeError, match="not a plain slotted model"):
+            check_plain(cls)
+
+
+def test_generated_code_shows_in_tracebacks() -> None:
+    """A failure inside a generated builder prints the line of generated source, not '???'."""
+    with pytest.raises(ValueError, match="seven") as info:
+        builder(cp.UploadEvent)({"uploadId": "seven"})
+    text = "".join(traceback.format_exception(info.value))
+    assert "<centrepoint_async build UploadEvent>" in text
+    assert "v = hook_upload_id(v, type_upload_id)" in text
+
+
+def _imports(module: str) -> set[str]:
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_imports_point_one_way_models_converter_deliveries() -> None:
+    """_models <- _converter <- _deliveries: no cycle, no import inside a function to hide one."""
+    assert not {"_converter", "_deliveries"} & _imports("_models")
+    assert "_deliveries" not in _imports("_converter")
+    assert {"_converter", "_models"} <= _imports("_deliveries")
+    for module in ("_models", "_converter", "_deliveries"):
+        tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+        for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+            inner = [n for n in ast.walk(function) if isinstance(n, ast.Import | ast.ImportFrom)]
+            assert not inner, f"{module}.{function.name} imports at call time"
+
+
+# --- round trips -----------------------------------------------------------------------------
+
+texts = st.text(max_size=20)
+ids = st.integers(-(2**63), 2**63 - 1)
+naive_dates = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1))
+dates = st.none() | naive_dates | naive_dates.map(lambda d: d.replace(tzinfo=UTC))
+header_values = st.dictionaries(
+    st.sampled_from(["X-ActiGraph-Event", "X-ActiGraph-Delivery", "Content-Type", "Via"]),
+    st.lists(st.sampled_from(["upload", "validation", "a", "b"]), min_size=1, max_size=3),
+    max_size=4,
+)
+bodies = st.sampled_from(
+    ["", "not json", '{"status": "started", "uploadId": "7"}', '{"WebhookId": 74}', "[1]"]
+)
+
+
+@st.composite
+def history_items(draw: st.DrawFn) -> dict[str, Any]:
+    """A history item as the API sends it, headers as JSON inside a string."""
+    item: dict[str, Any] = {
+        "id": draw(ids),
+        "webhookId": draw(st.none() | ids),
+        "webhookEventId": draw(st.none() | ids),
+        "webhookEvent": draw(st.none() | st.sampled_from(["upload", "Validation, ", "other"])),
+        "createdDate": draw(dates.map(lambda d: d and d.isoformat())),
+        "lastSentDate": draw(dates.map(lambda d: d and d.isoformat())),
+        "errorMessage": draw(st.none() | texts),
+        "request": {
+            "headers": orjson.dumps(draw(header_values)).decode(),
+            "body": draw(bodies),
+        },
+    }
+    if draw(st.booleans()):
+        item["response"] = {
+            "responseCode": draw(st.none() | st.integers(100, 599)),
+            "headers": orjson.dumps(draw(header_values)).decode(),
+            "body": draw(texts),
+        }
+    return item
+
+
+@settings(max_examples=200)
+@given(history_items())
+def test_deliveries_round_trip_through_unstructure(item: dict[str, Any]) -> None:
+    """A delivery written back reads back equal, with the same headers and payload."""
+    delivery = structure_delivery(item)
+    again = structure(unstructure(delivery), cp.WebhookDelivery)
+    assert again == delivery
+    assert again.request.headers == delivery.request.headers
+    assert again.request.payload == delivery.request.payload
+    assert again.event_name == delivery.event_name and again.failed == delivery.failed
+    orjson.dumps(unstructure(delivery))  # JSON-ready
+
+
+@settings(max_examples=100)
+@given(
+    st.builds(
+        cp.Webhook,
+        id=ids,
+        study_id=st.none() | ids,
+        url=st.none() | texts,
+        created_date=dates,
+        is_disabled=st.none() | st.booleans(),
+        webhook_events=st.lists(
+            st.builds(cp.WebhookEvent, id=ids, name=st.none() | texts), max_size=3
+        ).map(tuple),
+    )
+)
+def test_resources_round_trip_through_unstructure(hook: cp.Webhook) -> None:
+    """Rule 9 for resources: structure(unstructure(x)) == x, nested lists included."""
+    assert structure(unstructure(hook), cp.Webhook) == hook
+
+
+# --- end to end: the rule for unreadable items, through a real server -------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"webhookId": 5}, {"id": "five"}, 7, None],
+    ids=["no id", "unreadable id", "a number", "null"],
+)
+async def test_a_history_item_without_a_readable_id_stops_the_pager_at_it(bad: Any) -> None:
+    """The listing stops with a DecodeError whose resume_offset is that item's position."""
+    items = [{"id": 1}, {"id": 2}, bad, {"id": 4}]
+
+    async def history(request: web.Request) -> web.Response:
+        offset, limit = int(request.query["offset"]), int(request.query["limit"])
+        page = {"items": items[offset : offset + limit], "totalCount": len(items)}
+        return web.json_response(page)
+
+    app = web.Application()
+    app.router.add_get("/centrepoint/v3/Studies/1/Webhooks/2/history", history)
+    async with TestServer(app) as server:
+        base_url = str(server.make_url("")).rstrip("/")
+        async with cp.CentrePointClient(token="t", base_url=base_url, retry=None) as client:
+            pager = client.webhooks.history(1, 2, page_size=2)
+            seen = []
+            with pytest.raises(cp.DecodeError, match="WebhookDelivery") as info:
+                async for delivery in pager:
+                    seen.append(delivery.id)
+    assert seen == [1, 2] and info.value.resume_offset == 2
