@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [latency cpu ratelimit memory structuring fake]``."""
+"""Run the benchmarks: ``python -m benchmarks [NAME ...]`` (names: the keys of BENCHMARKS)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from . import (
     bench_cpu,
+    bench_download,
     bench_fake,
     bench_latency,
     bench_memory,
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "memory": bench_memory.main,
     "structuring": bench_structuring.main,
     "fake": bench_fake.main,
+    "download": bench_download.main,
     "redis": bench_redis.main,
     "receiver": bench_receiver.main,
 }

@@ -6,7 +6,9 @@ CentrePoint server for tests and demos.
 """
 
 from ._client import CentrePointClient, ClientStats, Timeout
+from ._data_retrieval import DataRetrievalError
 from ._deliveries import DeliveryRequest, DeliveryResponse, WebhookDelivery
+from ._download import DownloadError
 from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
@@ -61,6 +63,14 @@ from ._models import (
 )
 from ._pager import AsyncPager, Page
 from ._ratelimit import RateLimit, RateLimiter
+from ._resources import (
+    DataRetrievalFile,
+    DataRetrievalRequest,
+    DownloadUrl,
+    Subject,
+    Upload,
+    UploadFile,
+)
 from ._retry import RetryPolicy
 from .receiver import InboundEvent
 
@@ -83,9 +93,14 @@ __all__ = [
     "DailyStatisticsCompleteEvent",
     "DataFile",
     "DataRetrievalCompleteEvent",
+    "DataRetrievalError",
+    "DataRetrievalFile",
+    "DataRetrievalRequest",
     "DecodeError",
     "DeliveryRequest",
     "DeliveryResponse",
+    "DownloadError",
+    "DownloadUrl",
     "EVENT_TYPES",
     "EpochAggregation",
     "Event",
@@ -116,10 +131,13 @@ __all__ = [
     "StaudenmayerAggregation",
     "StepsAggregation",
     "Study",
+    "Subject",
     "Timeout",
     "TransportError",
     "UnknownEvent",
+    "Upload",
     "UploadEvent",
+    "UploadFile",
     "ValidationEvent",
     "Webhook",
     "WebhookDelivery",

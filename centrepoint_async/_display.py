@@ -4,9 +4,10 @@
   the rate and an ETA, and a status after the rate: ``waiting 38 s: rate limited`` while a
   ``Retry-After`` or a retry's backoff holds requests, counting down once a second.
 - Log lines are written through the bar (cleared, printed, drawn again), never into it.
-- Waits are learnt from the client's retry log records (logger ``centrepoint_async``) and from
-  the rate limiter's ``paused_for``; :meth:`ExportDisplay.waiting` is the one entry point, so
-  a retry event hook can call it instead of the log handler.
+- Waits are learnt from the client's retry log records (logger ``centrepoint_async``: their
+  ``wait`` and ``reason`` fields) and from the rate limiter's ``paused_for``;
+  :meth:`ExportDisplay.waiting` is the one entry point, so a retry event hook can call it
+  instead of the log handler.
 - :func:`summary_line` is the one line printed at the end.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -29,15 +29,12 @@ from ._export import ExportResult
 __all__ = ["ExportDisplay", "LogHandler", "cli_logging", "summary_line", "wait_reason"]
 
 LOGGER = "centrepoint_async"
-# the client's retry record: "retrying GET /x in 2.50 s (attempt 2 of 5): status 429"
-_RETRY = re.compile(r"^retrying .* in (?P<wait>[0-9.]+) s \(.*\): (?P<reason>.*)$")
-_REASONS = {"status 429": "rate limited", "TransportError": "connection failed"}
 
 
 def wait_reason(reason: str) -> str:
     """A retry's cause as the status line says it: 'rate limited', 'server answered 503'."""
-    if reason in _REASONS:
-        return _REASONS[reason]
+    if reason == "status 429":
+        return "rate limited"
     if reason.startswith("status "):
         return f"server answered {reason.removeprefix('status ')}"
     return reason
@@ -59,10 +56,17 @@ class LogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = self.format(record)
-            retry = _RETRY.match(record.getMessage()) if record.name == LOGGER else None
+            # a retry record of RetryPolicy.call carries its wait and reason as fields
+            wait, reason = getattr(record, "wait", None), getattr(record, "reason", None)
             display = self.display
-            if retry is not None and display is not None and display.bar is not None:
-                display.waiting(float(retry["wait"]), wait_reason(retry["reason"]))
+            if (
+                record.name == LOGGER
+                and isinstance(wait, int | float)
+                and isinstance(reason, str)
+                and display is not None
+                and display.bar is not None
+            ):
+                display.waiting(float(wait), wait_reason(reason))
                 if not self.show_retries:
                     return  # the bar's status says it
             if display is not None and display.bar is not None:

@@ -57,8 +57,7 @@ from ._deliveries import WebhookDelivery, structure_delivery
 from ._exceptions import CentrePointError, ConfigurationError
 from ._lock import LockHeld, OutputLock
 from ._models import UnknownEvent
-from ._pager import AsyncPager
-from ._protocol import check_id, check_number, check_page_size
+from ._protocol import MAX_PAGE_SIZE, check_count, check_id, check_page_size
 
 __all__ = [
     "CSV_COLUMNS",
@@ -137,11 +136,6 @@ class HistoryChangedError(CheckpointError):
 
 
 # --- validation ----------------------------------------------------------------------------
-
-
-def _check_concurrency(value: int) -> int:
-    check_number(value, "concurrency", minimum=1, inclusive=True, integer=True)
-    return value
 
 
 def _check_format(value: object) -> Format:
@@ -232,13 +226,6 @@ def _ids(items: list[Any]) -> list[int]:
     return [i if type(i := _item_id(item)) is int else -1 for item in items]
 
 
-def _history(
-    client: CentrePointClient, study_id: int, webhook_id: int, **paging: Any
-) -> AsyncPager[Any]:
-    """The raw history of one webhook: items exactly as sent, repeats across pages dropped."""
-    return client.webhooks.raw_history(study_id, webhook_id, **paging)
-
-
 # --- the checkpoint ------------------------------------------------------------------------
 
 
@@ -276,6 +263,10 @@ class _Checkpoint:
         """Record a page of ``webhook_id`` as written."""
         state = self.hooks.setdefault(webhook_id, _HookState())
         state.offset, state.items, state.last_ids = page.end, state.items + len(page.ids), page.ids
+
+    def finish(self, webhook_id: int) -> None:
+        """Record webhook ``webhook_id`` as complete."""
+        self.hooks.setdefault(webhook_id, _HookState()).done = True
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -366,7 +357,7 @@ def _hash_prefix(path: Path, size: int) -> hashlib._Hash:
     """SHA-256 of the first ``size`` bytes of ``path``."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while size and (block := handle.read(min(size, 1 << 20))):
+        while size and (block := handle.read(min(size, 1 << 20))):  # 1 MiB at a time
             digest.update(block)
             size -= len(block)
     return digest
@@ -430,10 +421,6 @@ class _Writer:
         self.checkpoint.size += len(page.data)
         self.checkpoint.advance(webhook_id, page)
 
-    def finish(self, webhook_id: int) -> None:
-        """Mark webhook ``webhook_id`` complete."""
-        self.checkpoint.hooks.setdefault(webhook_id, _HookState()).done = True
-
     def save(self) -> None:
         """Make the part durable, then the checkpoint that describes it."""
         self._cut()
@@ -454,7 +441,7 @@ async def export_history(
     *,
     format: Format = "jsonl",
     concurrency: int = 4,
-    page_size: int = 100,
+    page_size: int = MAX_PAGE_SIZE,
     resume: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -477,7 +464,7 @@ async def export_history(
     fmt = _check_format(format)
     paging = {
         "page_size": check_page_size(page_size),
-        "concurrency": _check_concurrency(concurrency),
+        "concurrency": check_count(concurrency, "concurrency"),
     }
     if resume and overwrite:
         raise ConfigurationError("resume and overwrite exclude each other")
@@ -577,9 +564,7 @@ def _resume_point(
     """The verified checkpoint of an interrupted export, or None to start afresh."""
     if not files.checkpoint.exists():
         if files.target.exists() and not files.part.exists():
-            raise NothingToResumeError(
-                f"{files.target} is complete; there is nothing to resume", path=files.target
-            )
+            raise _nothing_to_resume(files)
         if files.part.exists() and files.part.stat().st_size:
             raise CheckpointError(
                 f"{files.part} has no checkpoint ({files.checkpoint.name}), so it cannot be "
@@ -608,11 +593,15 @@ def _resume_point(
     if not files.part.exists():
         if files.target.exists():  # stopped between the rename and removing the checkpoint
             files.checkpoint.unlink()
-            raise NothingToResumeError(
-                f"{files.target} is complete; there is nothing to resume", path=files.target
-            )
+            raise _nothing_to_resume(files)
         raise CheckpointError(f"{files.part} is missing; start over", path=files.target)
     return checkpoint, _verify_part(files, checkpoint, fmt)
+
+
+def _nothing_to_resume(files: _Files) -> NothingToResumeError:
+    return NothingToResumeError(
+        f"{files.target} is complete; there is nothing to resume", path=files.target
+    )
 
 
 def _verify_part(files: _Files, checkpoint: _Checkpoint, fmt: Format) -> hashlib._Hash:
@@ -672,9 +661,6 @@ class _Stream:
         self.out.write(page.data)
         self.checkpoint.advance(webhook_id, page)
 
-    def finish(self, webhook_id: int) -> None:
-        self.checkpoint.hooks.setdefault(webhook_id, _HookState()).done = True
-
     def save(self) -> None:
         self.out.flush()
 
@@ -705,7 +691,7 @@ async def _walk(
             result.pages += 1
             if progress is not None:
                 progress(result)
-        writer.finish(webhook_id)
+        checkpoint.finish(webhook_id)
         await asyncio.to_thread(writer.save)
         result.webhooks += 1
     return result
@@ -721,7 +707,9 @@ async def _expected(
         if state.done:
             total += state.items
             continue
-        async for page in _history(client, study_id, webhook_id, page_size=1, max_items=1).pages():
+        async for page in client.webhooks.raw_history(
+            study_id, webhook_id, page_size=1, max_items=1
+        ).pages():
             if page.total_count is None:
                 return None
             total += page.total_count
@@ -743,7 +731,7 @@ async def _remaining(
     """
     anchor = state.last_ids[-1] if state.last_ids else None
     start = state.offset - 1 if anchor is not None else state.offset
-    pager = _history(client, study_id, webhook_id, offset=start, **paging)
+    pager = client.webhooks.raw_history(study_id, webhook_id, offset=start, **paging)
     async with pager:
         async for page in pager.pages():
             items = page.items

@@ -66,7 +66,7 @@ class OutputLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
-                holder = os.pread(fd, 4096, 0)
+                holder = os.pread(fd, 4096, 0)  # the holder's one line, far shorter than this
                 os.close(fd)
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise LockHeld(_describe(holder)) from None

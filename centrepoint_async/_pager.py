@@ -34,7 +34,7 @@ from typing import Any, Generic, Self, TypeVar
 import attrs
 
 from ._exceptions import CentrePointError, PaginationError
-from ._protocol import check_number, check_page_size
+from ._protocol import MAX_PAGE_SIZE, check_count, check_page_size
 
 __all__ = ["AsyncPager", "Page"]
 
@@ -70,11 +70,6 @@ class _Chunk(Generic[T]):
     end: int  # position just past the last item the server sent
 
 
-def _check_count(name: str, value: int, minimum: int) -> int:
-    check_number(value, name, minimum=minimum, inclusive=True, integer=True)
-    return value
-
-
 class AsyncPager(Generic[T]):
     """The items of a paginated listing, fetched lazily.
 
@@ -88,7 +83,7 @@ class AsyncPager(Generic[T]):
         fetch: FetchPage,
         *,
         parse: Callable[[Any], T] | None = None,
-        page_size: int = 100,
+        page_size: int = MAX_PAGE_SIZE,
         offset: int = 0,
         max_items: int | None = None,
         concurrency: int = 1,
@@ -97,9 +92,9 @@ class AsyncPager(Generic[T]):
         self._fetch = fetch
         self._parse = parse
         self.page_size = check_page_size(page_size)
-        self.offset = _check_count("offset", offset, 0)
-        self.max_items = None if max_items is None else _check_count("max_items", max_items, 0)
-        self.concurrency = _check_count("concurrency", concurrency, 1)
+        self.offset = check_count(offset, "offset", 0)
+        self.max_items = None if max_items is None else check_count(max_items, "max_items", 0)
+        self.concurrency = check_count(concurrency, "concurrency")
         self._key = key
         #: Offset of the first item not yet yielded.
         self.resume_offset = self.offset

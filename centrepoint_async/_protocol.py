@@ -162,7 +162,7 @@ def check_id(value: object, name: str) -> int:
 
 
 def check_page_size(page_size: object) -> int:
-    """Return ``page_size`` if it is an int in 1..100, else raise ``ConfigurationError``."""
+    """Return ``page_size`` if it is an int in 1..MAX_PAGE_SIZE, else ``ConfigurationError``."""
     if (
         isinstance(page_size, int)
         and not isinstance(page_size, bool)
@@ -187,7 +187,8 @@ def check_number(
 
     The range is ``value > minimum`` (``>=`` with ``inclusive``), and ``value < below`` when
     given; ``integer`` asks for an ``int``. Booleans are never numbers here. The one checker
-    behind every numeric option (``RetryPolicy``, ``RateLimit``, pagers, timeouts).
+    behind every numeric option (``RetryPolicy``, ``RateLimit``, pagers, timeouts, the
+    receiver and its inboxes).
     """
     kinds: tuple[type, ...] = (int,) if integer else (int, float)
     ok = (
@@ -203,6 +204,12 @@ def check_number(
         if below is not None:
             bound += f" and < {below:g}"
         raise ConfigurationError(f"{name} must be {kind} {bound}, got {value!r}")
+
+
+def check_count(value: int, name: str, minimum: int = 1) -> int:
+    """Return ``value`` if it is an integer >= ``minimum`` (a count: concurrency, offset)."""
+    check_number(value, name, minimum=minimum, inclusive=True, integer=True)
+    return value
 
 
 def check_header_value(value: str, name: str) -> str:
@@ -354,6 +361,7 @@ def body_text(body: bytes, secrets: Sequence[str] = ()) -> str:
     cut, so a secret straddling the cut is replaced whole, never left half visible.
     """
     longest = max((len(s) for s in secrets), default=0)
+    # 4 bytes per character at most in UTF-8: this many bytes hold the characters needed
     window = body[: 4 * (BODY_EXCERPT + longest)].decode("utf-8", errors="replace")
     return redact(window, secrets)[:BODY_EXCERPT]
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, runtime_checkable
 
-from ._protocol import check_number
+from ._protocol import check_count, check_number
 
 __all__ = ["RateLimit", "RateLimiter"]
 
@@ -64,7 +64,7 @@ class RateLimit:
     def __init__(
         self, max_requests: int = 500, period: float = 60.0, *, margin: float = 0.03
     ) -> None:
-        check_number(max_requests, "max_requests", minimum=1, inclusive=True, integer=True)
+        check_count(max_requests, "max_requests")
         check_number(period, "period")
         check_number(margin, "margin", inclusive=True, below=1)
         self.max_requests = max_requests

@@ -73,7 +73,7 @@ def _checked(check: Callable[[int], object]) -> Callable[[str], int]:
 
 
 def _at_least_one(name: str) -> Callable[[int], object]:
-    return functools.partial(proto.check_number, name=name, minimum=1, inclusive=True, integer=True)
+    return functools.partial(proto.check_count, name=name)
 
 
 def _id(text: str) -> int:
@@ -197,18 +197,13 @@ class _Options:
 
 
 def _client_from_env() -> CentrePointClient:
-    client_id, secret = os.environ.get(proto.ENV_CLIENT_ID), os.environ.get(proto.ENV_CLIENT_SECRET)
-    if not client_id or not secret:
+    """The client of ``CentrePointClient.from_env``, with a usage error if credentials are unset."""
+    if not (os.environ.get(proto.ENV_CLIENT_ID) and os.environ.get(proto.ENV_CLIENT_SECRET)):
         raise UsageError(
             f"set {proto.ENV_CLIENT_ID} and {proto.ENV_CLIENT_SECRET} "
             "to your CentrePoint API credentials"
         )
-    return CentrePointClient(
-        client_id,
-        secret,
-        base_url=os.environ.get(proto.ENV_BASE_URL, proto.DEFAULT_BASE_URL),
-        auth_url=os.environ.get(proto.ENV_AUTH_URL, proto.DEFAULT_AUTH_URL),
-    )
+    return CentrePointClient.from_env()
 
 
 def _show_bar(options: _Options) -> bool:
@@ -256,16 +251,9 @@ async def _export_command(options: _Options) -> int:
 
 async def _fake_command(options: _Options) -> int:
     from .testing import Dataset, FakeCentrePoint
-    from .testing._data import SIZES
 
     args = options.args
-    studies, per_study, deliveries = SIZES[args.size]
-    dataset = Dataset.generate(
-        args.seed,
-        studies=studies,
-        webhooks_per_study=per_study,
-        deliveries=args.deliveries or deliveries,
-    )
+    dataset = Dataset.sized(args.size, args.seed, deliveries=args.deliveries or None)
     fake = FakeCentrePoint(
         dataset=dataset,
         host=args.host,

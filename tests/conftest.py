@@ -10,13 +10,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aioresponses import aioresponses, core
 from hypothesis import settings
 
-from centrepoint_async import RetryPolicy
 from centrepoint_async.redis import RedisServerProcess
-from centrepoint_async.testing import Dataset, FakeCentrePoint
+from centrepoint_async.testing import Dataset, FakeCentrePoint, fast_retry
+
+__all__ = ["STUDY", "WEBHOOK", "Sleeps", "fast_retry", "one_history"]  # fast_retry: re-exported
 
 STUDY = 100
 WEBHOOK = 1000
@@ -59,18 +61,16 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-def fast_retry(**kwargs: Any) -> RetryPolicy:
-    """A retry policy with tiny backoff, for tests against a real server."""
-    kwargs.setdefault("initial_backoff", 0.001)
-    kwargs.setdefault("max_backoff", 0.01)
-    return RetryPolicy(**kwargs)
-
-
 def one_history(size: int, seed: int = 0) -> Dataset:
     """A dataset with one study (100) holding one webhook (1000) of ``size`` deliveries."""
     return Dataset.generate(
         seed, studies=1, webhooks_per_study=1, deliveries=size, include_seed_example=False
     )
+
+
+def lines(path: Path) -> list[object]:
+    """The JSON values of a JSON Lines file (an export's output), one per line."""
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
 @pytest.fixture

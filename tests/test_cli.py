@@ -23,7 +23,7 @@ import centrepoint_async as cp
 from centrepoint_async.cli import main
 from centrepoint_async.testing import Dataset, FakeCentrePoint, fake_server_process
 
-from .conftest import STUDY, WEBHOOK, one_history
+from .conftest import STUDY, WEBHOOK, lines, one_history
 
 Result = tuple[int, str, str]
 CLI = Callable[..., Awaitable[Result]]
@@ -90,10 +90,6 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         return code, out, err
 
     return call
-
-
-def lines(path: Path) -> list[object]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
 def export_args(target: Path | str, *more: str) -> tuple[str, ...]:

@@ -39,8 +39,14 @@ async def test_waits_are_the_bars_status_and_retry_lines_stay_off_it() -> None:
         handler.show_retries = False
         async with ExportDisplay("study 7", stream=stream, handler=handler) as display:
             display.update(cp.ExportResult(expected=10))
-            log.warning(
-                "retrying %s in %.2f s (attempt %d of %d): %s", "GET /x", 38, 2, 5, "status 429"
+            log.warning(  # the record RetryPolicy.call writes, with its fields
+                "retrying %s in %.2f s (attempt %d of %d): %s",
+                "GET /x",
+                38,
+                2,
+                5,
+                "status 429",
+                extra={"attempt": 2, "wait": 38.0, "reason": "status 429"},
             )
             assert last_line(stream).endswith("waiting 38 s: rate limited]")
             log.warning("something else")

@@ -40,8 +40,11 @@ class Terminal:
         """The visible screen plus scrollback, wrapped lines joined, trailing blanks dropped."""
         text = await self.tmux("capture-pane", "-p", "-J", "-S", "-")
         # tmux adds "Pane is dead ..." once the script has exited (remain-on-exit): not output
-        lines = [line.rstrip() for line in text.rstrip().splitlines()]
-        return [line for line in lines if not line.startswith("Pane is dead")]
+        lines = [line.rstrip() for line in text.splitlines()]
+        lines = [line for line in lines if not line.startswith("Pane is dead")]
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
 
     async def wait_for(self, found: Callable[[list[str]], bool], timeout: float = 30) -> list[str]:
         """Poll the screen until ``found(screen)``; the screen it was found on."""

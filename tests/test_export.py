@@ -16,11 +16,7 @@ import centrepoint_async as cp
 from centrepoint_async._lock import OutputLock
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
-from .conftest import STUDY, WEBHOOK, one_history
-
-
-def lines(path: Path) -> list[object]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+from .conftest import STUDY, WEBHOOK, lines, one_history
 
 
 class Stop(Exception):

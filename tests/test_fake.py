@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import time
+from pathlib import Path
 
 import aiohttp
 import orjson
 
+import centrepoint_async.testing as testing
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
 from .conftest import STUDY, WEBHOOK, one_history
@@ -108,7 +112,9 @@ async def test_records_requests_and_seeded_quirks(fake: FakeCentrePoint) -> None
     bodies = [i["request"]["body"] for i in items]
     assert any(b.startswith("<html>") for b in bodies)  # not JSON
     assert any('"uploadId":"' in b for b in bodies)  # ids as strings
-    assert any(".0000000" not in b and '0"' in b for b in bodies)
+    # dates with exactly seven fractional digits, other than the seed's all-zero ones
+    seven = re.compile(r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.(?!0000000)\d{7}"')
+    assert any(seven.search(b) for b in bodies)
     assert any("errorMessage" in i and "response" not in i for i in items)
     assert any("sleep_score_complete" in i["request"]["headers"] for i in items)
     async with fake.client() as client:
@@ -126,3 +132,18 @@ async def test_page_cache_serves_the_same_pages_and_sees_inserts() -> None:
             after = [d.raw for d in await client.webhooks.history(STUDY, WEBHOOK).collect()]
     assert first == again == fake.history_items(STUDY, WEBHOOK)[2:]
     assert after == fake.history_items(STUDY, WEBHOOK)
+
+
+def test_the_fake_is_an_oracle_sharing_no_protocol_constant() -> None:
+    """The fake's modules import nothing from _protocol: a wrong SDK constant cannot agree."""
+    for module in Path(testing.__file__).parent.glob("*.py"):
+        tree = ast.parse(module.read_text())
+        imported = {
+            node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        assert not any("_protocol" in name for name in imported), module.name

@@ -339,12 +339,12 @@ async def test_without_credentials_everything_is_accepted_with_a_warning(
     with caplog.at_level(logging.WARNING, logger="centrepoint_async.receiver"):
         receiver = WebhookReceiver()
     assert "no credentials" in caplog.text
-    receiver.on()(_nothing)
+    receiver.on()(nothing)
     assert (await post(receiver, delivery_headers())).status == 200
 
 
-async def _nothing(event: InboundEvent) -> None:
-    return None
+async def nothing(event: InboundEvent) -> None:
+    """A handler that does nothing and succeeds."""
 
 
 # --- the rule without an inbox ----------------------------------------------------------------
@@ -456,7 +456,7 @@ async def test_close_waits_for_running_handlers_then_refuses() -> None:
 async def test_dedupe_memory_is_bounded_by_bytes_not_count() -> None:
     """Long ids are counted by their size: 2,000 ids of 4,000 characters stay under the bound."""
     receiver = WebhookReceiver(bearer_token="t", max_dedupe_bytes=1_000_000)
-    receiver.on("upload")(_nothing)
+    receiver.on("upload")(nothing)
     gc.collect()
     for i in range(2000):
         assert (await post(receiver, bearer(f"{i:04d}" + "x" * 4000))).status == 200
@@ -512,6 +512,6 @@ async def test_any_headers_and_body_never_give_a_500(
         WebhookReceiver(basic_auth=("u", "p")),
         WebhookReceiver(secret=SECRET),
     ):
-        receiver.on()(_nothing)
+        receiver.on()(nothing)
         reply = await receiver.process(method, headers, body)
         assert reply.status < 500

@@ -25,7 +25,7 @@ from centrepoint_async.receiver import (
     WebhookReceiver,
 )
 
-from .test_receiver import UPLOAD, bearer
+from .test_receiver import UPLOAD, bearer, nothing
 
 
 def stored(delivery_id: str, body: bytes = b"{}") -> StoredDelivery:
@@ -315,13 +315,9 @@ async def test_an_inbox_that_cannot_store_gets_503(tmp_path: Path) -> None:
             raise sqlite3.OperationalError("disk I/O error")
 
     receiver = WebhookReceiver(bearer_token="t", inbox=Broken(tmp_path / "x.db"))
-    receiver.on("upload")(_nothing)
+    receiver.on("upload")(nothing)
     async with receiver:
         assert (await receiver.process("POST", bearer(), UPLOAD)).status == 503
-
-
-async def _nothing(event: InboundEvent) -> None:
-    return None
 
 
 async def test_two_thousand_hanging_handlers_with_an_inbox_lose_nothing(tmp_path: Path) -> None:

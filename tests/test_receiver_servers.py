@@ -34,7 +34,7 @@ from centrepoint_async.receiver import (
     sign,
 )
 
-from .test_receiver import SAMPLES, UPLOAD, basic, bearer, delivery_headers
+from .test_receiver import SAMPLES, UPLOAD, basic, bearer, delivery_headers, nothing
 
 Serve = Callable[[WebhookReceiver], Awaitable[str]]  # starts a server, returns the hook URL
 
@@ -170,16 +170,12 @@ async def test_handshake_and_a_signed_delivery(serve: Serve) -> None:
 async def test_credentials_and_malformed_headers(serve: Serve) -> None:
     """Basic credentials pass; wrong, missing or non-UTF-8 ones are 401, never 500."""
     receiver = WebhookReceiver(basic_auth=("centre", "p:w"))
-    receiver.on()(_nothing)
+    receiver.on()(nothing)
     url = await serve(receiver)
     assert (await post(url, delivery_headers(Authorization=basic("centre", "p:w"))))[0] == 200
     assert (await post(url, delivery_headers("upload", "x", Authorization="Basic !!")))[0] == 401
     for raw in (b"Authorization: Bearer \xff\xfe\r\n", b"Authorization: Basic \xc3\x28\r\n"):
         assert await raw_post(url, raw + b"X-ActiGraph-Event: upload\r\n") == 401
-
-
-async def _nothing(event: InboundEvent) -> None:
-    return None
 
 
 async def test_failure_is_500_and_the_resend_runs(serve: Serve) -> None:
@@ -203,7 +199,7 @@ async def test_sizes_methods_and_slow_bodies(serve: Serve) -> None:
     """Over the cap: 413 (declared or streamed); a body trickling past body_timeout is cut
     off long before it ends (408 when the answer gets through)."""
     receiver = WebhookReceiver(bearer_token="t", max_body_size=1000, body_timeout=0.5)
-    receiver.on()(_nothing)
+    receiver.on()(nothing)
     url = await serve(receiver)
     assert (await post(url, bearer(), b"{" + b" " * 5000 + b"}"))[0] == 413
 
@@ -347,7 +343,7 @@ async def test_asgi_adapter_never_answers_500(
     """Any header bytes (invalid UTF-8 included) and body chunks through receiver.asgi():
     an answer below 500, sent once, with a well-formed start and body."""
     receiver = WebhookReceiver(bearer_token="t", max_body_size=300)
-    receiver.on()(_nothing)
+    receiver.on()(nothing)
     app = receiver.asgi()
     incoming = [
         {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}

@@ -28,17 +28,9 @@ from .._converter import parse_payload
 from .._events import EVENT_TYPES, event_name
 from .._exceptions import ConfigurationError, ReceiverAuthError
 from .._models import Event
+from .._protocol import check_count, check_number
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, Inbox, StoredDelivery
-from ._parse import (
-    DELIVERY_HEADER,
-    EVENT_HEADER,
-    HOOK_SECRET_HEADER,
-    WEBHOOK_ID_HEADER,
-    Credentials,
-    InboundEvent,
-    _header_value,
-    parse_webhook_id,
-)
+from ._parse import EVENT_HEADER, HOOK_SECRET_HEADER, Credentials, InboundEvent, delivery_headers
 
 if TYPE_CHECKING:
     from ._asgi import ASGIApp
@@ -82,13 +74,6 @@ BUSY = _reply(503, "too many deliveries in progress", {"Retry-After": "60"})
 RUNNING = _reply(503, "still being handled", {"Retry-After": "60"})
 UNSTORED = _reply(503, "could not store the delivery", {"Retry-After": "60"})
 BAD_HANDSHAKE = _reply(400, "bad X-ActiGraph-Hook-Secret")
-
-
-def _positive(name: str, value: object, *, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
-        what = "a positive integer" if integer else "a positive number"
-        raise ConfigurationError(f"{name} must be {what}, got {value!r}")
 
 
 class _RecentIds:
@@ -182,7 +167,7 @@ class WebhookReceiver:
             ("max_attempts", max_attempts),
             ("max_dedupe_bytes", max_dedupe_bytes),
         ):
-            _positive(name, count, integer=True)
+            check_count(count, name)
         for name, value in (
             ("body_timeout", body_timeout),
             ("handler_timeout", handler_timeout),
@@ -194,7 +179,7 @@ class WebhookReceiver:
             ("close_timeout", close_timeout),
             ("dedupe_retention", dedupe_retention),
         ):
-            _positive(name, value)
+            check_number(value, name)
         if inbox is not None and not isinstance(inbox, Inbox):
             raise ConfigurationError(f"inbox must implement the Inbox protocol, got {inbox!r}")
         self.inbox = inbox
@@ -356,11 +341,9 @@ class WebhookReceiver:
             orjson.loads(body)
         except orjson.JSONDecodeError:
             return NOT_JSON
-        name = event_name(lookup.get(EVENT_HEADER) or "")
+        name, webhook_id, delivery_id = delivery_headers(lookup)
         if not self._has_handlers(name):
             return NO_HANDLER
-        delivery_id = _header_value(lookup.get(DELIVERY_HEADER)) or None
-        webhook_id = parse_webhook_id(lookup.get(WEBHOOK_ID_HEADER))
         if self._state == "new":
             await self.start()
         if self._state != "started":
@@ -502,6 +485,8 @@ class WebhookReceiver:
                 ": now a dead letter" if dead else f": retry in {retry_in:.1f} s",
                 exc_info=exc,
             )
+            # the first line, cut: enough to recognise in dead_letters(), and an exception
+            # that quotes a whole body does not bloat every row of the inbox
             error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
             await _quietly(
                 inbox.fail(stored.delivery_id, self._owner, error=error, retry_in=retry_in)
@@ -612,7 +597,8 @@ class WebhookReceiver:
             try:
                 async with asyncio.timeout(self.body_timeout):
                     body = await _read_capped(request, self.max_body_size)
-                    if body is None:  # read the rest away (bounded) so the 413 gets through
+                    if body is None:  # read the rest away so the 413 gets through, but
+                        # not without end: past 4x the cap it is cheaper to drop the connection
                         ended = await _discard(request, 4 * self.max_body_size)
             except TimeoutError:
                 reply, ended = TIMEOUT, False

@@ -82,13 +82,19 @@ def parse_event(headers: Mapping[str, str], body: bytes | str) -> InboundEvent:
     Never raises: a body that is not JSON or not of its event's shape gives an
     ``UnknownEvent`` payload.
     """
-    lookup = CIMultiDict(headers)
-    name = event_name(lookup.get(EVENT_HEADER) or "")
-    return InboundEvent(
-        name=name,
-        webhook_id=parse_webhook_id(lookup.get(WEBHOOK_ID_HEADER)),
-        delivery_id=_header_value(lookup.get(DELIVERY_HEADER)) or None,
-        payload=parse_payload(name, body),
+    name, webhook_id, delivery_id = delivery_headers(CIMultiDict(headers))
+    return InboundEvent(name, webhook_id, delivery_id, parse_payload(name, body))
+
+
+def delivery_headers(lookup: Mapping[str, str]) -> tuple[str, int | None, str | None]:
+    """The normalised event name, webhook id and delivery id of a delivery's headers.
+
+    ``lookup`` must match names in any case (a ``CIMultiDict``).
+    """
+    return (
+        event_name(lookup.get(EVENT_HEADER) or ""),
+        parse_webhook_id(lookup.get(WEBHOOK_ID_HEADER)),
+        _header_value(lookup.get(DELIVERY_HEADER)) or None,
     )
 
 

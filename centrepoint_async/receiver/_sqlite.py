@@ -24,6 +24,7 @@ from os import PathLike
 from typing import Any, Literal, TypeVar
 
 from .._exceptions import ConfigurationError
+from .._protocol import check_count, check_number
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
 
 __all__ = ["SQLiteInbox"]
@@ -51,6 +52,8 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, due_at);
 CREATE INDEX IF NOT EXISTS deliveries_done ON deliveries (done_at) WHERE state = 'done';
 """
 _RECORD_OVERHEAD = 100  # a done row's bytes beyond its id: other columns, index entries
+# the columns a StoredDelivery is read from, in the order _record() unpacks them
+_COLUMNS = "delivery_id, name, webhook_id, body, received_at, attempts, last_error"
 
 
 class SQLiteInbox:
@@ -70,24 +73,9 @@ class SQLiteInbox:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         prune_interval: float = 60.0,
     ) -> None:
-        if isinstance(retention, bool) or not isinstance(retention, int | float) or retention <= 0:
-            raise ConfigurationError(f"retention must be a positive number, got {retention!r}")
-        if (
-            isinstance(prune_interval, bool)
-            or not isinstance(prune_interval, int | float)
-            or prune_interval <= 0
-        ):
-            raise ConfigurationError(
-                f"prune_interval must be a positive number, got {prune_interval!r}"
-            )
-        if (
-            isinstance(max_dedupe_bytes, bool)
-            or not isinstance(max_dedupe_bytes, int)
-            or max_dedupe_bytes <= 0
-        ):
-            raise ConfigurationError(
-                f"max_dedupe_bytes must be a positive integer, got {max_dedupe_bytes!r}"
-            )
+        check_number(retention, "retention")
+        check_number(prune_interval, "prune_interval")
+        check_count(max_dedupe_bytes, "max_dedupe_bytes")
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigurationError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self.path = path
@@ -228,7 +216,7 @@ class SQLiteInbox:
         while self._done_bytes > self.max_dedupe_bytes:
             oldest = db.execute(
                 "SELECT delivery_id, size, done_at FROM deliveries WHERE state = 'done'"
-                " ORDER BY done_at LIMIT 1000"
+                " ORDER BY done_at LIMIT 1000"  # a batch: the excess is usually far smaller
             ).fetchall()
             if not oldest:
                 break
@@ -249,8 +237,8 @@ class SQLiteInbox:
 
         def lease(db: sqlite3.Connection, now: float) -> list[StoredDelivery]:
             rows = db.execute(
-                "SELECT delivery_id, name, webhook_id, body, received_at, attempts, last_error"
-                " FROM deliveries WHERE state = 'pending' AND due_at <= ?"
+                f"SELECT {_COLUMNS} FROM deliveries"  # noqa: S608 (_COLUMNS is a constant)
+                " WHERE state = 'pending' AND due_at <= ?"
                 " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at LIMIT ?",
                 (now, now, limit),
             ).fetchall()
@@ -319,9 +307,8 @@ class SQLiteInbox:
 
         def dead(db: sqlite3.Connection) -> list[StoredDelivery]:
             rows = db.execute(
-                "SELECT delivery_id, name, webhook_id, body, received_at, attempts, last_error"
-                " FROM deliveries WHERE state = 'dead'"
-                " ORDER BY received_at LIMIT ?",
+                f"SELECT {_COLUMNS} FROM deliveries"  # noqa: S608 (_COLUMNS is a constant)
+                " WHERE state = 'dead' ORDER BY received_at LIMIT ?",
                 (limit,),
             ).fetchall()
             return [_record(row) for row in rows]
@@ -357,7 +344,7 @@ class _transaction:
 
 
 def _record(row: tuple[object, ...]) -> StoredDelivery:
-    # the columns of both SELECTs, in order
+    # one row of _COLUMNS
     delivery_id, name, webhook_id, body, received_at, attempts, last_error = row
     return StoredDelivery(
         delivery_id=str(delivery_id),

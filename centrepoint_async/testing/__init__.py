@@ -4,18 +4,23 @@ With pytest, the ``centrepoint_fake`` and ``centrepoint_client`` fixtures come f
 this package registers (``centrepoint_async.testing.pytest_plugin``).
 """
 
-from ._data import SEED_HISTORY_ITEMS, SIZES, Dataset, History
-from ._fake import FakeCentrePoint, Fault, RecordedRequest
+from ._blob import BlobFault, BlobFile, BlobRequest
+from ._data import Dataset
+from ._fake import FakeCentrePoint, Fault, RecordedRequest, SentWebhook
+from ._policies import fast_retry, serve_app
 from ._process import FakeServerProcess, fake_server_process
 
 __all__ = [
-    "SEED_HISTORY_ITEMS",
-    "SIZES",
+    "BlobFault",
+    "BlobFile",
+    "BlobRequest",
     "Dataset",
     "FakeCentrePoint",
     "FakeServerProcess",
     "Fault",
-    "History",
     "RecordedRequest",
+    "SentWebhook",
     "fake_server_process",
+    "fast_retry",
+    "serve_app",
 ]

@@ -10,14 +10,14 @@ study 8, whose documented ``totalCount`` is 1 for two items).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 import orjson
 
-__all__ = ["SIZES", "Dataset", "History", "SEED_HISTORY_ITEMS"]
+__all__ = ["SEED_HISTORY_ITEMS", "SIZES", "Dataset", "History"]
 
 _MASK = (1 << 64) - 1
 
@@ -151,102 +151,114 @@ def _figures(h: int, names: list[str]) -> dict[str, int]:
     return {name: (h >> (i % 40)) % 5000 for i, name in enumerate(names)}
 
 
-def _payload(event: str, h: int, study_id: int, when: datetime) -> dict[str, Any]:
-    subject = 1000 + h % 5000
-    if event == "upload":
-        status = ("completed", "started", "error")[(h >> 12) % 3]
-        body: dict[str, Any] = {"status": status}
-        if status == "completed":
-            local = when - timedelta(hours=5)
-            body |= {
-                "firstEpochUTC": _stamp(when, 1),
-                "firstEpochSubjectTZ": _stamp(local, 1),
-                "lastEpochUTC": _stamp(when + timedelta(minutes=14), 1),
-                "lastEpochSubjectTZ": _stamp(local + timedelta(minutes=14), 1),
-            }
-        elif status == "error":
-            body["message"] = "A problem occured during upload processing"
-        # documented as integers, sent as strings in every example
+def _upload(h: int, study_id: int, when: datetime) -> dict[str, Any]:
+    subject = _subject_of(h)
+    status = ("completed", "started", "error")[(h >> 12) % 3]
+    body: dict[str, Any] = {"status": status}
+    if status == "completed":
+        local = when - timedelta(hours=5)
         body |= {
-            "uploadId": str(300000 + h % 90000),
-            "studyId": str(study_id),
-            "subjectId": str(subject),
+            "firstEpochUTC": _stamp(when, 1),
+            "firstEpochSubjectTZ": _stamp(local, 1),
+            "lastEpochUTC": _stamp(when + timedelta(minutes=14), 1),
+            "lastEpochSubjectTZ": _stamp(local + timedelta(minutes=14), 1),
         }
-        return body
-    if event == "raw_processing_complete":
-        ok = (h >> 12) % 5 != 0
-        return {
-            "study_id": study_id,
-            "subject_id": subject,
-            "subject_identifier": f"S{subject:05d}",
-            "monitor_serial": f"TAS1F{h % 10**8:08d}",
-            "created_at_utc": _stamp(when, 2),
-            "min_event_timestamp": _stamp(when - timedelta(hours=5), 3),
-            "max_event_timestamp": _stamp(when, 3),
-            "status": "Completed" if ok else "Error",
-            "error_message": None if ok else "Unable to parse raw file",
-        }
-    if event == "data_retrieval_complete":
-        return {
-            "client_id": f"cid{h % 10**6:06d}",
-            "tracking_id": _guid(h),
-            "study_id": study_id,
-            "subject_id": subject,
-            "subject_identifier": f"S{subject:05d}",
-            "created_at_utc": _stamp(when, 2),
-            "started_at_utc": _stamp(when, 2),
-            "completed_at_utc": _stamp(when + timedelta(seconds=3), 2),
-            "request_status": "Completed",
-            "error_message": None,
-            "files": [
-                {
-                    "monitor_serial": None if i == 0 else f"TAS1Z{h % 10**8:08d}",
-                    "file_type": "summary" if i == 0 else "avro",
-                    "min_event_timestamp": _stamp(when - timedelta(hours=1), 3),
-                    "max_event_timestamp": _stamp(when, 3),
-                    "file_size": 200 + (h >> i) % 90000,
-                    "file_index": i,
-                    "file_name": f"{subject}_{h % 10**6}_{i}.avro",
-                }
-                for i in range(1 + (h >> 16) % 3)
-            ],
-        }
-    if event == "daily_statistics_complete":
-        minutes = float(60 + h % 900)
-        return {
-            "subjectIdentifier": f"S{subject:05d}",
-            "id": h % 10**7,
-            "studyId": study_id,
-            "subjectId": subject,
-            "date": _stamp(when.replace(hour=5, minute=0), 3),
-            "siteId": 2900 + h % 50,
-            "activityMonitorSerials": [f"TAS1Z{h % 10**8:08d}"],
-            "epochAggregation": {
-                **_figures(h, _EPOCH_COUNTS),
-                "wearMinutes": minutes,
-                "nonWearMinutes": 5.0,
-                "sleepMinutes": 3.0,
-                "awakeMinutes": minutes + 2,
-                "wearAwakeMinutes": minutes,
-                "wearSleepMinutes": 0.0,
-                "totalNonFilteredMinutes": minutes + 5,
-                "totalNonFilteredAxisXCounts": h % 200000,
-                "totalNonFilteredAxisYCounts": h % 150000,
-                "totalNonFilteredAxisZCounts": h % 90000,
-                "totalNonFilteredVectorMagnitude": (h % 10**9) / 1000.0,
-                "firstEpochDateTimeUtc": _stamp(when, 3),
-                "lastEpochDateTimeUtc": _stamp(when, 3),
-                "firstEpochDateTimeLocal": _stamp(when, 3),
-                "lastEpochDateTimeLocal": _stamp(when, 3),
-            },
-            # every documented figure, as the documentation's example sends them
-            "freedsonAggregations": [_figures(h, _FREEDSON)],
-            "staudenmayerAggregations": [_figures(h >> 1, _STAUDENMAYER)],
-            **({"crouterAggregations": [_figures(h >> 2, _CROUTER)]} if h % 3 == 0 else {}),
-            **({"uwfAggregations": [_figures(h >> 3, _STEPS)]} if h % 3 == 1 else {}),
-            "mavmAggregation": _figures(h >> 4, _STEPS),
-        }
-    # cp2_daily_statistics_complete
+    elif status == "error":
+        body["message"] = "A problem occured during upload processing"
+    # documented as integers, sent as strings in every example
+    body |= {
+        "uploadId": str(300000 + h % 90000),
+        "studyId": str(study_id),
+        "subjectId": str(subject),
+    }
+    return body
+
+
+def _raw_processing_complete(h: int, study_id: int, when: datetime) -> dict[str, Any]:
+    subject = _subject_of(h)
+    ok = (h >> 12) % 5 != 0
+    return {
+        "study_id": study_id,
+        "subject_id": subject,
+        "subject_identifier": f"S{subject:05d}",
+        "monitor_serial": f"TAS1F{h % 10**8:08d}",
+        "created_at_utc": _stamp(when, 2),
+        "min_event_timestamp": _stamp(when - timedelta(hours=5), 3),
+        "max_event_timestamp": _stamp(when, 3),
+        "status": "Completed" if ok else "Error",
+        "error_message": None if ok else "Unable to parse raw file",
+    }
+
+
+def _data_retrieval_complete(h: int, study_id: int, when: datetime) -> dict[str, Any]:
+    subject = _subject_of(h)
+    return {
+        "client_id": f"cid{h % 10**6:06d}",
+        "tracking_id": _guid(h),
+        "study_id": study_id,
+        "subject_id": subject,
+        "subject_identifier": f"S{subject:05d}",
+        "created_at_utc": _stamp(when, 2),
+        "started_at_utc": _stamp(when, 2),
+        "completed_at_utc": _stamp(when + timedelta(seconds=3), 2),
+        "request_status": "Completed",
+        "error_message": None,
+        "files": [
+            {
+                "monitor_serial": None if i == 0 else f"TAS1Z{h % 10**8:08d}",
+                "file_type": "summary" if i == 0 else "avro",
+                "min_event_timestamp": _stamp(when - timedelta(hours=1), 3),
+                "max_event_timestamp": _stamp(when, 3),
+                "file_size": 200 + (h >> i) % 90000,
+                "file_index": i,
+                "file_name": f"{subject}_{h % 10**6}_{i}.avro",
+            }
+            for i in range(1 + (h >> 16) % 3)
+        ],
+    }
+
+
+def _daily_statistics_complete(h: int, study_id: int, when: datetime) -> dict[str, Any]:
+    """A day of statistics: the event's payload, and an item of the analytics listing."""
+    subject = _subject_of(h)
+    minutes = float(60 + h % 900)
+    return {
+        "subjectIdentifier": f"S{subject:05d}",
+        "id": h % 10**7,
+        "studyId": study_id,
+        "subjectId": subject,
+        "date": _stamp(when.replace(hour=5, minute=0), 3),
+        "siteId": 2900 + h % 50,
+        "activityMonitorSerials": [f"TAS1Z{h % 10**8:08d}"],
+        "epochAggregation": {
+            **_figures(h, _EPOCH_COUNTS),
+            "wearMinutes": minutes,
+            "nonWearMinutes": 5.0,
+            "sleepMinutes": 3.0,
+            "awakeMinutes": minutes + 2,
+            "wearAwakeMinutes": minutes,
+            "wearSleepMinutes": 0.0,
+            "totalNonFilteredMinutes": minutes + 5,
+            "totalNonFilteredAxisXCounts": h % 200000,
+            "totalNonFilteredAxisYCounts": h % 150000,
+            "totalNonFilteredAxisZCounts": h % 90000,
+            "totalNonFilteredVectorMagnitude": (h % 10**9) / 1000.0,
+            "firstEpochDateTimeUtc": _stamp(when, 3),
+            "lastEpochDateTimeUtc": _stamp(when, 3),
+            "firstEpochDateTimeLocal": _stamp(when, 3),
+            "lastEpochDateTimeLocal": _stamp(when, 3),
+        },
+        # every documented figure, as the documentation's example sends them
+        "freedsonAggregations": [_figures(h, _FREEDSON)],
+        "staudenmayerAggregations": [_figures(h >> 1, _STAUDENMAYER)],
+        **({"crouterAggregations": [_figures(h >> 2, _CROUTER)]} if h % 3 == 0 else {}),
+        **({"uwfAggregations": [_figures(h >> 3, _STEPS)]} if h % 3 == 1 else {}),
+        "mavmAggregation": _figures(h >> 4, _STEPS),
+    }
+
+
+def _cp2_daily_statistics_complete(h: int, study_id: int, when: datetime) -> dict[str, Any]:
+    subject = _subject_of(h)
     buckets = [{"name": f"{m} minutes or more", "count": (h >> m) % 3} for m in (10, 20, 30, 40)]
     return {
         "studyId": study_id,
@@ -272,6 +284,20 @@ def _payload(event: str, h: int, study_id: int, when: datetime) -> dict[str, Any
         "wearMinutes": 197,
         "awakeWearMinutes": 133,
     }
+
+
+def _subject_of(h: int) -> int:
+    return 1000 + h % 5000
+
+
+#: The payload generator of each event: ``(hash, study id, when) -> body``.
+_PAYLOADS: dict[str, Callable[[int, int, datetime], dict[str, Any]]] = {
+    "upload": _upload,
+    "raw_processing_complete": _raw_processing_complete,
+    "data_retrieval_complete": _data_retrieval_complete,
+    "daily_statistics_complete": _daily_statistics_complete,
+    "cp2_daily_statistics_complete": _cp2_daily_statistics_complete,
+}
 
 
 @attrs.define
@@ -340,7 +366,7 @@ class History:
         elif kind < 5:
             body = "<html><body>Internal error</body></html>"  # not JSON
         else:
-            payload = _payload(event, h, self.study_id, when)
+            payload = _PAYLOADS[event](h, self.study_id, when)
             if kind < 10:
                 payload["traceId"] = _guid(h >> 3)  # a field nobody documented
             body = orjson.dumps(payload).decode()
@@ -388,15 +414,69 @@ SIZES: dict[str, tuple[int, int, int]] = {
 }
 
 
+_SEX = ("Male", "Female")
+_ZONES = ("America/Chicago", "Europe/London", "Africa/Abidjan", "Asia/Kolkata")
+
+
+def _subject(seed: int, study_id: int, index: int) -> dict[str, Any]:
+    """Subject number ``index`` of a study, shaped as the Subjects documentation shows."""
+    h = _mix(seed, study_id, index, 17)
+    site = 2900 + study_id % 50
+    return {
+        "id": study_id * 1000 + index + 1,
+        "studyId": study_id,
+        "siteId": site,
+        "siteIdentifier": str(site % 1000),
+        "subjectIdentifier": f"S{study_id}-{index + 1:04d}",
+        "dob": f"{1940 + h % 60}-{1 + h % 12:02d}-{1 + h % 28:02d}",
+        "gender": _SEX[h % 2],
+        "timezone": _ZONES[(h >> 3) % len(_ZONES)],
+        "wearPosition": _WEAR[(h >> 5) % len(_WEAR)],
+        "weight": round(100 + (h >> 7) % 1500 / 10, 2),
+        "weightUnit": "Lbs",
+        "assignmentStatus": "Assigned" if h % 5 else "Not Assigned",
+    }
+
+
+def _seed_example(seed: int) -> tuple[dict[str, Any], dict[str, Any], History]:
+    """The study, webhook and two-item history of the public documents' example, verbatim."""
+    study = {
+        "id": 8,
+        "name": "Documentation example",
+        "organizationName": "ActiGraph",
+        "createdDateTime": "2019-06-26T13:34:02.07Z",
+        "studyStatus": "Active",
+        "defaultWearPosition": "Left Wrist",
+        "wearPositions": ["Left Wrist"],
+        "monitorDataCollectionMode": "Epoch+Raw",
+    }
+    webhook = {
+        "id": 236,
+        "studyId": 8,
+        "url": "https://hostaddress.host.com/hooks",
+        "createdDate": "2019-06-03T20:41:01",
+        "isDisabled": False,
+        "webhookEvents": [WEBHOOK_EVENTS[0]],
+    }
+    history = History(
+        seed, 8, 236, 2, ("upload",), fixed=SEED_HISTORY_ITEMS, total_count_override=1
+    )
+    return study, webhook, history
+
+
 @attrs.define
 class Dataset:
-    """Studies, webhook registrations and histories of a fake CentrePoint account."""
+    """Studies, webhook registrations, histories and subjects of a fake CentrePoint account.
+
+    Uploads and daily statistics of a subject are pure functions of the seed and the subject.
+    """
 
     seed: int
     studies: list[dict[str, Any]]
     webhooks: dict[int, list[dict[str, Any]]]  # by study id
     histories: dict[int, History]  # by webhook id
     webhook_events: list[dict[str, Any]] = attrs.field(factory=lambda: list(WEBHOOK_EVENTS))
+    subjects: dict[int, list[dict[str, Any]]] = attrs.field(factory=dict)  # by study id
 
     @classmethod
     def generate(
@@ -406,12 +486,14 @@ class Dataset:
         studies: int = 3,
         webhooks_per_study: int = 2,
         deliveries: int = 250,
+        subjects_per_study: int = 25,
         include_seed_example: bool = True,
     ) -> Dataset:
         """A dataset of the given shape; the same seed gives the same data."""
         study_list: list[dict[str, Any]] = []
         webhooks: dict[int, list[dict[str, Any]]] = {}
         histories: dict[int, History] = {}
+        subjects: dict[int, list[dict[str, Any]]] = {}
         names = [e["name"] for e in WEBHOOK_EVENTS]
         for s in range(studies):
             h = _mix(seed, s)
@@ -429,6 +511,7 @@ class Dataset:
                     "monitorDataCollectionMode": _MODES[h % len(_MODES)],
                 }
             )
+            subjects[study_id] = [_subject(seed, study_id, i) for i in range(subjects_per_study)]
             webhooks[study_id] = []
             for w in range(webhooks_per_study):
                 webhook_id = 1000 + s * 100 + w
@@ -446,42 +529,27 @@ class Dataset:
                 )
                 histories[webhook_id] = History(seed, study_id, webhook_id, deliveries, events)
         if include_seed_example:
-            study_list.append(
-                {
-                    "id": 8,
-                    "name": "Documentation example",
-                    "organizationName": "ActiGraph",
-                    "createdDateTime": "2019-06-26T13:34:02.07Z",
-                    "studyStatus": "Active",
-                    "defaultWearPosition": "Left Wrist",
-                    "wearPositions": ["Left Wrist"],
-                    "monitorDataCollectionMode": "Epoch+Raw",
-                }
-            )
-            webhooks[8] = [
-                {
-                    "id": 236,
-                    "studyId": 8,
-                    "url": "https://hostaddress.host.com/hooks",
-                    "createdDate": "2019-06-03T20:41:01",
-                    "isDisabled": False,
-                    "webhookEvents": [WEBHOOK_EVENTS[0]],
-                }
-            ]
-            histories[236] = History(
-                seed, 8, 236, 2, ("upload",), fixed=SEED_HISTORY_ITEMS, total_count_override=1
-            )
-        return cls(seed, study_list, webhooks, histories)
+            study, webhook, history = _seed_example(seed)
+            study_list.append(study)
+            webhooks[8] = [webhook]
+            histories[236] = history
+        return cls(seed, study_list, webhooks, histories, subjects=subjects)
 
     @classmethod
-    def sized(cls, size: str = "small", seed: int = 0) -> Dataset:
-        """A dataset of a named size from :data:`SIZES`."""
+    def sized(cls, size: str = "small", seed: int = 0, *, deliveries: int | None = None) -> Dataset:
+        """A dataset of a named size (``tiny``, ``small``, ``demo``, ``large``).
+
+        ``deliveries`` overrides the size's number of deliveries per webhook.
+        """
         try:
-            studies, per_study, deliveries = SIZES[size]
+            studies, per_study, per_webhook = SIZES[size]
         except KeyError:
             raise ValueError(f"unknown size {size!r}; choose from {', '.join(SIZES)}") from None
         return cls.generate(
-            seed, studies=studies, webhooks_per_study=per_study, deliveries=deliveries
+            seed,
+            studies=studies,
+            webhooks_per_study=per_study,
+            deliveries=per_webhook if deliveries is None else deliveries,
         )
 
     def study(self, study_id: int) -> dict[str, Any] | None:
@@ -492,3 +560,58 @@ class Dataset:
         """The history of a webhook of a study, if both exist."""
         found = self.histories.get(webhook_id)
         return found if found is not None and found.study_id == study_id else None
+
+    def subject(self, study_id: int, subject_id: int) -> dict[str, Any] | None:
+        """The subject with this id in this study, if any."""
+        return next((s for s in self.subjects.get(study_id, ()) if s["id"] == subject_id), None)
+
+    def uploads(self, study_id: int, subject_id: int) -> list[dict[str, Any]]:
+        """A subject's uploads, oldest first, as the Uploads documentation shows them."""
+        items = []
+        for i in range(1 + _mix(self.seed, subject_id) % 4):
+            h = _mix(self.seed, subject_id, i, 29)
+            end = _EPOCH + timedelta(days=7 * (i + 1) + subject_id % 300, seconds=h % 86400)
+            begin = end - timedelta(days=6, hours=h % 12)
+            items.append(
+                {
+                    "id": subject_id * 10 + i,
+                    "studyId": study_id,
+                    "subjectId": subject_id,
+                    "activityMonitorSerial": f"CPW1B{h % 10**8:08d}",
+                    "assignmentId": 3000 + subject_id % 1000,
+                    "dateUploadedUtc": _stamp(end + timedelta(minutes=h % 600), 3),
+                    "activityMonitorBatteryVoltage": 3.5 + (h % 700) / 1000,
+                    "activityMonitorFirmware": "1.1.2",
+                    "activityMonitorSampleRateHz": (32, 64, 100)[h % 3],
+                    "uploadFiles": [
+                        {
+                            "id": subject_id * 100 + i * 10 + k,
+                            "fileType": kind,
+                            "totalRecords": 100 + (h >> k) % 10000,
+                            "recordsInserted": 100 + (h >> k) % 10000,
+                            "beginOfData": _stamp(begin, 2),
+                            "endOfData": _stamp(end, 2),
+                        }
+                        for k, kind in enumerate(("RAW", "EPOCH")[: 1 + h % 2])
+                    ],
+                }
+            )
+        return items
+
+    def daily_statistics(self, study_id: int, subject_id: int) -> list[dict[str, Any]]:
+        """A subject's days of statistics, oldest first (the analytics listing)."""
+        days = []
+        for d in range(3 + _mix(self.seed, subject_id, 41) % 5):
+            h = _mix(self.seed, subject_id, d, 43)
+            day = _daily_statistics_complete(h, study_id, _EPOCH + timedelta(days=d))
+            subject = self.subject(study_id, subject_id) or {}
+            identifier = subject.get("subjectIdentifier", day["subjectIdentifier"])
+            days.append(
+                day
+                | {
+                    "subjectId": subject_id,
+                    "subjectIdentifier": identifier,
+                    "id": subject_id * 100 + d,
+                }
+            )
+        return days

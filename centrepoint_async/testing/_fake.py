@@ -1,38 +1,66 @@
 """FakeCentrePoint: a real aiohttp server on loopback that behaves like CentrePoint v3.
 
 It serves the token endpoint and every endpoint in scope from a seeded :class:`Dataset`,
-enforces bearer tokens and their expiry, the sliding-window rate limit (time scalable) and
-offset/limit pagination as documented, and injects faults on demand. It records what it was
-asked, for assertions.
+enforces bearer tokens, their scopes and expiry, the sliding-window rate limit (time scalable)
+and offset/limit pagination as documented, and injects faults on demand. Routes match
+case-insensitively, as on the real server. Data retrieval requests run through their
+documented lifecycle and limits; their files are served by a second loopback host (the blob
+store, :mod:`._blob`) through pre-signed, expiring URLs; completed requests can be announced to
+a webhook receiver, signed. It records what it was asked, for assertions.
+
+The fake is an oracle: it shares no protocol constant with the SDK (paths, variable names and
+the signature scheme are written here from the documentation), so a wrong constant in the SDK
+cannot make both sides agree.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import hmac
 import math
 import random
+import re
 import secrets
 import time
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Self
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, Self
 
+import aiohttp
 import attrs
 import orjson
 from aiohttp import web
 
 from .._client import CentrePointClient
-from .._protocol import ENV_AUTH_URL, ENV_BASE_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET
 from .._ratelimit import RateLimit
-from ._data import Dataset, History
+from ._blob import BlobFault, BlobFaultKind, BlobFile, BlobRequest, BlobStore
+from ._data import SIZES, Dataset, History
+from ._retrieval import RequestRefused, Retrieval, RetrievalService
 
-__all__ = ["Fault", "FakeCentrePoint", "RecordedRequest"]
+__all__ = ["FakeCentrePoint", "Fault", "RecordedRequest", "SentWebhook"]
 
 FaultKind = Literal["status", "drop", "truncate", "slow"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_API = "/centrepoint/v3"
+Route = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+
+#: The variables that point a program at a fake (the SDK reads the same names).
+ENV_BASE_URL = "CENTREPOINT_BASE_URL"
+ENV_AUTH_URL = "CENTREPOINT_AUTH_URL"
+ENV_CLIENT_ID = "CENTREPOINT_CLIENT_ID"
+ENV_CLIENT_SECRET = "CENTREPOINT_CLIENT_SECRET"  # noqa: S105 (a variable's name)
+ENV_NAMES = (ENV_BASE_URL, ENV_AUTH_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET)
+
+_API_PREFIXES = ("/centrepoint/v3/", "/analytics/v3/", "/dataretrieval/v3/")
+SCOPES = frozenset({"CentrePoint", "DataAccess", "Analytics", "DataRetrieval"})
+
+
+def _is_api(path: str) -> bool:
+    return path.lower().startswith(_API_PREFIXES)
 
 
 @attrs.define
@@ -53,7 +81,7 @@ class Fault:
 
     def matches(self, path: str) -> bool:
         if self.path is None:
-            return path.startswith(_API)
+            return _is_api(path)
         return self.path in path
 
 
@@ -80,6 +108,21 @@ class RecordedRequest:
     fault: str | None = None
 
 
+@attrs.frozen
+class SentWebhook:
+    """One webhook delivery the fake sent, and the receiver's answer (0: no answer)."""
+
+    event: str
+    delivery_id: str
+    body: bytes = attrs.field(repr=False)
+    status: int
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
 class FakeCentrePoint:
     """A stateful, fault-injectable fake CentrePoint, on loopback.
 
@@ -96,7 +139,15 @@ class FakeCentrePoint:
     - ``page_cache``: history pages kept serialized (for benchmarks, so that the server's own
       work does not hide the client's).
     - :meth:`inject` and :meth:`chaos`: faults; :meth:`insert_deliveries`: shift a listing.
+    - ``retrieval_delay``: seconds a data retrieval request takes from ``pending`` to
+      ``completed``; ``file_size``: bytes of each request's data file; ``link_lifetime``:
+      seconds a download link stays valid; :meth:`inject_blob`: faults on the blob host.
+    - :meth:`send_webhooks_to`: announce completed requests (and
+      :meth:`complete_raw_processing`) to a receiver, HMAC-signed if given a secret.
     """
+
+    #: The names of the variables :meth:`env` gives (and ``fake-server`` prints).
+    ENV_NAMES: ClassVar[tuple[str, ...]] = ENV_NAMES
 
     def __init__(
         self,
@@ -114,7 +165,22 @@ class FakeCentrePoint:
         total_count_error: int = 0,
         token_lifetime: float = 3600.0,
         page_cache: int = 0,
+        retrieval_delay: float = 0.2,
+        file_size: int = 256 * 1024,
+        link_lifetime: float = 120.0,
     ) -> None:
+        _require(dataset is None or isinstance(dataset, Dataset), "dataset must be a Dataset")
+        _require(size in SIZES, f"unknown size {size!r}; choose from {', '.join(SIZES)}")
+        _require(0 <= port <= 65535, f"port must be 0 to 65535, got {port!r}")
+        _require(bool(client_id), "client_id must not be empty")
+        _require(rate_limit is None or rate_limit >= 1, "rate_limit must be None or >= 1")
+        _require(rate_period > 0, "rate_period must be positive")
+        _require(latency >= 0, "latency must not be negative")
+        _require(token_lifetime > 0, "token_lifetime must be positive")
+        _require(page_cache >= 0, "page_cache must not be negative")
+        _require(retrieval_delay >= 0, "retrieval_delay must not be negative")
+        _require(file_size >= 0, "file_size must not be negative")
+        _require(link_lifetime > 0, "link_lifetime must be positive")
         self.dataset = dataset if dataset is not None else Dataset.sized(size, seed)
         self.host = host
         self.port = port
@@ -133,10 +199,22 @@ class FakeCentrePoint:
         self.concurrency = 0
         self.peak_concurrency = 0
         self.rate_limited = 0
-        self._tokens: dict[str, float] = {}
+        self._tokens: dict[str, tuple[float, frozenset[str]]] = {}
         self._window: deque[float] = deque()
         self._chaos: _Chaos | None = None
         self._runner: web.AppRunner | None = None
+        self.blobs = BlobStore(host, link_lifetime=link_lifetime)
+        self.retrievals = RetrievalService(
+            self.blobs,
+            delay=retrieval_delay,
+            file_size=file_size,
+            seed=self.dataset.seed,
+            on_complete=self._announce,
+        )
+        self.webhooks_sent: list[SentWebhook] = []
+        self._webhook_target: tuple[str, str | None, int] | None = None
+        self._sender: aiohttp.ClientSession | None = None
+        self._routes = self._route_table()
         self.app = self._make_app()
 
     def __repr__(self) -> str:
@@ -159,13 +237,19 @@ class FakeCentrePoint:
         site = web.TCPSite(self._runner, self.host, self.port, backlog=512)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        await self.blobs.start()
         return self
 
     async def close(self) -> None:
-        """Stop serving."""
+        """Stop serving (the API and the blob host), and stop pending requests."""
         if self._runner is not None:
             self._closing.set()  # slow answers and latency end now, so shutdown is quick
+            await self.retrievals.close()
             await self._runner.cleanup()
+            await self.blobs.close()
+            if self._sender is not None:
+                await self._sender.close()
+                self._sender = None
             self._runner = None
 
     async def __aenter__(self) -> Self:
@@ -175,13 +259,9 @@ class FakeCentrePoint:
         await self.close()
 
     def env(self) -> dict[str, str]:
-        """The environment variables that point the command line (or any program) here."""
-        return {
-            ENV_BASE_URL: self.url,
-            ENV_AUTH_URL: self.url,
-            ENV_CLIENT_ID: self.client_id,
-            ENV_CLIENT_SECRET: self.client_secret,
-        }
+        """The environment variables (:data:`ENV_NAMES`) that point a program here."""
+        values = (self.url, self.url, self.client_id, self.client_secret)
+        return dict(zip(ENV_NAMES, values, strict=True))
 
     def client(self, **kwargs: Any) -> CentrePointClient:
         """A client of this server with its credentials; ``kwargs`` go to the client.
@@ -254,22 +334,203 @@ class FakeCentrePoint:
 
     def api_requests(self, path_part: str = "") -> list[RecordedRequest]:
         """Recorded API requests (not token requests) whose path contains ``path_part``."""
-        return [r for r in self.requests if r.path.startswith(_API) and path_part in r.path]
+        return [r for r in self.requests if _is_api(r.path) and path_part in r.path]
+
+    # --- data retrieval, blob host, webhooks -------------------------------------------------
+
+    @property
+    def blob_url(self) -> str:
+        """Base URL of the blob host (a different port from :attr:`url`)."""
+        return self.blobs.url
+
+    @property
+    def blob_requests(self) -> list[BlobRequest]:
+        """Every request the blob host received."""
+        return self.blobs.requests
+
+    def data_file(self, data_file_id: str) -> BlobFile:
+        """The stored file behind a data file id (``.content()`` gives its bytes)."""
+        return self.retrievals.blob(data_file_id)
+
+    def inject_blob(
+        self, kind: BlobFaultKind, *, count: int = 1, after_bytes: int = 0, status: int = 503
+    ) -> BlobFault:
+        """A fault for the next ``count`` downloads (see :class:`BlobFault`)."""
+        _require(count >= 1 and after_bytes >= 0, "count must be >= 1, after_bytes >= 0")
+        fault = BlobFault(kind, count, after_bytes, status)
+        self.blobs.faults.append(fault)
+        return fault
+
+    def send_webhooks_to(
+        self, url: str, *, secret: str | None = None, webhook_id: int = 74
+    ) -> None:
+        """Deliver ``data_retrieval_complete`` (and :meth:`complete_raw_processing`) to ``url``.
+
+        Signed with ``X-ActiGraph-Signature = base64(HMAC-SHA256(secret, body))`` when
+        ``secret`` is given. A delivery that gets no 2xx is tried twice more at once, as
+        CentrePoint does.
+        """
+        self._webhook_target = (url, secret, webhook_id)
+
+    async def complete_raw_processing(
+        self, study_id: int, subject_id: int, begin: datetime, end: datetime
+    ) -> dict[str, Any]:
+        """Announce that a subject's raw data for ``begin``..``end`` is processed.
+
+        Sends ``raw_processing_complete`` to the receiver set by :meth:`send_webhooks_to` and
+        returns the payload.
+        """
+        subject = self.dataset.subject(study_id, subject_id)
+        if subject is None:
+            raise KeyError(f"no subject {subject_id} in study {study_id}")
+        payload = {
+            "study_id": study_id,
+            "subject_id": subject_id,
+            "subject_identifier": subject["subjectIdentifier"],
+            "monitor_serial": f"TAS1F{subject_id % 10**8:08d}",
+            "created_at_utc": _iso(datetime.now(UTC)),
+            "min_event_timestamp": _iso(begin),
+            "max_event_timestamp": _iso(end),
+            "status": "Completed",
+            "error_message": None,
+        }
+        await self._send_webhook("raw_processing_complete", payload)
+        return payload
+
+    async def _announce(self, retrieval: Retrieval) -> None:
+        serial = f"TAS1F{retrieval.subject_id % 10**8:08d}"  # as the data file's name says
+        files = []
+        for index, entry in enumerate(retrieval.files):
+            summary = entry["fileName"].endswith(".json")
+            files.append(
+                {
+                    "monitor_serial": None if summary else serial,
+                    "file_type": "summary" if summary else retrieval.file_format.lower(),
+                    "min_event_timestamp": _iso(retrieval.begin),
+                    "max_event_timestamp": _iso(retrieval.end),
+                    "file_size": entry["fileSizeBytes"],
+                    "file_index": index,
+                    "file_name": entry["fileName"],
+                }
+            )
+        payload = {
+            "client_id": self.client_id,
+            "tracking_id": retrieval.id,
+            "study_id": retrieval.study_id,
+            "subject_id": retrieval.subject_id,
+            "subject_identifier": retrieval.subject_identifier,
+            "created_at_utc": _iso(retrieval.created),
+            "started_at_utc": _iso(retrieval.started or retrieval.created),
+            "completed_at_utc": _iso(retrieval.completed or datetime.now(UTC)),
+            "request_status": "Completed",
+            "error_message": None,
+            "files": files,
+        }
+        await self._send_webhook("data_retrieval_complete", payload)
+
+    async def _send_webhook(self, event: str, payload: dict[str, Any]) -> None:
+        if self._webhook_target is None:
+            return
+        url, secret, webhook_id = self._webhook_target
+        body = orjson.dumps(payload)
+        delivery = str(uuid.uuid4())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "ActiGraph-Hookshot/1.0",
+            "X-ActiGraph-Webhook-id": str(webhook_id),
+            "X-ActiGraph-Event": event,
+            "X-ActiGraph-Delivery": delivery,
+            "X-Client-Cert-Used": "false",
+        }
+        if secret is not None:
+            digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+            headers["X-ActiGraph-Signature"] = base64.b64encode(digest).decode()
+        if self._sender is None:
+            self._sender = aiohttp.ClientSession()
+        for _ in range(3):
+            try:
+                async with self._sender.post(url, data=body, headers=headers) as response:
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                status = 0
+            self.webhooks_sent.append(SentWebhook(event, delivery, body, status))
+            if 200 <= status < 300:
+                return
 
     # --- server --------------------------------------------------------------------------
 
+    def _route_table(self) -> list[tuple[str, re.Pattern[str], Route, str | None]]:
+        """``(method, path pattern, handler, scope)``; paths match ignoring case."""
+        study = "/centrepoint/v3/studies/{study_id}"
+        subject = study + "/subjects/{subject_id}"
+        retrieval = "/dataretrieval/v3/{kind}requests"
+        table: list[tuple[str, str, Route, str | None]] = [
+            ("POST", "/connect/token", self._token, None),
+            ("GET", "/centrepoint/v3/studies", self._studies, "CentrePoint"),
+            ("GET", study, self._study, "CentrePoint"),
+            ("GET", "/centrepoint/v3/webhookevents", self._webhook_events, "CentrePoint"),
+            ("GET", study + "/webhooks", self._webhooks, "CentrePoint"),
+            ("GET", study + "/webhooks/{webhook_id}", self._webhook, "CentrePoint"),
+            ("GET", study + "/webhooks/{webhook_id}/history", self._history, "CentrePoint"),
+            ("GET", study + "/subjects", self._subjects, "CentrePoint"),
+            ("GET", subject, self._subject, "CentrePoint"),
+            ("GET", subject + "/uploads", self._uploads, "CentrePoint"),
+            ("GET", subject + "/uploads/{upload_id}", self._upload, "CentrePoint"),
+            (
+                "GET",
+                "/analytics/v3/studies/{study_id}/subjects/{subject_id}/dailystatistics",
+                self._daily_statistics,
+                "Analytics",
+            ),
+            ("POST", retrieval, self._request_create, "DataRetrieval"),
+            ("GET", retrieval + "/{tracking_id}", self._request_get, "DataRetrieval"),
+            ("GET", retrieval + "/{tracking_id}/datafiles", self._request_files, "DataRetrieval"),
+            (
+                "GET",
+                retrieval + "/{tracking_id}/datafiles/{file_id}",
+                self._request_file,
+                "DataRetrieval",
+            ),
+            (
+                "GET",
+                retrieval + "/{tracking_id}/datafiles/{file_id}/downloadurl",
+                self._download_url,
+                "DataRetrieval",
+            ),
+            (
+                "GET",
+                "/dataretrieval/v3/datafiles/{file_id}/downloadurl",
+                self._download_url,
+                "DataRetrieval",
+            ),
+        ]
+        routes = []
+        for method, template, handler, scope in table:
+            pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template).replace(
+                "(?P<kind>[^/]+)", "(?P<kind>rawactivity|epoch)"
+            )
+            routes.append((method, re.compile(pattern, re.IGNORECASE), handler, scope))
+        return routes
+
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
-        app.router.add_post("/connect/token", self._token)
-        app.router.add_get(f"{_API}/Studies", self._studies)
-        app.router.add_get(f"{_API}/Studies/{{study_id}}", self._study)
-        app.router.add_get(f"{_API}/WebhookEvents", self._webhook_events)
-        app.router.add_get(f"{_API}/Studies/{{study_id}}/Webhooks", self._webhooks)
-        app.router.add_get(f"{_API}/Studies/{{study_id}}/Webhooks/{{webhook_id}}", self._webhook)
-        app.router.add_get(
-            f"{_API}/Studies/{{study_id}}/Webhooks/{{webhook_id}}/history", self._history
-        )
+        # one catch-all route: the real server matches paths case-insensitively, aiohttp does not
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        allowed = False
+        for method, pattern, handler, scope in self._routes:
+            match = pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            allowed = True
+            if method != request.method:
+                continue
+            if scope is not None and (denied := self._guard(request, scope)) is not None:
+                return denied
+            return await handler(request, match.groupdict())
+        return _text(405, "Method not allowed") if allowed else _text(404, "Not found")
 
     def _next_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
@@ -278,7 +539,7 @@ class FakeCentrePoint:
                 if fault.count == 0:
                     self.faults.remove(fault)
                 return fault
-        if self._chaos is not None and path.startswith(_API):
+        if self._chaos is not None and _is_api(path):
             chaos = self._chaos
             if chaos.rng.random() < chaos.probability:
                 kind = chaos.rng.choice(chaos.kinds)
@@ -308,7 +569,7 @@ class FakeCentrePoint:
         self.concurrency += 1
         self.peak_concurrency = max(self.peak_concurrency, self.concurrency)
         try:
-            if self.latency and request.path.startswith(_API):
+            if self.latency and _is_api(request.path):
                 await self._sleep(self.latency)
             response, fault = await self._answer(request, handler)
             self.requests.append(
@@ -352,7 +613,7 @@ class FakeCentrePoint:
             response = web.Response(body=cut, content_type="application/json")
         return response, fault.kind
 
-    async def _token(self, request: web.Request) -> web.Response:
+    async def _token(self, request: web.Request, _: dict[str, str]) -> web.Response:
         form = await request.post()
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         if form.get("grant_type") != "client_credentials":
@@ -364,34 +625,38 @@ class FakeCentrePoint:
             and hmac.compare_digest(client_secret.encode(), self.client_secret.encode())
         ):
             return _json(400, {"error": "invalid_client"})
-        scopes = str(form.get("scope", "")).split()
-        if "CentrePoint" not in scopes:
+        scopes = frozenset(str(form.get("scope", "")).split())
+        if not scopes or not scopes <= SCOPES:
             return _json(400, {"error": "invalid_scope"})
         token = secrets.token_urlsafe(24)
-        self._tokens[token] = time.monotonic() + self.token_lifetime
+        self._tokens[token] = (time.monotonic() + self.token_lifetime, scopes)
         self.token_grants += 1
         lifetime = self.token_lifetime
         expires_in = int(lifetime) if float(lifetime).is_integer() else lifetime
         return _json(200, {"access_token": token, "expires_in": expires_in, "token_type": "Bearer"})
 
-    def _authorized(self, request: web.Request) -> bool:
+    def _scopes(self, request: web.Request) -> frozenset[str] | None:
+        """The scopes of the request's valid bearer token; None without one."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return False
-        expires = self._tokens.get(token)
-        if expires is None:
-            return False
-        if expires <= time.monotonic():
+            return None
+        grant = self._tokens.get(token)
+        if grant is None:
+            return None
+        if grant[0] <= time.monotonic():
             del self._tokens[token]
-            return False
-        return True
+            return None
+        return grant[1]
 
-    def _guard(self, request: web.Request) -> web.Response | None:
-        if not self._authorized(request):
+    def _guard(self, request: web.Request, scope: str) -> web.Response | None:
+        scopes = self._scopes(request)
+        if scopes is None:
             return web.Response(
                 status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             )
+        if scope not in scopes:
+            return _text(403, f"This request needs the {scope} scope")
         return None
 
     def _page(
@@ -434,54 +699,45 @@ class FakeCentrePoint:
                 self._pages.popitem(last=False)
         return response
 
-    def _id(self, request: web.Request, name: str) -> int | None:
-        text = request.match_info[name]
-        return int(text) if text.isascii() and text.isdigit() else None
+    async def _studies(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        return self._listing(request, self.dataset.studies)
 
-    async def _studies(self, request: web.Request) -> web.Response:
-        studies = self.dataset.studies
-        return self._guard(request) or self._page(
-            request, lambda o, n: studies[o : o + n], len(studies)
-        )
-
-    async def _study(self, request: web.Request) -> web.Response:
-        if (denied := self._guard(request)) is not None:
-            return denied
-        study_id = self._id(request, "study_id")
+    async def _study(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        study_id = _int(ids["study_id"])
         study = self.dataset.study(study_id) if study_id is not None else None
         if study is None:
             return _text(404, "Study not found")
         return _json(200, study)
 
-    async def _webhook_events(self, request: web.Request) -> web.Response:
-        events = self.dataset.webhook_events
-        return self._guard(request) or self._page(
-            request, lambda o, n: events[o : o + n], len(events)
-        )
+    async def _webhook_events(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        return self._listing(request, self.dataset.webhook_events)
 
-    async def _webhooks(self, request: web.Request) -> web.Response:
-        if (denied := self._guard(request)) is not None:
-            return denied
-        study_id = self._id(request, "study_id")
+    def _listing(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
+        """A page of a list held in memory."""
+        return self._page(request, lambda o, n: items[o : o + n], len(items))
+
+    def _of_study(
+        self, request: web.Request, ids: dict[str, str], by_study: dict[int, list[dict[str, Any]]]
+    ) -> web.Response:
+        """A page of a study's list in ``by_study``; 404 for an unknown study."""
+        study_id = _int(ids["study_id"])
         if study_id is None or self.dataset.study(study_id) is None:
             return _text(404, "Study not found")
-        hooks = self.dataset.webhooks.get(study_id, [])
-        return self._page(request, lambda o, n: hooks[o : o + n], len(hooks))
+        return self._listing(request, by_study.get(study_id, []))
 
-    async def _webhook(self, request: web.Request) -> web.Response:
-        if (denied := self._guard(request)) is not None:
-            return denied
-        study_id, webhook_id = self._id(request, "study_id"), self._id(request, "webhook_id")
+    async def _webhooks(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        return self._of_study(request, ids, self.dataset.webhooks)
+
+    async def _webhook(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        study_id, webhook_id = _int(ids["study_id"]), _int(ids["webhook_id"])
         hooks = self.dataset.webhooks.get(study_id or -1, [])
         hook = next((h for h in hooks if h["id"] == webhook_id), None)
         if hook is None:
             return _text(404, "Webhook not found")
         return _json(200, hook)
 
-    async def _history(self, request: web.Request) -> web.Response:
-        if (denied := self._guard(request)) is not None:
-            return denied
-        study_id, webhook_id = self._id(request, "study_id"), self._id(request, "webhook_id")
+    async def _history(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        study_id, webhook_id = _int(ids["study_id"]), _int(ids["webhook_id"])
         history = (
             self.dataset.history(study_id, webhook_id)
             if study_id is not None and webhook_id is not None
@@ -492,6 +748,95 @@ class FakeCentrePoint:
         if self.page_cache:
             return self._cached_page(request, history)
         return self._page(request, history.slice, history.total_count())
+
+    def _find_subject(self, ids: dict[str, str]) -> dict[str, Any] | None:
+        study_id, subject_id = _int(ids["study_id"]), _int(ids["subject_id"])
+        if study_id is None or subject_id is None:
+            return None
+        return self.dataset.subject(study_id, subject_id)
+
+    async def _subjects(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        return self._of_study(request, ids, self.dataset.subjects)
+
+    async def _subject(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        subject = self._find_subject(ids)
+        return _text(404, "Subject not found") if subject is None else _json(200, subject)
+
+    def _of_subject(
+        self,
+        request: web.Request,
+        ids: dict[str, str],
+        listing: Callable[[int, int], list[dict[str, Any]]],
+    ) -> web.Response:
+        """A page of ``listing(study_id, subject_id)``; 404 for an unknown subject."""
+        subject = self._find_subject(ids)
+        if subject is None:
+            return _text(404, "Subject not found")
+        return self._listing(request, listing(subject["studyId"], subject["id"]))
+
+    async def _uploads(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        return self._of_subject(request, ids, self.dataset.uploads)
+
+    async def _upload(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        subject = self._find_subject(ids)
+        uploads = self.dataset.uploads(subject["studyId"], subject["id"]) if subject else []
+        upload = next((u for u in uploads if u["id"] == _int(ids["upload_id"])), None)
+        return _text(404, "Upload not found") if upload is None else _json(200, upload)
+
+    async def _daily_statistics(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        return self._of_subject(request, ids, self.dataset.daily_statistics)
+
+    async def _request_create(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return _text(400, "The request body is not JSON")
+        subject = None
+        if isinstance(body, dict):
+            study_id, subject_id = _int(str(body.get("studyId"))), _int(str(body.get("subjectId")))
+            if study_id is not None and subject_id is not None:
+                subject = self.dataset.subject(study_id, subject_id)
+        try:
+            retrieval = self.retrievals.create(_kind(ids), body, subject)
+        except RequestRefused as exc:
+            return _text(400, str(exc))
+        return _json(200, retrieval.as_json())
+
+    def _retrieval(self, ids: dict[str, str]) -> Retrieval | None:
+        found = self.retrievals.requests.get(ids["tracking_id"].lower())
+        return found if found is not None and found.kind == _kind(ids) else None
+
+    async def _request_get(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        found = self._retrieval(ids)
+        return _text(404, "Request not found") if found is None else _json(200, found.as_json())
+
+    async def _request_files(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        found = self._retrieval(ids)
+        if found is None:
+            return _text(404, "Request not found")
+        return _json(200, found.files)  # a plain array, no pagination envelope
+
+    async def _request_file(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        found = self._retrieval(ids)
+        files = found.files if found is not None else []
+        entry = next((f for f in files if f["id"] == ids["file_id"].lower()), None)
+        return _text(404, "Data file not found") if entry is None else _json(200, entry)
+
+    async def _download_url(self, request: web.Request, ids: dict[str, str]) -> web.Response:
+        link = self.retrievals.download_url(ids["file_id"])
+        return _text(404, "Data file not found") if link is None else _json(200, link)
+
+
+def _kind(ids: dict[str, str]) -> Literal["raw", "epoch"]:
+    return "raw" if ids["kind"].lower() == "rawactivity" else "epoch"
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _json(status: int, data: Any) -> web.Response:

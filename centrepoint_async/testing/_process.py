@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from .._client import CentrePointClient
-from .._protocol import ENV_BASE_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET
+from ._fake import ENV_BASE_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, FakeCentrePoint
 
 __all__ = ["FakeServerProcess", "fake_server_process"]
 
@@ -61,7 +61,8 @@ async def fake_server_process(
     try:
         assert process.stdout is not None
         env: dict[str, str] = {}
-        while len(env) < 4:
+        # until every variable the fake announces is read, however many there are
+        while not env.keys() >= set(FakeCentrePoint.ENV_NAMES):
             line = (await asyncio.wait_for(process.stdout.readline(), timeout)).decode()
             if not line:
                 raise RuntimeError(f"fake-server exited before printing its address: {args}")

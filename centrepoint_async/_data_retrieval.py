@@ -1,0 +1,485 @@
+"""From an event to the data: ``client.subjects``, ``client.uploads``,
+``client.daily_statistics`` and ``client.data_retrieval``.
+
+The documented workflow (ActiGraph's Raw Activity Data Request and Epoch Data Requests pages):
+``raw_processing_complete`` -> ``POST /dataretrieval/v3/RawActivityRequests`` -> (poll
+``GET .../{trackingId}`` or wait for ``data_retrieval_complete``) -> ``GET .../datafiles`` (a
+plain array) -> ``GET /dataretrieval/v3/DataFiles/{id}/downloadurl`` -> download from the
+storage host. :meth:`DataRetrieval.fetch_raw` runs all of it.
+
+**POST is not retried blindly.** Creating a request is not idempotent: sent twice it makes two
+requests, each holding one of the account's :data:`MAX_ACTIVE` slots for up to six hours. So a
+create is sent again only when it surely never reached the server (a failed connect, a 429) or
+the server refused it for the ceiling (``fetch_raw`` waits and tries again). Any other failure
+(a timeout or reset after sending, a 5xx) is raised, not retried: the API has no way to list
+one's requests, so a lost answer cannot be checked, and a duplicate is worse than an error the
+caller sees. Everything after the create is a GET, retried as usual.
+
+Scopes: subjects and uploads need ``CentrePoint``, daily statistics ``Analytics``, data
+retrieval ``DataRetrieval``; give them in ``CentrePointClient(scopes=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
+
+import aiohttp
+
+from . import _protocol as proto
+from ._converter import builder
+from ._download import download_file
+from ._exceptions import APIError, CentrePointError, ConfigurationError, DecodeError
+from ._models import DailyStatisticsCompleteEvent, DataRetrievalCompleteEvent
+from ._pager import AsyncPager
+from ._resources import DataRetrievalFile, DataRetrievalRequest, DownloadUrl, Subject, Upload
+
+if TYPE_CHECKING:
+    from ._client import CentrePointClient, Paging
+
+__all__ = [
+    "GT3X_MAX_SPAN",
+    "MAX_ACTIVE",
+    "DailyStatistics",
+    "DataRetrieval",
+    "DataRetrievalError",
+    "Subjects",
+    "Uploads",
+    "split_range",
+]
+
+log = logging.getLogger("centrepoint_async")
+T = TypeVar("T")
+Kind = Literal["raw", "epoch"]
+
+#: At most this many data retrieval requests of an account may be active at once.
+MAX_ACTIVE = 10
+#: A GT3X request covers at most this long.
+GT3X_MAX_SPAN = timedelta(days=15)
+FORMATS = ("csv", "avro", "gt3x")
+
+
+class DataRetrievalError(CentrePointError):
+    """A data retrieval request ended in ``error``, or did not finish in time."""
+
+    def __init__(self, message: str, tracking_id: str | None = None) -> None:
+        super().__init__(message)
+        self.tracking_id = tracking_id
+
+
+# --- paths (full API paths on the prefixes of _protocol) -------------------------------------
+
+
+def _subjects_path(study_id: object) -> str:
+    return f"{proto.study_path(study_id)}/Subjects"
+
+
+def _subject_path(study_id: object, subject_id: object) -> str:
+    return f"{_subjects_path(study_id)}/{proto.check_id(subject_id, 'subject_id')}"
+
+
+def _requests_path(kind: Kind) -> str:
+    name = "RawActivityRequests" if kind == "raw" else "EpochRequests"
+    return f"{proto.DATA_RETRIEVAL_PREFIX}/{name}"
+
+
+def _tracking_path(kind: Kind, tracking_id: str) -> str:
+    if not isinstance(tracking_id, str) or not tracking_id or "/" in tracking_id:
+        raise ConfigurationError(f"tracking_id must be a request's id, got {tracking_id!r}")
+    return f"{_requests_path(kind)}/{tracking_id}"
+
+
+def _utc_text(value: datetime, name: str) -> str:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ConfigurationError(f"{name} must be an aware datetime (UTC), got {value!r}")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def split_range(
+    begin: datetime, end: datetime, span: timedelta = GT3X_MAX_SPAN
+) -> list[tuple[datetime, datetime]]:
+    """``begin``..``end`` cut into consecutive pieces of at most ``span`` (40 days: 15+15+10)."""
+    if end <= begin:
+        raise ConfigurationError(f"end ({end}) must be after begin ({begin})")
+    pieces = []
+    while begin < end:
+        pieces.append((begin, min(begin + span, end)))
+        begin += span
+    return pieces
+
+
+def _parse(cls: type[T], what: str) -> Callable[[Any], T]:
+    """Items of ``cls``, read leniently (the converter's rule 6: an unreadable field is left
+    ``None``); an item the converter cannot build (no id) is a :class:`DecodeError`."""
+    build = builder(cls, lenient=True)
+
+    def parse(item: Any) -> T:
+        try:
+            return build(item)
+        except DecodeError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise DecodeError(f"{what}: an item is not a {cls.__name__}: {exc}") from None
+
+    return parse
+
+
+def _by_id(item: Any) -> Any:
+    return item.id
+
+
+class _Namespace:
+    __slots__ = ("_client",)
+
+    def __init__(self, client: CentrePointClient) -> None:
+        self._client = client
+
+    def _pager(
+        self,
+        path: str,
+        cls: type[T],
+        paging: Paging,
+        key: Callable[[T], Any] | None = _by_id,
+    ) -> AsyncPager[T]:
+        return self._client.paginate(path, _parse(cls, f"GET {path}"), **paging, key=key)
+
+    async def _one(self, path: str, cls: type[T]) -> T:
+        data = await self._client.get_json(path)
+        if not isinstance(data, dict):
+            raise DecodeError(f"GET {path}: expected a {cls.__name__} object")
+        return _parse(cls, f"GET {path}")(data)
+
+
+class Subjects(_Namespace):
+    """``client.subjects``: a study's subjects (scope ``CentrePoint``)."""
+
+    __slots__ = ()
+
+    def list(self, study_id: int, **paging: Unpack[Paging]) -> AsyncPager[Subject]:
+        """Every subject of a study."""
+        return self._pager(_subjects_path(study_id), Subject, paging)
+
+    async def get(self, study_id: int, subject_id: int) -> Subject:
+        """One subject."""
+        return await self._one(_subject_path(study_id, subject_id), Subject)
+
+
+class Uploads(_Namespace):
+    """``client.uploads``: a subject's uploads (scope ``CentrePoint``)."""
+
+    __slots__ = ()
+
+    def list(self, study_id: int, subject_id: int, **paging: Unpack[Paging]) -> AsyncPager[Upload]:
+        """Every upload of a subject, with its ``upload_files``."""
+        return self._pager(f"{_subject_path(study_id, subject_id)}/Uploads", Upload, paging)
+
+    async def get(self, study_id: int, subject_id: int, upload_id: int) -> Upload:
+        """One upload."""
+        path = f"{_subject_path(study_id, subject_id)}/Uploads/"
+        return await self._one(path + str(proto.check_id(upload_id, "upload_id")), Upload)
+
+
+class DailyStatistics(_Namespace):
+    """``client.daily_statistics``: a subject's daily statistics (scope ``Analytics``)."""
+
+    __slots__ = ()
+
+    def list(
+        self, study_id: int, subject_id: int, **paging: Unpack[Paging]
+    ) -> AsyncPager[DailyStatisticsCompleteEvent]:
+        """Every day of statistics: the same object a ``daily_statistics_complete`` carries."""
+        path = (
+            f"{proto.ANALYTICS_PREFIX}/Studies/{proto.check_id(study_id, 'study_id')}"
+            f"/Subjects/{proto.check_id(subject_id, 'subject_id')}/DailyStatistics"
+        )
+        # no de-duplication by id: a day's id is optional in the documents
+        return self._pager(path, DailyStatisticsCompleteEvent, paging, None)
+
+
+def _is_ceiling(exc: APIError) -> bool:
+    """True if the server refused a create because too many requests are active."""
+    return exc.status in (400, 409, 429) and "active" in exc.body.lower()
+
+
+class DataRetrieval(_Namespace):
+    """``client.data_retrieval``: raw and epoch data requests, their files, downloads.
+
+    ``fetch_raw`` keeps at most ``MAX_ACTIVE`` of this client's requests active (more wait
+    their turn); hand it ``data_retrieval_complete`` events with :meth:`notify` to finish
+    without polling.
+    """
+
+    __slots__ = ("_slots", "_waiters")
+
+    def __init__(self, client: CentrePointClient) -> None:
+        super().__init__(client)
+        self._slots = asyncio.Semaphore(MAX_ACTIVE)
+        self._waiters: dict[str, asyncio.Event] = {}
+
+    # --- the endpoints ---------------------------------------------------------------------
+
+    async def _create(self, kind: Kind, body: dict[str, Any]) -> DataRetrievalRequest:
+        # not idempotent: resent only when it never reached the server (module docstring)
+        data = await self._client._request_json("POST", _requests_path(kind), json=body)
+        if not isinstance(data, dict):
+            raise DecodeError(f"POST {_requests_path(kind)}: expected the request object")
+        return _parse(DataRetrievalRequest, f"POST {_requests_path(kind)}")(data)
+
+    async def request_raw(
+        self,
+        study_id: int,
+        subject_id: int,
+        begin: datetime,
+        end: datetime,
+        *,
+        file_format: str = "csv",
+    ) -> DataRetrievalRequest:
+        """Ask for a subject's raw data from ``begin`` to ``end`` (aware datetimes).
+
+        ``file_format``: ``csv``, ``avro`` or ``gt3x`` (at most 15 days). Raises
+        :class:`BadRequestError` if refused (also for the 10-active ceiling: ``fetch_raw``
+        waits for room instead).
+        """
+        if file_format.lower() not in FORMATS:
+            raise ConfigurationError(f"file_format must be one of {FORMATS}, got {file_format!r}")
+        body = {
+            "fileFormat": file_format.lower(),
+            "studyId": proto.check_id(study_id, "study_id"),
+            "subjectId": proto.check_id(subject_id, "subject_id"),
+            "beginTimestampUtc": _utc_text(begin, "begin"),
+            "endTimestampUtc": _utc_text(end, "end"),
+        }
+        return await self._create("raw", body)
+
+    async def request_epoch(
+        self,
+        study_id: int,
+        subject_id: int,
+        begin: datetime,
+        end: datetime,
+        *,
+        summary_length_seconds: int = 60,
+        include_partial_epochs: bool = False,
+        activity_monitor_serial: str | None = None,
+    ) -> DataRetrievalRequest:
+        """Ask for epoch summaries (csv) of ``summary_length_seconds`` (1 to 3600)."""
+        if not (isinstance(summary_length_seconds, int) and 1 <= summary_length_seconds <= 3600):
+            raise ConfigurationError("summary_length_seconds must be an integer from 1 to 3600")
+        body: dict[str, Any] = {
+            "fileFormat": "csv",
+            "summaryLengthSeconds": summary_length_seconds,
+            "includePartialEpochs": include_partial_epochs,
+            "studyId": proto.check_id(study_id, "study_id"),
+            "subjectId": proto.check_id(subject_id, "subject_id"),
+            "beginTimestampUtc": _utc_text(begin, "begin"),
+            "endTimestampUtc": _utc_text(end, "end"),
+        }
+        if activity_monitor_serial:
+            body["activityMonitorSerial"] = activity_monitor_serial
+        return await self._create("epoch", body)
+
+    async def get(self, tracking_id: str, *, kind: Kind = "raw") -> DataRetrievalRequest:
+        """A request's current state (``kind="epoch"`` for epoch requests)."""
+        return await self._one(_tracking_path(kind, tracking_id), DataRetrievalRequest)
+
+    async def files(self, tracking_id: str, *, kind: Kind = "raw") -> list[DataRetrievalFile]:
+        """The files of a completed request (the API answers a plain array)."""
+        path = f"{_tracking_path(kind, tracking_id)}/datafiles"
+        parse = _parse(DataRetrievalFile, f"GET {path}")
+        return [parse(item) for item in await self._client._get_list(path)]
+
+    async def download_url(self, data_file_id: str) -> DownloadUrl:
+        """A fresh pre-signed link to a data file (valid for about two minutes)."""
+        if not isinstance(data_file_id, str) or not data_file_id or "/" in data_file_id:
+            raise ConfigurationError(f"data_file_id must be a file's id, got {data_file_id!r}")
+        path = f"{proto.DATA_RETRIEVAL_PREFIX}/DataFiles/{data_file_id}/downloadurl"
+        link = await self._one(path, DownloadUrl)
+        if not link.download_url.startswith(("https://", "http://")):
+            raise DecodeError(f"GET {path}: the answer has no download URL")
+        return link
+
+    # --- downloads --------------------------------------------------------------------------
+
+    async def download(
+        self,
+        data_file: DataRetrievalFile,
+        dest: str | os.PathLike[str],
+        *,
+        max_attempts: int = 8,
+        read_timeout: float = 60.0,
+    ) -> Path:
+        """Download a file to ``dest`` (a file path, or a directory to keep its ``fileName``).
+
+        Streams to ``dest.part`` (a ``.part`` left by an interrupted run is continued);
+        resumes with ``Range`` after any failure; renews an expired
+        link; never sends the bearer token to the storage host; checks the size against
+        ``fileSizeBytes``; renames atomically. Raises :class:`DownloadError` when
+        ``max_attempts`` tries in a row bring nothing (see ``_download``). A connection that
+        brings no bytes for ``read_timeout`` seconds is given up and resumed.
+        """
+
+        async def renew() -> DownloadUrl:
+            return await self.download_url(data_file.id)
+
+        # the client's session carries no credentials (_send adds the token to API requests
+        # only); a caller's session with a default Authorization header is not used here
+        session = self._client._get_session()
+        if "Authorization" not in session.headers:
+            return await download_file(
+                session,
+                data_file,
+                dest,
+                renew,
+                max_attempts=max_attempts,
+                read_timeout=read_timeout,
+            )
+        async with aiohttp.ClientSession() as clean:
+            return await download_file(
+                clean, data_file, dest, renew, max_attempts=max_attempts, read_timeout=read_timeout
+            )
+
+    async def download_all(
+        self,
+        tracking_id: str,
+        directory: str | os.PathLike[str],
+        *,
+        concurrency: int = 4,
+        kind: Kind = "raw",
+    ) -> list[Path]:
+        """Download every file of a completed request into ``directory``, ``concurrency`` at a
+        time; returns their paths in the listing's order."""
+        if not (isinstance(concurrency, int) and concurrency >= 1):
+            raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
+        folder = Path(directory)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        files = await self.files(tracking_id, kind=kind)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(data_file: DataRetrievalFile) -> Path:
+            async with gate:
+                return await self.download(data_file, folder)
+
+        return list(await asyncio.gather(*(one(f) for f in files)))
+
+    # --- the whole flow ----------------------------------------------------------------------
+
+    def notify(self, event: DataRetrievalCompleteEvent) -> bool:
+        """Hand over a ``data_retrieval_complete`` event (from a webhook receiver).
+
+        A ``fetch_raw`` waiting for that request stops waiting and checks it at once. True if
+        one was waiting.
+        """
+        waiter = self._waiters.get((event.tracking_id or "").lower())
+        if waiter is None:
+            return False
+        waiter.set()
+        return True
+
+    async def wait(
+        self,
+        tracking_id: str,
+        *,
+        kind: Kind = "raw",
+        wait: Literal["poll", "event"] = "poll",
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 60.0,
+        timeout: float = 6 * 3600.0,
+    ) -> DataRetrievalRequest:
+        """Wait until a request is completed; returns it, or raises :class:`DataRetrievalError`.
+
+        ``wait="poll"``: ask its status with exponential backoff from ``poll_interval`` to
+        ``max_poll_interval``. ``wait="event"``: expect :meth:`notify` and check at once when
+        it comes, polling only every ``max_poll_interval`` in case the event is lost. The API
+        cancels a request still running after six hours (the default ``timeout``).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        interval = max_poll_interval if wait == "event" else poll_interval
+        waiter = self._waiters.setdefault(tracking_id.lower(), asyncio.Event())
+        try:
+            while True:
+                request = await self.get(tracking_id, kind=kind)
+                if request.state == "completed":
+                    return request
+                if request.state == "error":
+                    raise DataRetrievalError(f"request {tracking_id} ended in error", tracking_id)
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise DataRetrievalError(
+                        f"request {tracking_id} still {request.state} after {timeout:g} s",
+                        tracking_id,
+                    )
+                waiter.clear()
+                pause = min(interval, left) * random.uniform(0.8, 1.0)
+                try:
+                    await asyncio.wait_for(waiter.wait(), pause)
+                except TimeoutError:
+                    interval = min(interval * 2, max_poll_interval)
+        finally:
+            self._waiters.pop(tracking_id.lower(), None)
+
+    async def _create_when_room(
+        self, create: Callable[[], Awaitable[DataRetrievalRequest]], retry_interval: float
+    ) -> DataRetrievalRequest:
+        """``create()``, waiting while the server says too many requests are active
+        (other programs of the account may hold slots this client does not know of)."""
+        interval = retry_interval
+        while True:
+            try:
+                return await create()
+            except APIError as exc:
+                if not _is_ceiling(exc):
+                    raise
+                log.info("data retrieval ceiling reached; trying again in %.1f s", interval)
+                await asyncio.sleep(interval * random.uniform(0.8, 1.0))
+                interval = min(interval * 2, 60.0)
+
+    async def fetch_raw(
+        self,
+        study_id: int,
+        subject_id: int,
+        begin: datetime,
+        end: datetime,
+        directory: str | os.PathLike[str],
+        *,
+        file_format: str = "csv",
+        wait: Literal["poll", "event"] = "poll",
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 60.0,
+        timeout: float = 6 * 3600.0,
+        concurrency: int = 4,
+    ) -> list[Path]:
+        """Request a subject's raw data, wait for it, download every file; returns the paths.
+
+        A GT3X range over 15 days becomes several requests. At most ``MAX_ACTIVE`` requests of
+        this client are active at once (the rest queue), and a refusal for the ceiling is
+        waited out, never raised. ``wait``: see :meth:`wait`.
+        """
+        span = GT3X_MAX_SPAN if file_format.lower() == "gt3x" else end - begin
+        pieces = split_range(begin, end, span)
+
+        async def piece(start: datetime, stop: datetime) -> list[Path]:
+            async with self._slots:  # held while the request is active on the server
+                request = await self._create_when_room(
+                    lambda: self.request_raw(
+                        study_id, subject_id, start, stop, file_format=file_format
+                    ),
+                    poll_interval,
+                )
+                await self.wait(
+                    request.id,
+                    wait=wait,
+                    poll_interval=poll_interval,
+                    max_poll_interval=max_poll_interval,
+                    timeout=timeout,
+                )
+            return await self.download_all(request.id, directory, concurrency=concurrency)
+
+        results = await asyncio.gather(*(piece(a, b) for a, b in pieces))
+        return [path for paths in results for path in paths]

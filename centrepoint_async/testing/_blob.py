@@ -1,0 +1,232 @@
+"""The fake's blob storage: a second loopback host serving data files through pre-signed URLs.
+
+It behaves like the cloud storage behind CentrePoint's ``downloadurl`` answers: a URL carries
+its own signature and expiry (``se``, seconds since the epoch) and needs no other credential; a
+request with an ``Authorization`` header is refused (the bearer token must never travel here);
+an expired or forged link is a 403; ``Range: bytes=N-`` and ``bytes=N-M`` are honoured with a
+206. File contents are generated as they are sent, so a 500 MB file costs no memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import random
+import secrets
+import time
+import urllib.parse
+from collections.abc import Iterator
+from typing import Literal
+
+import attrs
+from aiohttp import web
+
+__all__ = ["BlobFault", "BlobFile", "BlobRequest", "BlobStore"]
+
+BlobFaultKind = Literal["drop", "stall", "expired", "status"]
+_CHUNK = 64 * 1024
+
+
+@attrs.frozen
+class BlobFile:
+    """A stored file: its bytes are a pure function of ``seed`` (see :meth:`chunks`)."""
+
+    name: str
+    size: int
+    seed: int
+
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes ``start`` to ``end`` (exclusive), in chunks of at most 64 KiB.
+
+        Each 64 KiB block starts with its own index, so a resume at a wrong offset (even a
+        whole number of blocks away) never reproduces the file.
+        """
+        end = self.size if end is None else min(end, self.size)
+        pattern = random.Random(self.seed).randbytes(_CHUNK)
+        position = start
+        while position < end:
+            block, within = divmod(position, _CHUNK)
+            data = block.to_bytes(8, "big") + pattern[8:]
+            take = min(_CHUNK - within, end - position)
+            yield data[within : within + take]
+            position += take
+
+    def content(self) -> bytes:
+        """The whole file (for assertions on small files)."""
+        return b"".join(self.chunks())
+
+
+@attrs.define
+class BlobFault:
+    """A fault for the next ``count`` downloads: ``drop`` the connection after ``after_bytes``
+    bytes of the body, or ``stall`` there (send nothing more until the host closes); answer as
+    if the link had ``expired``; or answer ``status``."""
+
+    kind: BlobFaultKind
+    count: int = 1
+    after_bytes: int = 0
+    status: int = 503
+
+
+@attrs.frozen
+class BlobRequest:
+    """One request the blob host received."""
+
+    path: str
+    range: str | None
+    authorization: bool  # whether an Authorization header came (it never should)
+    status: int
+    fault: str | None = None
+
+
+class BlobStore:
+    """The blob host: files by path, signed URLs, faults, and a record of requests."""
+
+    def __init__(self, host: str = "127.0.0.1", *, link_lifetime: float = 120.0) -> None:
+        self.host = host
+        self.port = 0
+        self.link_lifetime = link_lifetime
+        self.files: dict[str, BlobFile] = {}
+        self.faults: list[BlobFault] = []
+        self.requests: list[BlobRequest] = []
+        self.bytes_sent = 0
+        self._key = secrets.token_bytes(32)
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        if self._runner is None:
+            raise RuntimeError("the blob host is not running")
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._closing = asyncio.Event()
+        app = web.Application()
+        app.router.add_get("/{container}/{name}", self._download)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, 0).start()
+        self.port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        self._closing.set()  # stalled answers end now
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def put(self, container: str, file: BlobFile) -> str:
+        """Store ``file``; returns its path on this host."""
+        path = f"/{container}/{urllib.parse.quote(file.name)}"
+        self.files[path] = file
+        return path
+
+    def sign(self, path: str, lifetime: float | None = None) -> tuple[str, float]:
+        """A pre-signed URL for ``path`` and its expiry (seconds since the epoch)."""
+        expires = time.time() + (self.link_lifetime if lifetime is None else lifetime)
+        se = f"{expires:.3f}"
+        query = urllib.parse.urlencode(
+            {"sv": "2018-03-28", "sr": "b", "sp": "r", "se": se, "sig": self._signature(path, se)}
+        )
+        return f"{self.url}{path}?{query}", expires
+
+    def _signature(self, path: str, se: str) -> str:
+        return hmac.new(self._key, f"{path}\n{se}".encode(), hashlib.sha256).hexdigest()
+
+    def _fault(self) -> BlobFault | None:
+        for fault in self.faults:
+            if fault.count > 0:
+                fault.count -= 1
+                if fault.count == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def _record(self, request: web.Request, status: int, fault: str | None = None) -> None:
+        self.requests.append(
+            BlobRequest(
+                request.path,
+                request.headers.get("Range"),
+                "Authorization" in request.headers,
+                status,
+                fault,
+            )
+        )
+
+    def _refuse(
+        self, request: web.Request, status: int, text: str, fault: str | None = None
+    ) -> web.Response:
+        self._record(request, status, fault)
+        return web.Response(status=status, text=text)
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if "Authorization" in request.headers:
+            # as cloud storage does: a SAS URL and an Authorization header do not mix
+            return self._refuse(request, 400, "Authorization header not allowed with a SAS URL")
+        file = self.files.get(request.path)
+        se, sig = request.query.get("se", ""), request.query.get("sig", "")
+        if file is None:
+            return self._refuse(request, 404, "BlobNotFound")
+        if not hmac.compare_digest(sig, self._signature(request.path, se)):
+            return self._refuse(request, 403, "AuthenticationFailed: signature did not match")
+        fault = self._fault()
+        if fault is not None and fault.kind == "status":
+            return self._refuse(request, fault.status, "injected", "status")
+        if float(se or 0) < time.time() or (fault is not None and fault.kind == "expired"):
+            return self._refuse(
+                request,
+                403,
+                "AuthenticationFailed: Signed expiry time must be after signed start time",
+                fault.kind if fault else None,
+            )
+        span = _parse_range(request.headers.get("Range"), file.size)
+        if span is None:
+            headers = {"Content-Range": f"bytes */{file.size}"}
+            self._record(request, 416)
+            return web.Response(status=416, headers=headers)
+        start, end = span
+        partial = "Range" in request.headers
+        response = web.StreamResponse(status=206 if partial else 200)
+        response.content_length = end - start
+        response.content_type = "application/octet-stream"
+        response.headers["Accept-Ranges"] = "bytes"
+        if partial:
+            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
+        self._record(request, response.status, fault.kind if fault else None)
+        await response.prepare(request)
+        sent = 0
+        for chunk in file.chunks(start, end):
+            breaks = fault is not None and fault.kind in ("drop", "stall")
+            if fault is not None and breaks and sent + len(chunk) >= fault.after_bytes:
+                await response.write(chunk[: max(0, fault.after_bytes - sent)])
+                self.bytes_sent += max(0, fault.after_bytes - sent)
+                # drop: a moment for the client to read what came (aiohttp discards unread
+                # bytes once it sees the connection fail); stall: until the host closes
+                wait = 0.05 if fault.kind == "drop" else 60.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), wait)
+                if request.transport is not None:
+                    request.transport.close()  # the body stops short of Content-Length
+                return response
+            await response.write(chunk)
+            sent += len(chunk)
+            self.bytes_sent += len(chunk)
+        await response.write_eof()
+        return response
+
+
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, end)`` (end exclusive) of a single ``bytes=`` range; None if unsatisfiable."""
+    if header is None:
+        return 0, size
+    unit, _, spec = header.partition("=")
+    first, _, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or "," in spec or not first.isdigit():
+        return None
+    start = int(first)
+    end = int(last) + 1 if last.isdigit() else size
+    if start >= size or end <= start:
+        return None
+    return start, min(end, size)
