@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Self, TypedDict, TypeVar, Unpack, overload
+from typing import Any, NamedTuple, Self, TypedDict, TypeVar, Unpack, overload
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -104,12 +104,11 @@ class _Failed(Exception):
         self.error = error
 
 
-@attrs.frozen
-class _Proxy:
+class _Proxy(NamedTuple):
     """A proxy to send through (``url`` None: connect directly), and its credentials."""
 
     url: URL | None
-    auth: aiohttp.BasicAuth | None = attrs.field(repr=False)
+    auth: aiohttp.BasicAuth | None
 
 
 _NO_PROXY = _Proxy(None, None)

@@ -338,6 +338,7 @@ class DataRetrieval(_Namespace):
                 renew,
                 max_attempts=max_attempts,
                 read_timeout=read_timeout,
+                proxy_for=self._client._proxy,
             )
         async with aiohttp.ClientSession() as clean:
             return await download_file(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 import aiohttp
+from yarl import URL
 
 from ._exceptions import CentrePointError
 from ._resources import DataRetrievalFile, DownloadUrl
@@ -58,6 +59,14 @@ def _fresh(link: DownloadUrl | None) -> bool:
     return expires - datetime.now(UTC) > RENEW_MARGIN
 
 
+ProxyFor = Callable[[str], tuple[URL | None, aiohttp.BasicAuth | None]]
+
+
+def no_proxy(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """Connect to ``url`` directly."""
+    return None, None
+
+
 def _sync(path: Path) -> None:
     """Create ``path`` if missing (an empty file is still a file) and flush it to disk."""
     with path.open("ab") as handle:
@@ -81,11 +90,13 @@ async def download_file(
     max_attempts: int = 8,
     read_timeout: float = 60.0,
     backoff: float = 0.5,
+    proxy_for: ProxyFor = no_proxy,
 ) -> Path:
     """Download ``data_file`` to ``dest`` (see the module docstring); returns the final path.
 
     ``renew()`` asks for a new link. ``max_attempts`` counts failed tries in a row; a try that
-    brought new bytes resets it.
+    brought new bytes resets it. ``proxy_for(url)`` names the proxy (and its credentials) to
+    reach the storage host through, as the client reads them from the environment.
     """
     path = target_path(data_file, dest)
     part = path.with_name(path.name + ".part")
@@ -103,7 +114,9 @@ async def download_file(
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         before = offset
         try:
-            offset = await _fetch(session, link.download_url, part, offset, headers, read_timeout)
+            offset = await _fetch(
+                session, link.download_url, part, offset, headers, read_timeout, proxy_for
+            )
             if offset == before or size is None:
                 break  # the host had nothing more: the file is whole
             continue
@@ -155,6 +168,7 @@ async def _fetch(
     offset: int,
     headers: dict[str, str],
     read_timeout: float,
+    proxy_for: ProxyFor,
 ) -> int:
     """Append the bytes from ``offset`` on to ``part``; returns the new size.
 
@@ -166,7 +180,10 @@ async def _fetch(
     async with asyncio.timeout(read_timeout) as stall:
         # total=None: a big file takes as long as it takes, while bytes keep coming
         timeout = aiohttp.ClientTimeout(total=None)
-        async with session.get(url, headers=headers, timeout=timeout) as response:
+        proxy, proxy_auth = proxy_for(url)
+        async with session.get(
+            url, headers=headers, timeout=timeout, proxy=proxy, proxy_auth=proxy_auth
+        ) as response:
             return await _receive(response, url, part, offset, stall, loop, read_timeout)
 
 

@@ -38,9 +38,10 @@ from ._export import (
     OutputPathError,
     export_history,
 )
+from ._fetch_raw import SCOPES as RAW_SCOPES
+from ._fetch_raw import add_fetch_raw_parser, demo_raw_fetch, fetch_raw_command
 from ._models import UnknownEvent, Webhook
 from ._ratelimit import RateLimit
-from ._retry import RetryPolicy
 
 __all__ = ["main"]
 
@@ -180,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-period", type=float, default=60.0, help="window of the rate limit, in seconds"
     )
     fake.add_argument("--page-cache", type=int, default=0, help="history pages kept serialized")
-    for command in (demo, export, fake):
+    fetch = add_fetch_raw_parser(commands)
+    for command in (demo, export, fake, fetch):
         _add_verbosity(command)
     return parser
 
@@ -304,7 +306,7 @@ class DemoStats:
 
 
 async def _demo_command(options: _Options) -> int:
-    from .testing import Dataset, FakeCentrePoint
+    from .testing import Dataset, FakeCentrePoint, fast_retry
 
     args = options.args
     time_scale = 20  # the 500-a-minute window, run 20 times faster
@@ -320,7 +322,7 @@ async def _demo_command(options: _Options) -> int:
         fake,
         fake.client(
             rate_limit=RateLimit(500, period),
-            retry=RetryPolicy(initial_backoff=0.05, max_backoff=0.5),
+            retry=fast_retry(),
         ) as client,
     ):
         hooks = await _demo_webhooks(client)
@@ -341,6 +343,13 @@ async def _demo_command(options: _Options) -> int:
                 output_dir=output_dir,
             )
             print(summary)
+        # the raw-data loop: the fake announces new raw data, a receiver requests it and
+        # downloads it when data_retrieval_complete arrives
+        async with fake.client(scopes=RAW_SCOPES, retry=client.retry) as raw_client:
+            raw = await demo_raw_fetch(fake, raw_client, output_dir / "raw")
+        if not options.quiet:
+            for path in raw:
+                print(f"  raw data  {path} ({path.stat().st_size:,} bytes)")
     if stats.deliveries != served:
         print(f"error: exported {stats.deliveries} of {served} deliveries", file=options.stderr)
         return DATA
@@ -421,7 +430,17 @@ def _demo_summary(
 
 # --- entry point -----------------------------------------------------------------------------
 
-_COMMANDS = {"demo": _demo_command, "export-history": _export_command, "fake-server": _fake_command}
+
+async def _fetch_raw_command(options: _Options) -> int:
+    return await fetch_raw_command(options.args, quiet=options.quiet, stderr=options.stderr)
+
+
+_COMMANDS = {
+    "demo": _demo_command,
+    "export-history": _export_command,
+    "fake-server": _fake_command,
+    "fetch-raw": _fetch_raw_command,
+}
 # what to do about an export error, said in the command's words
 _HINTS: dict[type[ExportError], str] = {
     OutputExistsError: " (--resume continues it, --force starts over)",

@@ -359,3 +359,56 @@ async def test_a_download_url_answer_without_a_url_is_a_decode_error(
         monkeypatch.setattr(fake.retrievals, "download_url", lambda _: answer)
         with pytest.raises(cp.DecodeError, match="no download URL"):
             await client.data_retrieval.download_url(data_file.id)
+
+
+async def test_downloads_go_through_the_proxy_the_environment_names(
+    fake: FakeCentrePoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP(S)_PROXY reaches the storage host too (read once per host), with no bearer token."""
+    seen: list[tuple[str, str | None]] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        # a plain forwarding proxy: absolute-form request line in, the same request out
+        seen.append((str(request.url), request.headers.get("Authorization")))
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("range", "authorization", "content-type")
+        }
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method, request.url, headers=headers, data=await request.read()
+            ) as answer,
+        ):
+            return web.Response(
+                status=answer.status,
+                body=await answer.read(),
+                headers={
+                    k: v
+                    for k, v in answer.headers.items()
+                    if k.lower() in ("content-type", "content-range", "retry-after")
+                },
+            )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    async with serve_app(app) as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        async with client_of(fake) as client:
+            paths = [
+                await client.data_retrieval.download(f, tmp_path)
+                for f in await completed_files(client)
+            ]
+    blob = [
+        (url, auth)
+        for url, auth in seen
+        if "/centrepoint/" not in url and "/dataretrieval/" not in url and "/connect/" not in url
+    ]
+    assert len(blob) == len(paths) == 2
+    assert all(auth is None for _, auth in blob)
+    assert any("/dataretrieval/" in url for url, _ in seen)  # the API went through it as well
+    for path in paths:
+        assert path.stat().st_size > 0

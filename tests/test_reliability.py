@@ -19,13 +19,13 @@ import pytest
 import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
 
-from .conftest import STUDY, WEBHOOK, CountingLimiter, one_history
+from .conftest import STUDY, WEBHOOK, CountingLimiter, fast_retry, one_history
 
 TIMEOUT = 0.3  # client timeout; "slow" faults answer after twice that
 
 
 def chaos_retry() -> cp.RetryPolicy:
-    return cp.RetryPolicy(max_attempts=10, initial_backoff=0.002, max_backoff=0.02)
+    return fast_retry(max_attempts=10)  # chaos needs more tries than the default five
 
 
 @attrs.define
@@ -119,7 +119,7 @@ async def test_retries_spent_ends_in_typed_error_then_resume_completes() -> None
     """A page failing past every retry: ServerError with attempts and resume_offset; resume."""
     async with FakeCentrePoint(dataset=one_history(1000), rate_limit=None) as fake:
         fake.inject("status", status=503, path="offset=500", count=4)
-        policy = cp.RetryPolicy(max_attempts=3, initial_backoff=0.001, max_backoff=0.005)
+        policy = fast_retry(max_attempts=3)
         async with fake.client(retry=policy) as client:
             pager = client.webhooks.history(STUDY, WEBHOOK, concurrency=4)
             got: list[int | None] = []
