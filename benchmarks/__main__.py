@@ -18,6 +18,7 @@ from . import (
     bench_memory,
     bench_ratelimit,
     bench_receiver,
+    bench_redis,
     bench_structuring,
 )
 from ._common import machine
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "structuring": bench_structuring.main,
     "fake": bench_fake.main,
     "download": bench_download.main,
+    "redis": bench_redis.main,
     "receiver": bench_receiver.main,
 }
 

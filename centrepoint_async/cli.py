@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
 import os
@@ -18,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import attrs
 import orjson
@@ -41,7 +42,10 @@ from ._export import (
 from ._fetch_raw import SCOPES as RAW_SCOPES
 from ._fetch_raw import add_fetch_raw_parser, demo_raw_fetch, fetch_raw_command
 from ._models import UnknownEvent, Webhook
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, RateLimiter
+
+if TYPE_CHECKING:
+    from .redis import RedisRateLimit
 
 __all__ = ["main"]
 
@@ -151,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=proto.MAX_PAGE_SIZE,
         help=f"1 to {proto.MAX_PAGE_SIZE}",
     )
+    export.add_argument(
+        "--rate-limit-url",
+        metavar="REDIS_URL",
+        help="share one rate limit with every process given this Redis URL "
+        "(redis://host:6379/0; needs centrepoint-async[redis])",
+    )
     again = export.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue an interrupted export")
     again.add_argument(
@@ -198,14 +208,25 @@ class _Options:
     log: LogHandler
 
 
-def _client_from_env() -> CentrePointClient:
+def _shared_rate_limit(url: str | None) -> RedisRateLimit | None:
+    """``--rate-limit-url``: one RedisRateLimit for every process given the same Redis URL."""
+    if not url:
+        return None
+    try:
+        from .redis import RedisRateLimit  # the optional [redis] extra, loaded only when asked
+    except ImportError:
+        raise UsageError("--rate-limit-url needs: pip install 'centrepoint-async[redis]'") from None
+    return RedisRateLimit(url)
+
+
+def _client_from_env(rate_limit: RateLimiter | None = None) -> CentrePointClient:
     """The client of ``CentrePointClient.from_env``, with a usage error if credentials are unset."""
     if not (os.environ.get(proto.ENV_CLIENT_ID) and os.environ.get(proto.ENV_CLIENT_SECRET)):
         raise UsageError(
             f"set {proto.ENV_CLIENT_ID} and {proto.ENV_CLIENT_SECRET} "
             "to your CentrePoint API credentials"
         )
-    return CentrePointClient.from_env()
+    return CentrePointClient.from_env(rate_limit=rate_limit or RateLimit())
 
 
 def _show_bar(options: _Options) -> bool:
@@ -218,7 +239,8 @@ async def _export_command(options: _Options) -> int:
         raise UsageError("--resume and --force need an output file (-o FILE)")
     output: Path | IO[bytes] = sys.stdout.buffer if args.output == "-" else Path(args.output)
     started = time.monotonic()
-    async with _client_from_env() as client:
+    shared = _shared_rate_limit(args.rate_limit_url)
+    async with shared or contextlib.nullcontext(), _client_from_env(shared) as client:
         display = ExportDisplay(
             f"study {args.study_id}",
             enabled=_show_bar(options),

@@ -15,6 +15,7 @@ import pytest
 from aioresponses import aioresponses, core
 from hypothesis import settings
 
+from centrepoint_async.redis import RedisServerProcess
 from centrepoint_async.testing import Dataset, FakeCentrePoint, fast_retry
 
 __all__ = ["STUDY", "WEBHOOK", "Sleeps", "fast_retry", "one_history"]  # fast_retry: re-exported
@@ -93,6 +94,20 @@ async def _no_leaked_tasks() -> AsyncIterator[None]:
     if current is not None:
         leaked.discard(current)
     assert not leaked, f"tasks left running: {leaked}"
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServerProcess]:
+    """A fresh redis-server for one test; the test fails (never skips) if it cannot start."""
+    server = RedisServerProcess(tmp_path)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class CountingLimiter:

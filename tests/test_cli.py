@@ -18,9 +18,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 
 import centrepoint_async as cp
 from centrepoint_async.cli import main
+from centrepoint_async.redis import RedisServerProcess
 from centrepoint_async.testing import Dataset, FakeCentrePoint, fake_server_process
 
 from .conftest import STUDY, WEBHOOK, lines, one_history
@@ -398,3 +400,18 @@ async def test_fake_server_process_reports_a_server_that_did_not_start() -> None
     with pytest.raises(RuntimeError, match="exited before printing its address"):
         async with fake_server_process("--size", "enormous"):
             pass
+
+
+async def test_export_shares_a_redis_rate_limit(
+    cli: CLI, tmp_path: Path, redis_server: RedisServerProcess
+) -> None:
+    """--rate-limit-url: the export's requests hold their places in Redis, for every process."""
+    async with FakeCentrePoint(dataset=one_history(250)) as fake:
+        target = tmp_path / "h.jsonl"
+        args = export_args(target, "--rate-limit-url", redis_server.url, "-q")
+        code, _, err = await cli(*args, fake=fake)
+        assert (code, err) == (0, "")
+        assert lines(target) == fake.history_items(STUDY, WEBHOOK)
+        sent = len(fake.requests)  # the token request included: it counts against the IP too
+    held = redis.Redis.from_url(redis_server.url).zcard("centrepoint:ratelimit:holds")
+    assert held == sent  # each request's place stays a window after its answer
