@@ -159,8 +159,10 @@ def _text(value: Any) -> str:
 def _request(data: Any, fallback_event: str | None) -> DeliveryRequest:
     request = _new_request()
     if type(data) is dict:
-        _set_body(request, _text(data.get("body")))
-        _set_raw_headers(request, _text(data.get("headers")))
+        # text as sent, the common case, stored without a call (this runs for every item)
+        body, headers = data.get("body"), data.get("headers")
+        _set_body(request, body if type(body) is str else _text(body))
+        _set_raw_headers(request, headers if type(headers) is str else _text(headers))
     else:
         _set_body(request, "")
         _set_raw_headers(request, "")
@@ -179,8 +181,9 @@ def _response(data: Any) -> DeliveryResponse | None:
             code = None
     response = _new_response()
     _set_code(response, code)
-    _set_response_body(response, _text(data.get("body")))
-    _set_response_headers(response, _text(data.get("headers")))
+    body, headers = data.get("body"), data.get("headers")
+    _set_response_body(response, body if type(body) is str else _text(body))
+    _set_response_headers(response, headers if type(headers) is str else _text(headers))
     return response
 
 
