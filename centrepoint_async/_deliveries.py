@@ -1,7 +1,7 @@
 """Webhook history items: :class:`WebhookDelivery`, its request and its response.
 
 A history item carries its headers as JSON inside a string, and its payload as the text that
-was sent. Both are parsed on first access (then kept in a slot of their own), so an
+was sent. Both are parsed on first access (``functools.cached_property``, kept in a slot), so an
 export that only writes items out never pays for them; the text stays in ``raw_headers`` and
 ``body``, and equality compares the text. These classes sit above the converter (they call it
 to parse), and the converter never imports them: imports point one way,
@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import attrs
 from multidict import CIMultiDictProxy
@@ -40,35 +40,8 @@ __all__ = ["DeliveryRequest", "DeliveryResponse", "WebhookDelivery", "structure_
 _EVENT_HEADER = "X-ActiGraph-Event"
 
 
-#: A lazy slot not filled yet (``None`` is a payload: an empty body's).
-_UNREAD: Any = object()
-
-
-def _lazy() -> Any:
-    """A slot for a parsed form: a plain attrs slot with a sentinel, read by a property.
-
-    Not ``functools.cached_property``: on a slotted class its first access goes through a
-    raised AttributeError and ``__getattr__``, which cost ~0.5 us per item and field here.
-    """
-    return attrs.field(default=_UNREAD, init=False, eq=False, repr=False)
-
-
-class _Lazy(_Model):
-    """Pickled as the text fields only: the parsed forms are made again on first access."""
-
-    __slots__ = ()
-
-    def __getstate__(self) -> dict[str, Any]:
-        fields = attrs.fields(cast(Any, type(self)))
-        return {f.name: getattr(self, f.name) for f in fields if f.init}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for f in attrs.fields(cast(Any, type(self))):
-            object.__setattr__(self, f.name, state[f.name] if f.init else _UNREAD)
-
-
-@attrs.frozen(repr=False, getstate_setstate=False)  # _Lazy pickles
-class DeliveryRequest(_Lazy):
+@attrs.frozen(repr=False)
+class DeliveryRequest(_Model):
     """What CentrePoint sent in one delivery attempt.
 
     ``headers`` and ``payload`` are parsed on first access (then kept), so a bulk export that
@@ -79,17 +52,11 @@ class DeliveryRequest(_Lazy):
     raw_headers: str = attrs.field(default="", repr=False)  # the JSON-in-a-string, verbatim
     #: The item's ``webhookEvent``: types the payload when X-ActiGraph-Event is missing.
     fallback_event: str | None = None
-    _headers: CIMultiDictProxy[str] = _lazy()
-    _payload: Event | None = _lazy()
 
-    @property
+    @functools.cached_property
     def headers(self) -> CIMultiDictProxy[str]:
         """Case-insensitive headers (``getall`` for every value), parsed on first access."""
-        headers = self._headers
-        if headers is _UNREAD:
-            headers = parse_headers(self.raw_headers)
-            _keep_request_headers(self, headers)
-        return headers
+        return parse_headers(self.raw_headers)
 
     @property
     def event_name(self) -> str | None:
@@ -97,43 +64,29 @@ class DeliveryRequest(_Lazy):
         name = self.headers.get(_EVENT_HEADER) or self.fallback_event
         return event_name(name) if name is not None else None
 
-    @property
+    @functools.cached_property
     def payload(self) -> Event | None:
         """The typed event of ``body``: ``None`` if empty, ``UnknownEvent`` if it does not fit."""
-        payload = self._payload
-        if payload is _UNREAD:
-            payload = parse_payload(self.event_name, self.body)
-            _keep_payload(self, payload)
-        return payload
+        return parse_payload(self.event_name, self.body)
 
 
 # Subscribers answer with the same few headers again and again: parse each text once.
 _response_headers = functools.lru_cache(maxsize=256)(parse_headers)
 
 
-@attrs.frozen(repr=False, getstate_setstate=False)  # _Lazy pickles
-class DeliveryResponse(_Lazy):
+@attrs.frozen(repr=False)
+class DeliveryResponse(_Model):
     """What the subscriber answered; absent from a delivery when nothing answered."""
 
     response_code: int | None = None
     body: str = attrs.field(default="", repr=False)
     raw_headers: str = attrs.field(default="", repr=False)
-    _headers: CIMultiDictProxy[str] = _lazy()
 
-    @property
+    @functools.cached_property
     def headers(self) -> CIMultiDictProxy[str]:
         """Case-insensitive headers (``getall`` for every value), parsed on first access."""
-        headers = self._headers
-        if headers is _UNREAD:
-            # shared between responses of equal text: a CIMultiDictProxy cannot be changed
-            headers = _response_headers(self.raw_headers)
-            _keep_response_headers(self, headers)
-        return headers
-
-
-_keep_request_headers = slot_setter(DeliveryRequest, "_headers")
-_keep_payload = slot_setter(DeliveryRequest, "_payload")
-_keep_response_headers = slot_setter(DeliveryResponse, "_headers")
+        # shared between responses of equal text: a CIMultiDictProxy cannot be changed
+        return _response_headers(self.raw_headers)
 
 
 @attrs.frozen(repr=False)
@@ -214,8 +167,6 @@ def _request(data: Any, fallback_event: str | None) -> DeliveryRequest:
         _set_body(request, "")
         _set_raw_headers(request, "")
     _set_fallback(request, fallback_event)
-    _keep_request_headers(request, _UNREAD)
-    _keep_payload(request, _UNREAD)
     return request
 
 
@@ -233,7 +184,6 @@ def _response(data: Any) -> DeliveryResponse | None:
     body, headers = data.get("body"), data.get("headers")
     _set_response_body(response, body if type(body) is str else _text(body))
     _set_response_headers(response, headers if type(headers) is str else _text(headers))
-    _keep_response_headers(response, _UNREAD)
     return response
 
 
