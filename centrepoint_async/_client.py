@@ -754,7 +754,7 @@ class Webhooks(_Namespace):
     def history(
         self, study_id: int, webhook_id: int, **paging: Unpack[Paging]
     ) -> AsyncPager[WebhookDelivery]:
-        """Every delivery attempt of a webhook, oldest first as the server orders them."""
+        """Every delivery attempt of a webhook, in the order the server lists them."""
         return self._client.paginate(
             proto.history_path(study_id, webhook_id), structure_delivery, **paging, key=_by_id
         )
