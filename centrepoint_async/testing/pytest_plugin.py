@@ -23,8 +23,8 @@ except ModuleNotFoundError as exc:  # say what to install, instead of a bare imp
     ) from exc
 
 from .._client import CentrePointClient
-from .._retry import RetryPolicy
 from ._fake import FakeCentrePoint
+from ._policies import fast_retry
 
 __all__ = ["centrepoint_client", "centrepoint_fake"]
 
@@ -40,8 +40,6 @@ async def centrepoint_fake() -> AsyncIterator[FakeCentrePoint]:
 async def centrepoint_client(
     centrepoint_fake: FakeCentrePoint,
 ) -> AsyncIterator[CentrePointClient]:
-    """A client of ``centrepoint_fake``, with fast retries."""
-    async with centrepoint_fake.client(
-        retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
-    ) as client:
+    """A client of ``centrepoint_fake``, with fast retries (``testing.fast_retry()``)."""
+    async with centrepoint_fake.client(retry=fast_retry()) as client:
         yield client
