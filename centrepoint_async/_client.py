@@ -150,6 +150,19 @@ class CentrePointClient:
       a pager's ``concurrency`` above it waits for a free connection.
     - ``event_hooks``: ``{"request": [...], "response": [...], "retry": [...]}``, async
       callables given a redacted :class:`HookEvent` for every HTTP request.
+
+    What a client holds (each a small namespace that builds requests; list calls return an
+    :class:`AsyncPager`):
+
+    - ``studies``: ``list()``, ``get(study_id)``.
+    - ``webhook_events``: ``list()``.
+    - ``webhooks``: ``list(study_id)``, ``get(study_id, webhook_id)``,
+      ``history(study_id, webhook_id)`` (typed) and ``raw_history(...)`` (items as sent).
+    - ``subjects``, ``uploads``: ``list(...)`` and ``get(...)``; ``daily_statistics``:
+      ``list(study_id, subject_id)``.
+    - ``data_retrieval``: ``request_raw``, ``request_epoch``, ``get``, ``wait``, ``notify``,
+      ``files``, ``download_url``, ``download``, ``download_all``, ``fetch_raw``.
+    - ``stats``: a :class:`ClientStats` (requests, retries, token requests, 429s).
     """
 
     def __init__(
