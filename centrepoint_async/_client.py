@@ -685,7 +685,8 @@ def _by_id(item: Any) -> Any:
     return item.id
 
 
-def _raw_id(item: Any) -> Any:
+def raw_id(item: Any) -> Any:
+    """The ``id`` of a history item as sent (decoded JSON), if it has one: its dedupe key."""
     return item.get("id") if isinstance(item, dict) else None
 
 
@@ -783,5 +784,5 @@ class Webhooks(_Namespace):
         of :meth:`history`.
         """
         return self._client.paginate(
-            proto.history_path(study_id, webhook_id), None, **paging, key=_raw_id
+            proto.history_path(study_id, webhook_id), None, **paging, key=raw_id
         )

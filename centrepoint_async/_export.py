@@ -52,7 +52,7 @@ from typing import IO, Any, Literal
 import attrs
 import orjson
 
-from ._client import CentrePointClient
+from ._client import CentrePointClient, raw_id
 from ._deliveries import WebhookDelivery, structure_delivery
 from ._exceptions import CentrePointError, ConfigurationError
 from ._lock import LockHeld, OutputLock
@@ -217,13 +217,9 @@ def _record_id(record: bytes, fmt: Format) -> object:
         return None
 
 
-def _item_id(item: Any) -> Any:
-    return item.get("id") if isinstance(item, dict) else None
-
-
 def _ids(items: list[Any]) -> list[int]:
     """The ids of written items (an item without a numeric id is recorded as -1)."""
-    return [i if type(i := _item_id(item)) is int else -1 for item in items]
+    return [i if type(i := raw_id(item)) is int else -1 for item in items]
 
 
 # --- the checkpoint ------------------------------------------------------------------------
@@ -736,7 +732,7 @@ async def _remaining(
         async for page in pager.pages():
             items = page.items
             if anchor is not None:
-                ids = [_item_id(item) for item in items]
+                ids = [raw_id(item) for item in items]
                 if anchor not in ids:
                     continue  # written already: the items before the anchor moved down
                 items = items[ids.index(anchor) + 1 :]
