@@ -279,9 +279,9 @@ class CentrePointClient:
             self._token_secrets = (current, proto.secret_forms([current] if current else []))
         return self._token_secrets[1] + self._fixed_secrets
 
-    def _safe_url(self, url: str) -> str:
-        """``url`` as logs, errors, hooks and spans show it: no credentials, no secret."""
-        return proto.safe_url(url, self._secrets())
+    def _shown_url(self, request: proto.Request) -> str:
+        """``request``'s URL as logs, errors, hooks and spans show it: no credentials, no secret."""
+        return proto.shown_url(request, self._secrets())
 
     def _get_session(self) -> aiohttp.ClientSession:
         """The shared aiohttp session (created on first use; for blob downloads too).
@@ -321,13 +321,14 @@ class CentrePointClient:
         return self.rate_limit.slot() if self.rate_limit is not None else contextlib.nullcontext()
 
     async def _emit(self, name: HookName, event: HookEvent) -> None:
+        """Await the ``name`` hooks with ``event`` (callers skip making it when there are none)."""
         for hook in self._hooks[name]:
             await hook(event)
 
     async def _send(self, request: proto.Request, url: str) -> _Answer:
         """Send ``request`` once (with the bearer token unless it is the token request).
 
-        ``url`` is the request's URL as shown (:meth:`_safe_url`), made once per call.
+        ``url`` is the request's URL as shown (:meth:`_shown_url`), made once per call.
         """
         session = self._get_session()
         headers = dict(request.headers)
@@ -336,12 +337,10 @@ class CentrePointClient:
             token = await self._auth.get()
             headers["Authorization"] = f"Bearer {token}"
         attempt = _attempt_number.get()
-        await self._emit("request", HookEvent("request", request.method, url, attempt))
+        if self._hooks["request"]:
+            await self._emit("request", HookEvent("request", request.method, url, attempt))
         self.stats.requests += 1
-        attributes = tracing.http_attributes(request.method, url)
-        if attempt > 1:
-            attributes["http.request.resend_count"] = attempt - 1
-        with tracing.span(request.method, attributes, client=True) as span:
+        with tracing.span(request.method, url, client=True, resend_count=attempt - 1) as span:
             started = time.monotonic()
             failure: CentrePointError | None = None
             status = 0
@@ -350,13 +349,6 @@ class CentrePointClient:
             except _Failed as failed:
                 status, failure = failed.status, failed.error
             elapsed = time.monotonic() - started
-            extra = {
-                "method": request.method,
-                "path": urlsplit(request.url).path,
-                "status": status or None,
-                "attempt": attempt,
-                "elapsed": elapsed,
-            }
             if status:
                 span.set_attribute("http.response.status_code", status)
             if failure is not None:
@@ -365,23 +357,27 @@ class CentrePointClient:
                 # and with a fresh traceback, whose frames do not hold aiohttp's response
                 del headers, token
                 tracing.fail(span, failure)
-                log.debug("%s %s failed: %s", request.method, url, failure, extra=extra)
+                if log.isEnabledFor(logging.DEBUG):
+                    extra = _log_extra(request, status, attempt, elapsed)
+                    log.debug("%s %s failed: %s", request.method, url, failure, extra=extra)
                 raise failure.with_traceback(None)
             if status >= 400:
                 span.set_attribute("error.type", str(status))
-        log.debug(
-            "%s %s -> %d (%d bytes, %.0f ms)",
-            request.method,
-            url,
-            status,
-            len(body),
-            elapsed * 1000,
-            extra=extra,
-        )
-        await self._emit(
-            "response",
-            HookEvent("response", request.method, url, attempt, status=status, elapsed=elapsed),
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %d (%d bytes, %.0f ms)",
+                request.method,
+                url,
+                status,
+                len(body),
+                elapsed * 1000,
+                extra=_log_extra(request, status, attempt, elapsed),
+            )
+        if self._hooks["response"]:
+            event = HookEvent(
+                "response", request.method, url, attempt, status=status, elapsed=elapsed
+            )
+            await self._emit("response", event)
         return _Answer(status, answer_headers, body, token)
 
     async def _exchange(
@@ -478,7 +474,7 @@ class CentrePointClient:
     ) -> T:
         """Send ``request`` and ``decode`` its answer, retried by the policy: one API call.
 
-        ``url`` is the request's URL as shown (:meth:`_safe_url`).
+        ``url`` is the request's URL as shown (:meth:`_shown_url`).
         """
         started = time.monotonic()
         attempts = 0
@@ -504,8 +500,7 @@ class CentrePointClient:
             )
             await self._emit("retry", event)
 
-        attributes = tracing.http_attributes(request.method, url)
-        with tracing.span(request.method, attributes, client=False) as span:
+        with tracing.span(request.method, url, client=False) as span:
             try:
                 if self.retry is None:
                     return await attempt()
@@ -551,7 +546,7 @@ class CentrePointClient:
             self.auth_url, self._client_id or "", self._client_secret, self.scopes
         )
         self.stats.token_requests += 1
-        url = self._safe_url(request.display_url)
+        url = self._shown_url(request)
         answer = await self._send(request, url)
         return proto.decode_token(
             answer.status,
@@ -588,7 +583,7 @@ class CentrePointClient:
         request = proto.api_request(
             self.base_url, path, params, method=method, json=json, idempotent=idempotent
         )
-        url = self._safe_url(request.display_url)
+        url = self._shown_url(request)
 
         def decode(answer: _Answer) -> Any:
             return proto.decode_json(
@@ -679,6 +674,17 @@ def _timeout(timeout: float | Timeout) -> Timeout:
         return timeout
     proto.check_number(timeout, "timeout")
     return Timeout(total=float(timeout))
+
+
+def _log_extra(request: proto.Request, status: int, attempt: int, elapsed: float) -> dict[str, Any]:
+    """The fields of an HTTP request's debug record (made only when DEBUG is on)."""
+    return {
+        "method": request.method,
+        "path": urlsplit(request.url).path,
+        "status": status or None,
+        "attempt": attempt,
+        "elapsed": elapsed,
+    }
 
 
 def _by_id(item: Any) -> Any:

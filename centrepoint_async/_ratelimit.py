@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
 from ._protocol import check_count, check_number
@@ -90,14 +89,9 @@ class RateLimit:
         resume_at = asyncio.get_running_loop().time() + max(0.0, seconds)
         self._resume_at = max(self._resume_at, resume_at)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def slot(self) -> AbstractAsyncContextManager[None]:
         """Hold a place in the window for one request: ``async with limit.slot(): send()``."""
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
+        return _Slot(self)
 
     async def acquire(self) -> None:
         """Wait until one more request may be sent; pair with :meth:`release` once answered."""
@@ -123,3 +117,19 @@ class RateLimit:
         self._in_flight -= 1
         self._answered.append(asyncio.get_running_loop().time())
         self._freed.set()
+
+
+class _Slot:
+    """``RateLimit.slot()``: :meth:`~RateLimit.acquire` on entry, :meth:`~RateLimit.release`
+    on exit (a class, not ``@asynccontextmanager``: its generator costs more than the rest)."""
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, limit: RateLimit) -> None:
+        self._limit = limit
+
+    async def __aenter__(self) -> None:
+        await self._limit.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._limit.release()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -126,6 +127,48 @@ class RetryPolicy:
         ``on_retry`` is awaited before each wait. The error that ends the retries is raised
         with ``attempts`` set.
         """
+        started = time.monotonic()
+        # the first try runs bare: most calls succeed, and tenacity's machinery costs as much
+        # CPU as the rest of the client; only a failure worth another try enters it
+        try:
+            return await fn()
+        except (APIError, TransportError, DecodeError) as exc:
+            if not (is_retryable(exc) and retry_if(exc)):
+                exc.attempts = 1
+                raise
+            failed = exc
+        return await self._retry(fn, failed, started, what, retry_if, on_retry)
+
+    async def _retry(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        failed: BaseException,
+        started: float,
+        what: str,
+        retry_if: Callable[[BaseException], bool],
+        on_retry: OnRetry | None,
+    ) -> T:
+        """:meth:`call` after its first try ``failed`` (begun at ``started``): tenacity's loop.
+
+        Tenacity's first attempt replays that failure (raising it again) so it decides on it as
+        it would have; the ``max_delay`` budget counts from ``started``, the first try's start.
+        """
+        replayed = False
+
+        async def again() -> T:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise failed
+            return await fn()
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            # stop_after_attempt | stop_before_delay, the delay counted from the first try
+            spent = (state.outcome_timestamp or time.monotonic()) - started
+            return (
+                state.attempt_number >= self.max_attempts
+                or spent + state.upcoming_sleep >= self.max_delay
+            )
 
         async def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -144,8 +187,7 @@ class RetryPolicy:
                 await on_retry(state.attempt_number + 1, wait, exc)
 
         retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts)
-            | tenacity.stop_before_delay(self.max_delay),
+            stop=stop,
             wait=self._wait,
             retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc) and retry_if(exc)),
             sleep=self.sleep,
@@ -157,7 +199,7 @@ class RetryPolicy:
             async for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    return await fn()
+                    return await again()
         except (APIError, TransportError, DecodeError) as exc:
             exc.attempts = attempts
             raise

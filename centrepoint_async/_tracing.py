@@ -6,14 +6,14 @@ needed. Attributes follow the HTTP semantic conventions (``http.request.method``
 ``url.full`` without credentials or secrets, ``server.address``, ``server.port``,
 ``http.response.status_code``, ``http.request.resend_count``, ``error.type``) plus
 ``centrepoint.retry_count`` on the call span. No header value is ever recorded. Without a
-configured tracer provider the spans are OpenTelemetry's no-op ones; without the package,
-nothing is imported and nothing is done.
+configured tracer provider nothing is done (OpenTelemetry's spans would be no-ops); without
+the package, nothing is imported either.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -39,6 +39,34 @@ class _NoSpan:
         pass
 
 
+_NO_SPAN: AbstractContextManager[SpanLike] = contextlib.nullcontext(_NoSpan())
+
+#: Providers whose spans are OpenTelemetry's no-op ones: the proxy it hands out until an SDK
+#: provider is set, and the explicit no-op provider.
+_NO_OP_PROVIDERS: tuple[type, ...] = (
+    (trace.ProxyTracerProvider, trace.NoOpTracerProvider) if trace is not None else ()
+)
+#: The tracer of the last provider seen (a provider is set once per process, see _tracer()).
+_cached_tracer: tuple[trace.TracerProvider, trace.Tracer] | None = None
+
+
+def _tracer() -> trace.Tracer | None:
+    """The tracer to use now, or ``None`` when no tracer provider is configured.
+
+    Asked on every span, so a provider set after the client was made is used from then on;
+    the tracer itself is cached per provider (``get_tracer`` costs microseconds a call).
+    """
+    global _cached_tracer  # one per process, as the global tracer provider is
+    if trace is None:  # pragma: no cover (the optional extra is not installed)
+        return None
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, _NO_OP_PROVIDERS):
+        return None
+    if _cached_tracer is None or _cached_tracer[0] is not provider:
+        _cached_tracer = (provider, trace.get_tracer(_TRACER_NAME, tracer_provider=provider))
+    return _cached_tracer[1]
+
+
 def http_attributes(method: str, url: str) -> dict[str, Any]:
     """Semantic-convention attributes of a request (``url`` already redacted)."""
     parts = urlsplit(url)
@@ -50,24 +78,31 @@ def http_attributes(method: str, url: str) -> dict[str, Any]:
     return attributes
 
 
-@contextlib.contextmanager
-def span(name: str, attributes: dict[str, Any], *, client: bool) -> Iterator[SpanLike]:
-    """A span named ``name`` (kind CLIENT for an HTTP request, else INTERNAL), made current."""
-    if trace is None:  # pragma: no cover (the optional extra is not installed)
-        yield _NoSpan()
-        return
-    tracer = trace.get_tracer(_TRACER_NAME)
+def span(
+    method: str, url: str, *, client: bool, resend_count: int = 0
+) -> AbstractContextManager[SpanLike]:
+    """A span for ``method`` on ``url`` (already redacted), made current.
+
+    Kind CLIENT for one HTTP request (``resend_count``: the tries before it), else INTERNAL
+    (an API call). Without a configured tracer provider OpenTelemetry's spans would be no-ops:
+    then nothing is built at all, the span and its attributes included.
+    """
+    tracer = _tracer()
+    if tracer is None:
+        return _NO_SPAN
+    attributes = http_attributes(method, url)
+    if resend_count:
+        attributes["http.request.resend_count"] = resend_count
     kind = trace.SpanKind.CLIENT if client else trace.SpanKind.INTERNAL
     # exceptions are recorded by fail(), by type only: an exception event would copy the
     # message and traceback into the trace
-    with tracer.start_as_current_span(
-        name,
+    return tracer.start_as_current_span(
+        method,
         kind=kind,
         attributes=attributes,
         record_exception=False,
         set_status_on_exception=False,
-    ) as current:
-        yield current
+    )
 
 
 def fail(current: SpanLike, error: BaseException) -> None:

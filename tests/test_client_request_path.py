@@ -1,0 +1,84 @@
+"""The lean request path: shown URLs, spans, hooks and retries exactly as before, only cheaper."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import orjson
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from centrepoint_async import _protocol as proto
+
+from .conftest import STUDY
+
+_SECRETS = proto.secret_forms(["hunter22-secret"], "client-id-1")
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
+_NAMES = st.one_of(st.sampled_from(["limit", "offset", "sig", "api_key", "Token", "x"]), _TEXT)
+
+
+@given(
+    base=st.sampled_from(
+        [
+            "https://api.actigraphcorp.com",
+            "http://127.0.0.1:8080",
+            "HTTPS://Host.example/base",
+            "https://user:hunter22-secret@h.example",
+            "http://[::1]:9",
+            "http://[::1",  # unreadable
+        ]
+    ),
+    path=_TEXT.map(lambda text: "/" + text),
+    params=st.dictionaries(_NAMES, st.one_of(_TEXT, st.just("hunter22-secret")), max_size=4),
+)
+@example(base="https://h", path="/p", params={"offset": "0", "limit": "100"})
+@example(base="https://h", path="/p?a=1", params={"b": "2"})
+@example(base="https://h", path="/p#frag", params={"b": "*+ &="})
+@example(base="https://h", path="/p\t\n x", params={"sig": "abc", "k": "hunter22-secret"})
+def test_the_shown_url_is_safe_url_of_the_display_url(
+    base: str, path: str, params: dict[str, str]
+) -> None:
+    """Logs, errors, hooks and spans show exactly what safe_url showed: redaction as strong."""
+    request = proto.Request("GET", base + path, params=params)
+    assert proto.shown_url(request, _SECRETS) == proto.safe_url(request.display_url, _SECRETS)
+
+
+_LATE_PROVIDER = f"""
+import asyncio, sys
+import orjson
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from centrepoint_async.testing import FakeCentrePoint
+
+async def main():
+    exporter = InMemorySpanExporter()
+    async with FakeCentrePoint() as fake, fake.client() as client:
+        before = type(trace.get_tracer_provider()).__name__
+        await client.studies.get({STUDY})  # no provider yet: nothing to record
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        await client.studies.get({STUDY})
+    spans = [(s.name, s.kind.name) for s in exporter.get_finished_spans()]
+    sys.stdout.write(orjson.dumps({{"before": before, "spans": spans}}).decode())
+
+asyncio.run(main())
+"""
+
+
+def test_a_tracer_provider_set_after_the_client_was_used_gets_its_spans() -> None:
+    """Tracing configured late (after the first calls) still traces every later call."""
+    # a fresh interpreter: OpenTelemetry's global provider can be set once per process
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_LATE_PROVIDER)],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    result = orjson.loads(done.stdout)
+    assert result["before"] == "ProxyTracerProvider"
+    assert result["spans"] == [["GET", "CLIENT"], ["GET", "INTERNAL"]]
