@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
+import functools
 import logging
 import os
 import time
@@ -52,6 +53,8 @@ log = logging.getLogger("centrepoint_async")
 # a library never configures logging; this keeps Python's last-resort handler quiet
 log.addHandler(logging.NullHandler())
 T = TypeVar("T")
+#: A request's URL as shown (:meth:`CentrePointClient._shown_url`), made on the first call.
+Shown = Callable[[], str]
 
 #: The default ``max_response_size``: far above any page (a 100-item history page is a few
 #: hundred KiB) and far below what would hurt a process.
@@ -279,9 +282,20 @@ class CentrePointClient:
             self._token_secrets = (current, proto.secret_forms([current] if current else []))
         return self._token_secrets[1] + self._fixed_secrets
 
-    def _shown_url(self, request: proto.Request) -> str:
-        """``request``'s URL as logs, errors, hooks and spans show it: no credentials, no secret."""
-        return proto.shown_url(request, self._secrets())
+    def _shown_url(self, request: proto.Request) -> Shown:
+        """``request``'s URL as logs, errors, hooks and spans show it: no credentials, no secret.
+
+        Made on first use, then kept: most requests are never shown.
+        """
+        shown: str | None = None
+
+        def url() -> str:
+            nonlocal shown
+            if shown is None:
+                shown = proto.shown_url(request, self._secrets())
+            return shown
+
+        return url
 
     def _get_session(self) -> aiohttp.ClientSession:
         """The shared aiohttp session (created on first use; for blob downloads too).
@@ -300,14 +314,14 @@ class CentrePointClient:
     def _proxy(self, url: str) -> _Proxy:
         """The proxy for ``url`` from ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (own session).
 
-        Read once per scheme and host: aiohttp's ``trust_env=True`` reads the environment and
-        ``~/.netrc`` again for every request (0.5 ms each, a third of a page's client time).
-        A caller's ``session=`` keeps its own settings.
+        Read once per scheme and host (and port): aiohttp's ``trust_env=True`` reads the
+        environment and ``~/.netrc`` again for every request (0.5 ms each, a third of a page's
+        client time). A caller's ``session=`` keeps its own settings.
         """
         if not self._owns_session:
             return _NO_PROXY
         parts = urlsplit(url)
-        key = (parts.scheme, parts.hostname or "")
+        key = (parts.scheme, parts.netloc)  # netloc, not hostname: a field, not a parse
         found = self._proxies.get(key)
         if found is None:
             try:
@@ -325,10 +339,10 @@ class CentrePointClient:
         for hook in self._hooks[name]:
             await hook(event)
 
-    async def _send(self, request: proto.Request, url: str) -> _Answer:
+    async def _send(self, request: proto.Request, url: Shown) -> _Answer:
         """Send ``request`` once (with the bearer token unless it is the token request).
 
-        ``url`` is the request's URL as shown (:meth:`_shown_url`), made once per call.
+        ``url`` gives the request's URL as shown (:meth:`_shown_url`), made once per call.
         """
         session = self._get_session()
         headers = dict(request.headers)
@@ -338,7 +352,7 @@ class CentrePointClient:
             headers["Authorization"] = f"Bearer {token}"
         attempt = _attempt_number.get()
         if self._hooks["request"]:
-            await self._emit("request", HookEvent("request", request.method, url, attempt))
+            await self._emit("request", HookEvent("request", request.method, url(), attempt))
         self.stats.requests += 1
         with tracing.span(request.method, url, client=True, resend_count=attempt - 1) as span:
             started = time.monotonic()
@@ -359,7 +373,7 @@ class CentrePointClient:
                 tracing.fail(span, failure)
                 if log.isEnabledFor(logging.DEBUG):
                     extra = _log_extra(request, status, attempt, elapsed)
-                    log.debug("%s %s failed: %s", request.method, url, failure, extra=extra)
+                    log.debug("%s %s failed: %s", request.method, url(), failure, extra=extra)
                 raise failure.with_traceback(None)
             if status >= 400:
                 span.set_attribute("error.type", str(status))
@@ -367,7 +381,7 @@ class CentrePointClient:
             log.debug(
                 "%s %s -> %d (%d bytes, %.0f ms)",
                 request.method,
-                url,
+                url(),
                 status,
                 len(body),
                 elapsed * 1000,
@@ -375,7 +389,7 @@ class CentrePointClient:
             )
         if self._hooks["response"]:
             event = HookEvent(
-                "response", request.method, url, attempt, status=status, elapsed=elapsed
+                "response", request.method, url(), attempt, status=status, elapsed=elapsed
             )
             await self._emit("response", event)
         return _Answer(status, answer_headers, body, token)
@@ -385,7 +399,7 @@ class CentrePointClient:
         session: aiohttp.ClientSession,
         request: proto.Request,
         headers: Mapping[str, str],
-        url: str,
+        url: Shown,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """The status, headers and body of one request; any failure as :class:`_Failed`.
 
@@ -403,7 +417,7 @@ class CentrePointClient:
                     params=request.params,
                     data=request.data,
                     headers=headers,
-                    timeout=self.timeout.to_aiohttp(),
+                    timeout=_aiohttp_timeout(self.timeout),
                     allow_redirects=False,
                     proxy=proxy.url,
                     proxy_auth=proxy.auth,
@@ -417,14 +431,14 @@ class CentrePointClient:
             error = self._transport_error(exc, request.method, url)
         raise _Failed(status, error)
 
-    async def _read(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+    async def _read(self, response: aiohttp.ClientResponse, method: str, url: Shown) -> bytes:
         """The whole answer, decompressed, refused once past ``max_response_size``."""
         limit = self.max_response_size
         if response.content_length is not None and response.content_length > limit:
             raise ResponseTooLargeError(
-                f"{method} {url} answered {response.status} with Content-Length "
+                f"{method} {url()} answered {response.status} with Content-Length "
                 f"{response.content_length}, over max_response_size ({limit} bytes)",
-                url=url,
+                url=url(),
                 status=response.status,
             )
         chunks: list[bytes] = []
@@ -435,15 +449,15 @@ class CentrePointClient:
             size += len(chunk)
             if size > limit:
                 raise ResponseTooLargeError(
-                    f"{method} {url} answered {response.status} with more than "
+                    f"{method} {url()} answered {response.status} with more than "
                     f"max_response_size ({limit} bytes, decompressed); reading stopped",
-                    url=url,
+                    url=url(),
                     status=response.status,
                 )
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _transport_error(self, exc: Exception, method: str, url: str) -> CentrePointError:
+    def _transport_error(self, exc: Exception, method: str, url: Shown) -> CentrePointError:
         """The typed, redacted error for what aiohttp raised (never chained to it)."""
         text = proto.redact(str(exc), self._secrets()) or "timed out"
         cls: type[CentrePointError]
@@ -451,16 +465,16 @@ class CentrePointClient:
             isinstance(exc, ValueError) and not isinstance(exc, aiohttp.ClientError)
         ):
             # aiohttp refuses a header value or URL it cannot send: the caller's setting
-            return ConfigurationError(f"{method} {url} cannot be sent: {text}")
+            return ConfigurationError(f"{method} {url()} cannot be sent: {text}")
         if isinstance(exc, aiohttp.ClientConnectorError):
             cls = ConnectError
         elif isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it
             cls = RequestTimeoutError
         else:
             cls = TransportError
-        return cls(f"{method} {url} failed: {type(exc).__name__}: {text}")
+        return cls(f"{method} {url()} failed: {type(exc).__name__}: {text}")
 
-    async def _attempt(self, request: proto.Request, url: str) -> _Answer:
+    async def _attempt(self, request: proto.Request, url: Shown) -> _Answer:
         """One try: send, and on a 401 renew the token and replay once."""
         answer = await self._send(request, url)
         if answer.status == 401 and answer.token is not None and self._auth.can_refresh:
@@ -470,11 +484,11 @@ class CentrePointClient:
         return answer
 
     async def _with_retry(
-        self, request: proto.Request, url: str, decode: Callable[[_Answer], T]
+        self, request: proto.Request, url: Shown, decode: Callable[[_Answer], T]
     ) -> T:
         """Send ``request`` and ``decode`` its answer, retried by the policy: one API call.
 
-        ``url`` is the request's URL as shown (:meth:`_shown_url`).
+        ``url`` gives the request's URL as shown (:meth:`_shown_url`).
         """
         started = time.monotonic()
         attempts = 0
@@ -496,7 +510,7 @@ class CentrePointClient:
         async def on_retry(next_attempt: int, wait: float, exc: BaseException) -> None:
             status = exc.status if isinstance(exc, APIError | DecodeError) else None
             event = HookEvent(
-                "retry", request.method, url, next_attempt, status, reason=reason(exc), wait=wait
+                "retry", request.method, url(), next_attempt, status, reason=reason(exc), wait=wait
             )
             await self._emit("retry", event)
 
@@ -506,7 +520,7 @@ class CentrePointClient:
                     return await attempt()
                 return await self.retry.call(
                     attempt,
-                    what=f"{request.method} {url}",
+                    what=lambda: f"{request.method} {url()}",
                     retry_if=is_retryable if request.idempotent else never_reached_the_server,
                     on_retry=on_retry,
                 )
@@ -552,7 +566,7 @@ class CentrePointClient:
             answer.status,
             answer.headers,
             answer.body,
-            url,
+            url(),
             self._secrets(),
             now=time.monotonic(),
         )
@@ -667,6 +681,12 @@ def _rate_limiter(rate_limit: RateLimiter | _Default | None) -> RateLimiter | No
             "rate_limit must be a RateLimit (or any RateLimiter: slot() and pause()) or None"
         )
     return rate_limit
+
+
+@functools.lru_cache(maxsize=16)
+def _aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    """``timeout.to_aiohttp()``, made once per distinct ``Timeout`` (both are frozen)."""
+    return timeout.to_aiohttp()
 
 
 def _timeout(timeout: float | Timeout) -> Timeout:

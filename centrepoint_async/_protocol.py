@@ -12,7 +12,7 @@ import ipaddress
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
@@ -436,20 +436,25 @@ def decode_json(
     headers: Mapping[str, str],
     body: bytes,
     method: str,
-    url: str,
+    url: str | Callable[[], str],
     secrets: Sequence[str] = (),
 ) -> Any:
-    """The decoded JSON of a 2xx answer; a typed error for anything else."""
+    """The decoded JSON of a 2xx answer; a typed error for anything else.
+
+    ``url`` is the URL errors show, or a function giving it (called only for an error).
+    """
+    if 200 <= status < 300:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # raised below, outside the handler: nothing to chain
+    shown = url if isinstance(url, str) else url()
     if not 200 <= status < 300:
-        raise error_for_status(status, headers, body, method, url, secrets)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass  # raised below, outside the handler: nothing to chain
+        raise error_for_status(status, headers, body, method, shown, secrets)
     raise DecodeError(
-        f"{method} {url} answered {status} with a body that is not JSON",
+        f"{method} {shown} answered {status} with a body that is not JSON",
         body=body_text(body, secrets),
-        url=url,
+        url=shown,
         status=status,
     )
 

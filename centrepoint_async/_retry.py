@@ -116,7 +116,7 @@ class RetryPolicy:
         self,
         fn: Callable[[], Awaitable[T]],
         *,
-        what: str,
+        what: str | Callable[[], str],
         retry_if: Callable[[BaseException], bool] = is_retryable,
         on_retry: OnRetry | None = None,
     ) -> T:
@@ -124,8 +124,9 @@ class RetryPolicy:
 
         ``retry_if`` says which errors are worth another try (:func:`is_retryable`, or
         :func:`never_reached_the_server` for a request that must not be repeated blindly);
-        ``on_retry`` is awaited before each wait. The error that ends the retries is raised
-        with ``attempts`` set.
+        ``on_retry`` is awaited before each wait; ``what`` names the call in the retry log (or
+        a function giving the name, called only then). The error that ends the retries is
+        raised with ``attempts`` set.
         """
         started = time.monotonic()
         # the first try runs bare: most calls succeed, and tenacity's machinery costs as much
@@ -144,7 +145,7 @@ class RetryPolicy:
         fn: Callable[[], Awaitable[T]],
         failed: BaseException,
         started: float,
-        what: str,
+        what: str | Callable[[], str],
         retry_if: Callable[[BaseException], bool],
         on_retry: OnRetry | None,
     ) -> T:
@@ -176,7 +177,7 @@ class RetryPolicy:
             cause = reason(exc)
             log.warning(
                 "retrying %s in %.2f s (attempt %d of %d): %s",
-                what,
+                what if isinstance(what, str) else what(),
                 wait,
                 state.attempt_number + 1,
                 self.max_attempts,

@@ -13,6 +13,7 @@ the package, nothing is imported either.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -79,18 +80,18 @@ def http_attributes(method: str, url: str) -> dict[str, Any]:
 
 
 def span(
-    method: str, url: str, *, client: bool, resend_count: int = 0
+    method: str, url: Callable[[], str], *, client: bool, resend_count: int = 0
 ) -> AbstractContextManager[SpanLike]:
-    """A span for ``method`` on ``url`` (already redacted), made current.
+    """A span for ``method`` on the URL ``url()`` gives (already redacted), made current.
 
     Kind CLIENT for one HTTP request (``resend_count``: the tries before it), else INTERNAL
     (an API call). Without a configured tracer provider OpenTelemetry's spans would be no-ops:
-    then nothing is built at all, the span and its attributes included.
+    then nothing is built at all, the span, its attributes and the URL included.
     """
     tracer = _tracer()
     if tracer is None:
         return _NO_SPAN
-    attributes = http_attributes(method, url)
+    attributes = http_attributes(method, url())
     if resend_count:
         attributes["http.request.resend_count"] = resend_count
     kind = trace.SpanKind.CLIENT if client else trace.SpanKind.INTERNAL

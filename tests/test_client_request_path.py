@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
 
 import orjson
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+import centrepoint_async as cp
 from centrepoint_async import _protocol as proto
+from centrepoint_async.testing import FakeCentrePoint
 
-from .conftest import STUDY
+from .conftest import STUDY, Sleeps, fast_retry
 
 _SECRETS = proto.secret_forms(["hunter22-secret"], "client-id-1")
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
@@ -82,3 +86,48 @@ def test_a_tracer_provider_set_after_the_client_was_used_gets_its_spans() -> Non
     result = orjson.loads(done.stdout)
     assert result["before"] == "ProxyTracerProvider"
     assert result["spans"] == [["GET", "CLIENT"], ["GET", "INTERNAL"]]
+
+
+async def test_the_shown_url_is_made_once_per_request_however_often_it_is_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hooks on a retried call see one URL, made once for the call and once for its token."""
+    made: list[str] = []
+    real = proto.shown_url
+
+    def counting(request: proto.Request, secrets: list[str]) -> str:
+        made.append(request.method)
+        return real(request, secrets)
+
+    monkeypatch.setattr(proto, "shown_url", counting)
+    seen: list[tuple[str, str]] = []
+
+    async def hook(event: cp.HookEvent) -> None:
+        seen.append((event.name, event.url))
+
+    hooks = {"request": [hook], "response": [hook], "retry": [hook]}
+    async with FakeCentrePoint() as fake:
+        fake.inject("status", status=503, path="/Studies/")
+        study = f"{fake.url}/centrepoint/v3/Studies/{STUDY}"
+        async with fake.client(retry=fast_retry(), event_hooks=hooks) as client:
+            await client.studies.get(STUDY)
+    names = [name for name, url in seen if url == study]
+    assert names == ["request", "response", "retry", "request", "response"]
+    assert made == ["POST", "GET"]  # the token request's URL, then the call's
+
+
+async def test_the_retry_budget_counts_from_the_first_try() -> None:
+    """A slow first try spends max_delay too: no retry is started that would pass it."""
+    sleeps = Sleeps()
+    policy = cp.RetryPolicy(max_delay=0.5, sleep=sleeps)
+    tries = 0
+
+    async def slow_503() -> None:
+        nonlocal tries
+        tries += 1
+        await asyncio.sleep(0.3)  # the first try alone takes 0.3 s of the 0.5 s budget
+        raise cp.ServerError(503, "GET", "https://h/p", retry_after=0.3)
+
+    with pytest.raises(cp.ServerError) as raised:
+        await policy.call(slow_503, what="GET https://h/p")
+    assert (tries, raised.value.attempts, sleeps.waits) == (1, 1, [])
