@@ -434,10 +434,11 @@ class CentrePointClient:
     async def _read(self, response: aiohttp.ClientResponse, method: str, url: Shown) -> bytes:
         """The whole answer, decompressed, refused once past ``max_response_size``."""
         limit = self.max_response_size
-        if response.content_length is not None and response.content_length > limit:
+        length = response.content_length  # parsed from the headers on every access
+        if length is not None and length > limit:
             raise ResponseTooLargeError(
                 f"{method} {url()} answered {response.status} with Content-Length "
-                f"{response.content_length}, over max_response_size ({limit} bytes)",
+                f"{length}, over max_response_size ({limit} bytes)",
                 url=url(),
                 status=response.status,
             )
