@@ -128,7 +128,10 @@ class AsyncPager(Generic[T]):
 
     async def collect(self) -> list[T]:
         """Every item of the listing, in order."""
-        return [item async for item in self]
+        items: list[T] = []
+        async for page in self.pages():  # a page at a time: no generator step per item
+            items += page.items
+        return items
 
     async def pages(self) -> AsyncIterator[Page[T]]:
         """The listing page by page."""
