@@ -53,6 +53,7 @@ objects (msgspec, :func:`_fast_decoder`); every doubtful body takes the builders
 from __future__ import annotations
 
 import functools
+import itertools
 import linecache
 import re
 import typing
@@ -469,10 +470,19 @@ def _compile(plan: _Plan, source: str) -> Callable[[Any], Any]:
         namespace[f"set_{f.name}"] = slot_setter(cls, f.name)
     skipped = "-".join(sorted(plan.skip))
     filename = f"<centrepoint_async build {cls.__qualname__}{' ' + skipped if skipped else ''}>"
+    build: Callable[[Any], Any] = _define("build", source, filename, namespace)
+    return build
+
+
+def _define(name: str, source: str, filename: str, namespace: dict[str, Any]) -> Any:
+    """Run generated ``source`` in ``namespace`` and return its ``name``.
+
+    The source is registered in ``linecache`` under ``filename``, so tracebacks and
+    debuggers show the generated lines.
+    """
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102
-    build: Callable[[Any], Any] = namespace["build"]
-    return build
+    return namespace[name]
 
 
 _BUILDERS: dict[tuple[type, frozenset[str], bool], Callable[[Any], Any]] = {}
@@ -613,7 +623,11 @@ def _mirror(cls: type[Any]) -> _Mirror:
                 dates.append(f.name)
         renames[f.name] = json_name(cls, f)
     struct = msgspec.defstruct(
-        f"Mirror{cls.__name__}", fields, rename=renames, forbid_unknown_fields=True
+        f"Mirror{cls.__name__}",
+        fields,
+        rename=renames,
+        forbid_unknown_fields=True,
+        gc=False,  # short-lived and never in a cycle: no work for the garbage collector
     )
     _MIRRORS[cls] = _Mirror(struct, _fixer(dates, nested) if dates or nested else None)
     return _MIRRORS[cls]
@@ -622,22 +636,29 @@ def _mirror(cls: type[Any]) -> _Mirror:
 def _fixer(
     dates: list[str], nested: list[tuple[str, Callable[[Any], None], bool]]
 ) -> Callable[[Any], None]:
-    def fix(mirror: Any) -> None:
-        for name in dates:
-            value = getattr(mirror, name)
-            if value is not None:
-                setattr(mirror, name, parse_datetime(value))
-        for name, fix_child, many in nested:
-            value = getattr(mirror, name)
-            if value is None:
-                continue
-            if many:
-                for child in value:
-                    fix_child(child)
-            else:
-                fix_child(value)
-
+    """Straight-line code parsing a mirror's datetimes in place, nested mirrors included."""
+    lines = ["def fix(mirror):"]
+    for name in dates:
+        lines += [
+            f"    v = mirror.{name}",
+            "    if v is not None:",
+            f"        mirror.{name} = parse_datetime(v)",
+        ]
+    namespace: dict[str, Any] = {"parse_datetime": parse_datetime}
+    for name, fix_child, many in nested:
+        namespace[f"fix_{name}"] = fix_child
+        lines += [f"    v = mirror.{name}", "    if v is not None:"]
+        if many:
+            lines += ["        for child in v:", f"            fix_{name}(child)"]
+        else:
+            lines.append(f"        fix_{name}(v)")
+    fix: Callable[[Any], None] = _define(
+        "fix", "\n".join(lines) + "\n", f"<centrepoint_async fix {next(_FIXERS)}>", namespace
+    )
     return fix
+
+
+_FIXERS = itertools.count()  # numbers the fixers' file names
 
 
 def _fast_decoder(cls: type[T]) -> Callable[[str | bytes], T]:

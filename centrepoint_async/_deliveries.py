@@ -76,7 +76,10 @@ _response_headers = functools.lru_cache(maxsize=256)(parse_headers)
 
 @attrs.frozen(repr=False)
 class DeliveryResponse(_Model):
-    """What the subscriber answered; absent from a delivery when nothing answered."""
+    """What the subscriber answered; absent from a delivery when nothing answered.
+
+    Deliveries answered alike (same code, short body, same headers) share one object.
+    """
 
     response_code: int | None = None
     body: str = attrs.field(default="", repr=False)
@@ -179,12 +182,27 @@ def _response(data: Any) -> DeliveryResponse | None:
             code = _to_int(code)
         except _READ_ERRORS:
             code = None
+    body, headers = data.get("body"), data.get("headers")
+    body = body if type(body) is str else _text(body)
+    headers = headers if type(headers) is str else _text(headers)
+    if len(body) + len(headers) <= _SHARED_TEXT:
+        return _shared_response(code, body, headers)
+    return _new_delivery_response(code, body, headers)
+
+
+def _new_delivery_response(code: int | None, body: str, headers: str) -> DeliveryResponse:
     response = _new_response()
     _set_code(response, code)
-    body, headers = data.get("body"), data.get("headers")
-    _set_response_body(response, body if type(body) is str else _text(body))
-    _set_response_headers(response, headers if type(headers) is str else _text(headers))
+    _set_response_body(response, body)
+    _set_response_headers(response, headers)
     return response
+
+
+# Subscribers answer a webhook the same few ways (``200``, no body, the same two headers): equal
+# answers share one frozen object (and its parsed headers), which saves their typing and keeps
+# what the garbage collector walks small when a listing is collected. Long texts are not kept.
+_SHARED_TEXT = 512
+_shared_response = functools.lru_cache(maxsize=256)(_new_delivery_response)
 
 
 def structure_delivery(item: Any) -> WebhookDelivery:

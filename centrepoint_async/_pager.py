@@ -128,7 +128,10 @@ class AsyncPager(Generic[T]):
 
     async def collect(self) -> list[T]:
         """Every item of the listing, in order."""
-        return [item async for item in self]
+        items: list[T] = []
+        async for page in self.pages():  # a page at a time: no generator step per item
+            items += page.items
+        return items
 
     async def pages(self) -> AsyncIterator[Page[T]]:
         """The listing page by page."""
@@ -223,6 +226,9 @@ class AsyncPager(Generic[T]):
 
 def _all_seen(ids: set[Hashable], recent: deque[set[Hashable]]) -> bool:
     """True if every id in ``ids`` was in one of the ``recent`` pages."""
+    probe = next(iter(ids), None)
+    if probe is not None and not any(probe in page for page in recent):
+        return False  # the usual answer, from one id instead of every page's set difference
     unseen = set(ids)
     for page in recent:
         unseen -= page

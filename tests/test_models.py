@@ -60,6 +60,26 @@ def test_lazy_delivery_fields_are_kept_and_frozen_too() -> None:
             setattr(request, name, value)
 
 
+def test_equal_short_answers_share_one_response_and_long_ones_do_not() -> None:
+    """Subscribers answer alike: equal short responses are one frozen object (fewer objects to
+    type and for the garbage collector to walk); a long body or a different answer is its own."""
+
+    def delivery(item_id: int, code: Any, body: str) -> cp.WebhookDelivery:
+        headers = '{"Server": ["nginx"]}'
+        response = {"responseCode": code, "headers": headers, "body": body}
+        return structure_delivery({"id": item_id, "response": response})
+
+    first, second = delivery(1, 200, ""), delivery(2, "200", "")
+    assert first.response is not None and first.response is second.response
+    assert first.response.response_code == 200 and first.response.headers["server"] == "nginx"
+    other = delivery(3, 404, "")
+    assert other.response is not first.response and other.response is not None
+    assert other.response.response_code == 404
+    long_a, long_b = delivery(4, 500, "x" * 600), delivery(5, 500, "x" * 600)
+    assert long_a.response == long_b.response and long_a.response is not long_b.response
+    assert first != second and first.response == second.response
+
+
 def test_every_model_is_plain_data_for_the_generated_builders() -> None:
     """Builders set slots directly: every model is checked to have nothing that would skip."""
     for cls in MODELS:

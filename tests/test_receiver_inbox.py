@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sqlite3
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,42 @@ async def test_an_inbox_that_cannot_store_gets_503(tmp_path: Path) -> None:
     receiver.on("upload")(nothing)
     async with receiver:
         assert (await receiver.process("POST", bearer(), UPLOAD)).status == 503
+
+
+async def test_an_inbox_outage_is_logged_once_then_its_end(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the inbox cannot lease, the traceback is logged once (not at every poll); when it
+    answers again that is said, and the delivery stored before the outage is handled."""
+    failures = 6
+
+    class Flaky(SQLiteInbox):
+        async def lease(
+            self, owner: str, *, limit: int, seconds: float
+        ) -> Sequence[StoredDelivery]:
+            nonlocal failures
+            if failures:
+                failures -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return await super().lease(owner, limit=limit, seconds=seconds)
+
+    receiver = WebhookReceiver(bearer_token="t", inbox=Flaky(tmp_path / "x.db"), poll_interval=0.01)
+    handled = asyncio.Event()
+
+    @receiver.on("upload")
+    async def on_upload(event: InboundEvent) -> None:
+        handled.set()
+
+    with caplog.at_level(logging.DEBUG, logger="centrepoint_async"):
+        async with receiver:
+            assert (await receiver.process("POST", bearer(), UPLOAD)).status == 202
+            await asyncio.wait_for(handled.wait(), 10)
+    assert failures == 0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert "could not lease" in errors[0].getMessage()
+    assert sum("still fails" in r.getMessage() for r in caplog.records) == 5
+    assert any("answers again" in r.getMessage() for r in caplog.records)
 
 
 async def test_two_thousand_hanging_handlers_with_an_inbox_lose_nothing(tmp_path: Path) -> None:

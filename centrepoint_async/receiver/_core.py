@@ -427,6 +427,7 @@ class WebhookReceiver:
     async def _pump_loop(self, inbox: Inbox) -> None:
         """Lease due deliveries while workers are free; renew the leases of running ones."""
         renewed = time.monotonic()
+        failing = False  # an outage is logged once with its traceback, not at every poll
         while self._state == "started":
             self._wake.clear()
             free = self.workers - len(self._leased)
@@ -434,8 +435,15 @@ class WebhookReceiver:
                 try:
                     batch = await inbox.lease(self._owner, limit=free, seconds=self.lease_seconds)
                 except Exception:
-                    log.exception("could not lease deliveries from the inbox")
-                    batch = []
+                    if not failing:
+                        log.exception("could not lease deliveries from the inbox; retrying")
+                    else:
+                        log.debug("the inbox still fails", exc_info=True)
+                    failing, batch = True, []
+                else:
+                    if failing:
+                        log.warning("the inbox answers again: leasing resumed")
+                    failing = False
                 for stored in batch:
                     if self._state != "started":
                         await _quietly(inbox.release(stored.delivery_id, self._owner))
