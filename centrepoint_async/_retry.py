@@ -129,16 +129,21 @@ class RetryPolicy:
         raised with ``attempts`` set.
         """
         started = time.monotonic()
-        # the first try runs bare: most calls succeed, and tenacity's machinery costs as much
-        # CPU as the rest of the client; only a failure worth another try enters it
+
+        def worth_another_try(exc: BaseException) -> bool:
+            return is_retryable(exc) and retry_if(exc)
+
+        # the first try runs bare: most calls succeed, and tenacity's loop costs more CPU
+        # than the rest of a call's retry handling (~4% of a request in a profile); only a
+        # failure worth another try enters it
         try:
             return await fn()
         except (APIError, TransportError, DecodeError) as exc:
-            if not (is_retryable(exc) and retry_if(exc)):
+            if not worth_another_try(exc):
                 exc.attempts = 1
                 raise
             failed = exc
-        return await self._retry(fn, failed, started, what, retry_if, on_retry)
+        return await self._retry(fn, failed, started, what, worth_another_try, on_retry)
 
     async def _retry(
         self,
@@ -153,6 +158,7 @@ class RetryPolicy:
 
         Tenacity's first attempt replays that failure (raising it again) so it decides on it as
         it would have; the ``max_delay`` budget counts from ``started``, the first try's start.
+        ``retry_if`` is the whole test of an error worth another try.
         """
         replayed = False
 
@@ -190,7 +196,7 @@ class RetryPolicy:
         retrying = tenacity.AsyncRetrying(
             stop=stop,
             wait=self._wait,
-            retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc) and retry_if(exc)),
+            retry=tenacity.retry_if_exception(retry_if),
             sleep=self.sleep,
             before_sleep=before_sleep,
             reraise=True,
