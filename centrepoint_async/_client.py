@@ -43,7 +43,7 @@ from ._exceptions import (
 )
 from ._hooks import Hook, HookEvent, HookName, check_hooks
 from ._models import Study, Webhook, WebhookEvent
-from ._pager import AsyncPager, Page
+from ._pager import AsyncPager, Page, exchange_gate
 from ._ratelimit import RateLimit, RateLimiter
 from ._retry import RetryPolicy, is_retryable, never_reached_the_server, reason
 
@@ -404,12 +404,15 @@ class CentrePointClient:
         """The status, headers and body of one request; any failure as :class:`_Failed`.
 
         The aiohttp response (whose request information holds the Authorization header)
-        lives in this frame only, which no error raised by the client keeps.
+        lives in this frame only, which no error raised by the client keeps. A pager's
+        :data:`~centrepoint_async._pager.exchange_gate`, when this task has one, is held from
+        sending to the answer's last byte, before the rate limiter's slot.
         """
         status = 0
         proxy = self._proxy(request.url)
         try:
             async with (
+                exchange_gate.get() or contextlib.nullcontext(),
                 self._slot(),
                 session.request(
                     request.method,
@@ -660,7 +663,7 @@ class CentrePointClient:
             raw = proto.decode_page(data, "GET", path)
             return Page(raw.items, page_offset, limit, raw.total_count)
 
-        return AsyncPager(fetch, parse=parse, key=key, **paging)
+        return AsyncPager(fetch, parse=parse, key=key, exchange_gated=True, **paging)
 
 
 _DEFAULT_MAX_DELAY = RetryPolicy().max_delay

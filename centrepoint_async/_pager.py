@@ -9,9 +9,12 @@ How a listing is walked (the public documents show ``links`` empty or pointing e
   ``totalCount`` is known (probing ahead: a listing shorter than that costs a few empty
   pages, never time); then the pages ``totalCount`` promises are fetched up to
   ``concurrency`` at a time, a new request starting the moment one finishes (whatever the
-  consumer is doing), and yielded in order. Past that promise pages are probed one at a time,
-  so a ``totalCount`` that is too low costs speed, never items, and one that is too high
-  costs at most the requests already in flight (cancelled at the end).
+  consumer is doing), and yielded in order. As many more requests are made ready (URL,
+  token, span) and wait at a gate the client holds around each exchange, so the next one
+  goes on the wire as soon as an answer's last byte is read, while that answer is decoded.
+  Past that promise pages are probed one at a time, so a ``totalCount`` that is too low
+  costs speed, never items, and one that is too high costs at most the requests already on
+  the wire (those made ready past the end are dropped as soon as a short page shows it).
 - Items repeated across a page boundary (an ``id`` already yielded from the previous page:
   offsets shift when the server inserts items meanwhile) are dropped. A full page whose ids
   were all seen within the last :data:`LOOP_WINDOW` pages raises :class:`PaginationError`:
@@ -29,6 +32,7 @@ import asyncio
 import functools
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from typing import Any, Generic, Self, TypeVar
 
 import attrs
@@ -46,6 +50,11 @@ LOOP_WINDOW = 16
 
 #: Items typed between two yields to the event loop (see ``AsyncPager._typed``).
 PARSE_SLICE = 20
+
+#: Set in the page requests a pager runs ahead: the client holds it around each HTTP exchange
+#: (from sending to the last byte of the answer), so ``concurrency`` bounds requests on the
+#: wire while the next ones are made ready and the finished ones decoded outside it.
+exchange_gate: ContextVar[_Gate | None] = ContextVar("exchange_gate", default=None)
 
 
 @attrs.frozen
@@ -76,6 +85,11 @@ class AsyncPager(Generic[T]):
     ``async for item in pager`` yields items in the server's order, each once;
     :meth:`pages` yields :class:`Page` objects; :meth:`collect` returns a list. Each iteration
     starts a fresh walk at ``offset``. Memory is bounded by about ``concurrency`` pages.
+
+    ``fetch(offset, limit)`` returns a :class:`Page`. With ``exchange_gated=True`` it promises
+    to hold :data:`exchange_gate` (when set) around each HTTP exchange, as the client's page
+    requests do: the pager then keeps requests ready ahead of the wire. Otherwise each whole
+    ``fetch`` counts against ``concurrency``.
     """
 
     def __init__(
@@ -88,8 +102,11 @@ class AsyncPager(Generic[T]):
         max_items: int | None = None,
         concurrency: int = 1,
         key: Callable[[T], Hashable | None] | None = None,
+        exchange_gated: bool = False,
     ) -> None:
         self._fetch = fetch
+        # fetch holds exchange_gate around its HTTP exchanges itself (the client's does)
+        self._exchange_gated = exchange_gated
         self._parse = parse
         self.page_size = check_page_size(page_size)
         self.offset = check_count(offset, "offset", 0)
@@ -161,7 +178,14 @@ class AsyncPager(Generic[T]):
     async def _chunks(self) -> AsyncIterator[_Chunk[T]]:
         self.resume_offset = offset = self.offset
         limit_at = functools.partial(_limit_at, self.page_size, self.offset, self.max_items)
-        window = _Window(self._fetch, self.concurrency, limit_at, offset, self.page_size)
+        window = _Window(
+            self._fetch,
+            self.concurrency,
+            limit_at,
+            offset,
+            self.page_size,
+            exchange_gated=self._exchange_gated,
+        )
         self._windows.add(window)
         previous: list[Hashable | None] = []
         recent: deque[set[Hashable]] = deque(maxlen=LOOP_WINDOW)
@@ -245,14 +269,32 @@ def _limit_at(page_size: int, start: int, max_items: int | None, offset: int) ->
     return min(page_size, remaining) if remaining > 0 else None
 
 
+class _Gate:
+    """The places on the wire of one pager's requests, and the requests holding one."""
+
+    def __init__(self, places: int) -> None:
+        self._places = asyncio.Semaphore(places)
+        self.holders: set[asyncio.Task[Any] | None] = set()
+
+    async def __aenter__(self) -> None:
+        await self._places.acquire()
+        self.holders.add(asyncio.current_task())
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.holders.discard(asyncio.current_task())
+        self._places.release()
+
+
 class _Window:
     """The pages fetched ahead of the consumer, in offset order.
 
     The first ``concurrency`` pages are requested together before any answer (the probe
     ahead); after that a page request is started as soon as another one finishes (from its
     done callback), not when the consumer gets to it, so slow parsing or a slow consumer does
-    not idle the connections. At most ``concurrency`` requests run, and at most twice that
-    many pages are held, so memory stays bounded by the concurrency, not by the listing.
+    not idle the connections. Up to twice ``concurrency`` page requests run, but only
+    ``concurrency`` of them on the wire: each exchange holds a place of ``gate``
+    (:data:`exchange_gate`), and the others wait there ready to send. At most twice that many
+    pages are held, so memory stays bounded by the concurrency, not by the listing.
     """
 
     def __init__(
@@ -262,11 +304,16 @@ class _Window:
         limit_at: Callable[[int], int | None],
         start: int,
         page_size: int,
+        *,
+        exchange_gated: bool,
     ) -> None:
         self.fetch = fetch
+        self.exchange_gated = exchange_gated
         self.concurrency = concurrency
+        self.gate = _Gate(concurrency)  # requests on the wire (see exchange_gate)
         self.limit_at = limit_at
         self.tasks: deque[asyncio.Task[Page[Any]]] = deque()
+        self.offsets: dict[asyncio.Task[Page[Any]], int] = {}  # of the requests running
         self.running = 0  # page requests under way, the consumer's own included
         self.scheduled = start  # offset of the next page to request
         self.first_wave_end = start + concurrency * page_size  # probed before any totalCount
@@ -289,6 +336,9 @@ class _Window:
         """Learn from a finished page: where the listing claims to end, or that it ended."""
         if len(page.items) < page.limit:
             self.stopped = True
+            for task, offset in list(self.offsets.items()):
+                if offset > page.offset and task not in self.gate.holders:
+                    task.cancel()  # past the end and not sent: it never will be
         else:  # no totalCount: nothing promised, the consumer probes on one page at a time
             self.promised = page.total_count or 0
 
@@ -297,7 +347,7 @@ class _Window:
         if self.concurrency == 1:
             return
         while not self.stopped and len(self.tasks) < 2 * self.concurrency:
-            if self.running >= self.concurrency:
+            if self.running >= 2 * self.concurrency:  # on the wire, and as many made ready
                 return
             limit = self.limit_at(self.scheduled)
             if limit is None:
@@ -307,14 +357,24 @@ class _Window:
                     return
             elif self.scheduled > self.promised:
                 return
-            task = asyncio.ensure_future(self.fetch(self.scheduled, limit))
+            task = asyncio.ensure_future(self._gated(self.scheduled, limit))
             task.add_done_callback(self._finished)
+            self.offsets[task] = self.scheduled
             self.running += 1
             self.tasks.append(task)
             self.scheduled += limit
 
+    async def _gated(self, offset: int, limit: int) -> Page[Any]:
+        """``fetch``, its exchanges holding a place of the gate (the whole fetch, if not gated)."""
+        if self.exchange_gated:
+            exchange_gate.set(self.gate)  # in this task's own context only
+            return await self.fetch(offset, limit)
+        async with self.gate:
+            return await self.fetch(offset, limit)
+
     def _finished(self, task: asyncio.Task[Page[Any]]) -> None:
         self.running -= 1
+        del self.offsets[task]
         if task.cancelled():
             return
         if task.exception() is not None:

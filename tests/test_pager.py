@@ -314,3 +314,45 @@ async def test_pages_error_carries_resume_offset_too() -> None:
                     offsets.append(page.offset)
     assert offsets == [0, 100]
     assert info.value.resume_offset == pager.resume_offset == 200
+
+
+async def test_ready_requests_go_on_the_wire_while_answers_are_processed() -> None:
+    """Processing an answer (here a slow response hook) holds no place on the wire: requests
+    made ready go meanwhile, and the server still never sees more than ``concurrency``."""
+    concurrency = 2
+    async with FakeCentrePoint(dataset=one_history(600), latency=0.01, rate_limit=None) as fake:
+        answered_during_hook: list[int] = []
+
+        async def slow(event: cp.HookEvent) -> None:
+            if "/history" in event.url:
+                before = len(fake.api_requests("/history"))
+                await asyncio.sleep(0.2)
+                answered_during_hook.append(len(fake.api_requests("/history")) - before)
+
+        async with fake.client(event_hooks={"response": [slow]}) as client:
+            await client.studies.get(STUDY)  # the token, outside what is counted
+            fake.peak_concurrency = 0
+            pager = client.webhooks.history(STUDY, WEBHOOK, page_size=50, concurrency=concurrency)
+            got = await pager.collect()
+    assert ids(got) == ids(fake.history_items(STUDY, WEBHOOK))
+    assert fake.peak_concurrency == concurrency
+    # the requests waiting at the gate were answered while the first ones were processed
+    assert max(answered_during_hook) >= concurrency
+
+
+async def test_a_fetch_of_its_own_never_runs_past_concurrency() -> None:
+    """A fetch that does not hold the exchange gate itself (any AsyncPager of a user's) counts
+    whole against ``concurrency``: requests made ready wait before calling it."""
+    running = peak = 0
+
+    async def fetch(offset: int, limit: int) -> cp.Page[int]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.005)
+        running -= 1
+        return cp.Page(list(range(offset, min(offset + limit, 1000))), offset, limit, 1000)
+
+    pager: cp.AsyncPager[int] = cp.AsyncPager(fetch, page_size=50, concurrency=4)
+    assert await pager.collect() == list(range(1000))
+    assert peak == 4
