@@ -663,7 +663,7 @@ class CentrePointClient:
             raw = proto.decode_page(data, "GET", path)
             return Page(raw.items, page_offset, limit, raw.total_count)
 
-        return AsyncPager(fetch, parse=parse, key=key, exchange_gated=True, **paging)
+        return AsyncPager(fetch, parse=parse, key=key, _exchange_gated=True, **paging)
 
 
 _DEFAULT_MAX_DELAY = RetryPolicy().max_delay

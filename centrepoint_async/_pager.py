@@ -86,10 +86,9 @@ class AsyncPager(Generic[T]):
     :meth:`pages` yields :class:`Page` objects; :meth:`collect` returns a list. Each iteration
     starts a fresh walk at ``offset``. Memory is bounded by about ``concurrency`` pages.
 
-    ``fetch(offset, limit)`` returns a :class:`Page`. With ``exchange_gated=True`` it promises
-    to hold :data:`exchange_gate` (when set) around each HTTP exchange, as the client's page
-    requests do: the pager then keeps requests ready ahead of the wire. Otherwise each whole
-    ``fetch`` counts against ``concurrency``.
+    ``fetch(offset, limit)`` returns a :class:`Page`; each call in progress counts against
+    ``concurrency``. (The client's own listings count only their HTTP exchanges, so that the
+    next request is ready to go while an answer is decoded: ``_exchange_gated``.)
     """
 
     def __init__(
@@ -102,11 +101,11 @@ class AsyncPager(Generic[T]):
         max_items: int | None = None,
         concurrency: int = 1,
         key: Callable[[T], Hashable | None] | None = None,
-        exchange_gated: bool = False,
+        _exchange_gated: bool = False,
     ) -> None:
         self._fetch = fetch
         # fetch holds exchange_gate around its HTTP exchanges itself (the client's does)
-        self._exchange_gated = exchange_gated
+        self._exchange_gated = _exchange_gated
         self._parse = parse
         self.page_size = check_page_size(page_size)
         self.offset = check_count(offset, "offset", 0)
