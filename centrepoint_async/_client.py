@@ -372,7 +372,7 @@ class CentrePointClient:
                 del headers, token
                 tracing.fail(span, failure)
                 if log.isEnabledFor(logging.DEBUG):
-                    extra = _log_extra(request, status, attempt, elapsed)
+                    extra = _log_extra(request.method, url(), status, attempt, elapsed)
                     log.debug("%s %s failed: %s", request.method, url(), failure, extra=extra)
                 raise failure.with_traceback(None)
             if status >= 400:
@@ -385,7 +385,7 @@ class CentrePointClient:
                 status,
                 len(body),
                 elapsed * 1000,
-                extra=_log_extra(request, status, attempt, elapsed),
+                extra=_log_extra(request.method, url(), status, attempt, elapsed),
             )
         if self._hooks["response"]:
             event = HookEvent(
@@ -700,11 +700,16 @@ def _timeout(timeout: float | Timeout) -> Timeout:
     return Timeout(total=float(timeout))
 
 
-def _log_extra(request: proto.Request, status: int, attempt: int, elapsed: float) -> dict[str, Any]:
-    """The fields of an HTTP request's debug record (made only when DEBUG is on)."""
+def _log_extra(
+    method: str, shown: str, status: int, attempt: int, elapsed: float
+) -> dict[str, Any]:
+    """The fields of an HTTP request's debug record (made only when DEBUG is on).
+
+    ``path`` is that of the URL as shown (redacted), like every URL a record carries.
+    """
     return {
-        "method": request.method,
-        "path": urlsplit(request.url).path,
+        "method": method,
+        "path": urlsplit(shown).path,
         "status": status or None,
         "attempt": attempt,
         "elapsed": elapsed,

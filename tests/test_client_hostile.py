@@ -553,6 +553,21 @@ async def test_logs_carry_structured_extra_and_retry_warnings_name_the_cause(
     assert "ConnectError: " in warnings[1] and "ClientConnectorError" in warnings[1]
 
 
+async def test_the_debug_records_path_is_redacted_like_the_url_it_shows(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A secret in a request's path (a caller's mistake) is redacted in the record's ``path``
+    field too, not only in its message."""
+    caplog.set_level(logging.DEBUG, logger="centrepoint_async")
+    token = "tok-in-the-path-1234"
+    async with serve({"/centrepoint/v3/Things/{thing}": Script()}) as url:
+        async with client(url, token=token) as c:
+            await c.get_json(f"/centrepoint/v3/Things/{token}")
+    records = [r for r in caplog.records if hasattr(r, "path")]
+    assert records and all(token not in r.getMessage() for r in records)
+    assert [r.path for r in records] == ["/centrepoint/v3/Things/***"]  # type: ignore[attr-defined]
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 
