@@ -565,7 +565,7 @@ async def test_the_debug_records_path_is_redacted_like_the_url_it_shows(
             await c.get_json(f"/centrepoint/v3/Things/{token}")
     records = [r for r in caplog.records if hasattr(r, "path")]
     assert records and all(token not in r.getMessage() for r in records)
-    assert [r.path for r in records] == ["/centrepoint/v3/Things/***"]  # type: ignore[attr-defined]
+    assert [r.path for r in records] == ["/centrepoint/v3/Things/***"]
 
 
 # --- configuration ---------------------------------------------------------------------------
