@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import platform
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
+import psutil
 
 from centrepoint_async.testing import FakeServerProcess, fake_server_process
 
@@ -89,6 +91,30 @@ async def naive_loop(server: Server, page_size: int = 100) -> int:
 async def raw_floor_loop(server: Server, page_size: int = 100) -> int:
     """The floor any client pays: aiohttp and orjson on the outer JSON only."""
     return await walk(server, _floor_page, page_size)
+
+
+T = TypeVar("T")
+
+
+async def rss_peak_growth(awaitable: Awaitable[T]) -> tuple[T, int]:
+    """Await ``awaitable`` while sampling this process's RSS; its result and the peak growth."""
+    process = psutil.Process()
+    base = peak = process.memory_info().rss
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            await asyncio.sleep(0.005)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        result = await awaitable
+    finally:
+        done.set()
+        await sampler
+    return result, peak - base
 
 
 async def timed(coroutine: Any) -> tuple[Any, float]:

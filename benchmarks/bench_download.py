@@ -25,12 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import psutil
 
 import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
 
-from ._common import table
+from ._common import rss_peak_growth, table
 
 SIZE = 500 * 1024 * 1024
 ROUNDS = 7
@@ -106,27 +105,6 @@ async def plain_copy(
     return written
 
 
-async def peak_growth(coroutine: object) -> tuple[object, int]:
-    """Run ``coroutine`` while sampling this process's RSS; returns its result, peak growth."""
-    process = psutil.Process()
-    base = peak = process.memory_info().rss
-    done = asyncio.Event()
-
-    async def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, process.memory_info().rss)
-            await asyncio.sleep(0.005)
-
-    sampler = asyncio.create_task(sample())
-    try:
-        result = await coroutine  # type: ignore[misc]
-    finally:
-        done.set()
-        await sampler
-    return result, peak - base
-
-
 def _folders() -> tuple[Path, Path]:
     """A folder on disk, and one on a RAM disk if the system has one."""
     ram = Path("/dev/shm")  # noqa: S108 (a RAM disk, when the system has one)
@@ -141,7 +119,7 @@ async def measure(size: int = SIZE, rounds: int = ROUNDS) -> dict[str, float]:
         async with fake_in_a_process(size) as client:
             big = await data_file(client)
             target = folder / "sdk.bin"
-            _, growth = await peak_growth(client.data_retrieval.download(big, target))
+            _, growth = await rss_peak_growth(client.data_retrieval.download(big, target))
             assert target.stat().st_size == size
             times: dict[str, list[float]] = {"sdk": [], "any": [], "chunked": []}
             cpu: dict[str, list[float]] = {"sdk": [], "any": [], "chunked": []}

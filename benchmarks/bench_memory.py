@@ -13,11 +13,10 @@ import tempfile
 from pathlib import Path
 
 import orjson
-import psutil
 
 from centrepoint_async import export_history
 
-from ._common import STUDY, WEBHOOK, fake_server, table
+from ._common import STUDY, WEBHOOK, fake_server, rss_peak_growth, table
 
 MB = 1024 * 1024
 
@@ -27,36 +26,25 @@ async def peak_growth(deliveries: int, *, collect_first: bool = False) -> tuple[
 
     ``collect_first``: the baseline many scripts are: collect the whole history, then write.
     """
-    process = psutil.Process()
     args = ("--deliveries", str(deliveries), "--rate-limit", "0")
     async with fake_server(*args) as server, server.client(rate_limit=None) as client:
         await client.studies.get(STUDY)  # connection, token and imports, before measuring
         gc.collect()
-        baseline = peak = process.memory_info().rss
-        done = asyncio.Event()
-
-        async def sample() -> None:
-            nonlocal peak
-            while not done.is_set():
-                peak = max(peak, process.memory_info().rss)
-                await asyncio.sleep(0.01)
-
-        sampler = asyncio.create_task(sample())
         with tempfile.TemporaryDirectory() as directory:
             target = Path(directory) / "history.jsonl"
-            if collect_first:
-                items = await client.webhooks.history(STUDY, WEBHOOK, concurrency=8).collect()
-                target.write_bytes(b"".join(orjson.dumps(d.raw) + b"\n" for d in items))
-                count = len(items)
-                del items
-            else:
+
+            async def write() -> int:
+                if collect_first:
+                    items = await client.webhooks.history(STUDY, WEBHOOK, concurrency=8).collect()
+                    target.write_bytes(b"".join(orjson.dumps(d.raw) + b"\n" for d in items))
+                    return len(items)
                 result = await export_history(client, STUDY, [WEBHOOK], target, concurrency=8)
-                count = result.items
+                return result.items
+
+            count, growth = await rss_peak_growth(write())
             size = target.stat().st_size
-        done.set()
-        await sampler
     assert count == deliveries
-    return (peak - baseline) / MB, size
+    return growth / MB, size
 
 
 async def measure(deliveries: int, *, collect_first: bool = False) -> tuple[float, int]:
