@@ -287,15 +287,7 @@ class CentrePointClient:
 
         Made on first use, then kept: most requests are never shown.
         """
-        shown: str | None = None
-
-        def url() -> str:
-            nonlocal shown
-            if shown is None:
-                shown = proto.shown_url(request, self._secrets())
-            return shown
-
-        return url
+        return functools.cache(lambda: proto.shown_url(request, self._secrets()))
 
     def _get_session(self) -> aiohttp.ClientSession:
         """The shared aiohttp session (created on first use; for blob downloads too).

@@ -70,10 +70,6 @@ class DeliveryRequest(_Model):
         return parse_payload(self.event_name, self.body)
 
 
-# Subscribers answer with the same few headers again and again: parse each text once.
-_response_headers = functools.lru_cache(maxsize=256)(parse_headers)
-
-
 @attrs.frozen(repr=False)
 class DeliveryResponse(_Model):
     """What the subscriber answered; absent from a delivery when nothing answered.
@@ -88,8 +84,7 @@ class DeliveryResponse(_Model):
     @functools.cached_property
     def headers(self) -> CIMultiDictProxy[str]:
         """Case-insensitive headers (``getall`` for every value), parsed on first access."""
-        # shared between responses of equal text: a CIMultiDictProxy cannot be changed
-        return _response_headers(self.raw_headers)
+        return parse_headers(self.raw_headers)
 
 
 @attrs.frozen(repr=False)
@@ -200,7 +195,8 @@ def _new_delivery_response(code: int | None, body: str, headers: str) -> Deliver
 
 # Subscribers answer a webhook the same few ways (``200``, no body, the same two headers): equal
 # answers share one frozen object (and its parsed headers), which saves their typing and keeps
-# what the garbage collector walks small when a listing is collected. Long texts are not kept.
+# what the garbage collector walks small when a listing is collected. Long texts are not kept
+# (their headers are parsed for each, on first access).
 _SHARED_TEXT = 512
 _shared_response = functools.lru_cache(maxsize=256)(_new_delivery_response)
 
