@@ -287,7 +287,7 @@ class CentrePointClient:
 
         Made on first use, then kept: most requests are never shown.
         """
-        return functools.cache(lambda: proto.shown_url(request, self._secrets()))
+        return functools.cache(lambda: proto.safe_url(request.display_url, self._secrets()))
 
     def _get_session(self) -> aiohttp.ClientSession:
         """The shared aiohttp session (created on first use; for blob downloads too).

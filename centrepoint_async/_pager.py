@@ -312,8 +312,8 @@ class _Window:
         self.gate = _Gate(concurrency)  # requests on the wire (see exchange_gate)
         self.limit_at = limit_at
         self.tasks: deque[asyncio.Task[Page[Any]]] = deque()
-        self.offsets: dict[asyncio.Task[Page[Any]], int] = {}  # of the requests running
-        self.running = 0  # page requests under way, the consumer's own included
+        #: The page requests under way (ready or on the wire), by offset.
+        self.offsets: dict[asyncio.Task[Page[Any]], int] = {}
         self.scheduled = start  # offset of the next page to request
         self.first_wave_end = start + concurrency * page_size  # probed before any totalCount
         #: End of the listing according to the latest totalCount; None before any answer.
@@ -323,11 +323,7 @@ class _Window:
     async def fetch_here(self, offset: int, limit: int) -> Page[Any]:
         """Fetch the next page in the consumer's own task (no request ahead of it)."""
         self.scheduled = offset + limit
-        self.running += 1
-        try:
-            page = await self.fetch(offset, limit)
-        finally:
-            self.running -= 1
+        page = await self.fetch(offset, limit)
         self.note(page)
         return page
 
@@ -346,7 +342,7 @@ class _Window:
         if self.concurrency == 1:
             return
         while not self.stopped and len(self.tasks) < 2 * self.concurrency:
-            if self.running >= 2 * self.concurrency:  # on the wire, and as many made ready
+            if len(self.offsets) >= 2 * self.concurrency:  # on the wire, and as many ready
                 return
             limit = self.limit_at(self.scheduled)
             if limit is None:
@@ -359,7 +355,6 @@ class _Window:
             task = asyncio.ensure_future(self._gated(self.scheduled, limit))
             task.add_done_callback(self._finished)
             self.offsets[task] = self.scheduled
-            self.running += 1
             self.tasks.append(task)
             self.scheduled += limit
 
@@ -372,7 +367,6 @@ class _Window:
             return await self.fetch(offset, limit)
 
     def _finished(self, task: asyncio.Task[Page[Any]]) -> None:
-        self.running -= 1
         del self.offsets[task]
         if task.cancelled():
             return

@@ -357,26 +357,6 @@ def safe_url(url: str, secrets: Sequence[str] = ()) -> str:
     return redact(url, secrets)
 
 
-def shown_url(request: Request, secrets: Sequence[str] = ()) -> str:
-    """``safe_url(request.display_url, secrets)``, made straight from ``request.params``.
-
-    The usual request (a URL without a query or fragment, then ``params``) skips encoding its
-    query, parsing it back and encoding it again: the parameters are masked as they are, and
-    the URL itself is parsed once per distinct URL (``urlsplit`` caches). Anything else takes
-    :func:`safe_url`'s path. Same string either way (a test compares them).
-    """
-    url = request.url
-    stripped = strip_credentials(url)
-    if not request.params or "?" in url or "#" in url or stripped == _UNREADABLE_URL:
-        return safe_url(request.display_url, secrets)
-    pairs = [
-        (name, "***" if _SECRET_PARAMETER.search(str(name)) else value)
-        for name, value in request.params.items()
-    ]
-    query = urlencode(pairs, safe="*")
-    return redact(urlunsplit(urlsplit(stripped)._replace(query=query)), secrets)
-
-
 def body_text(body: bytes, secrets: Sequence[str] = ()) -> str:
     """The body as text for an error message: decoded leniently, scrubbed, and short.
 
