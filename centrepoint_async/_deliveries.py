@@ -11,7 +11,7 @@ to parse), and the converter never imports them: imports point one way,
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,18 +40,39 @@ __all__ = ["DeliveryRequest", "DeliveryResponse", "WebhookDelivery", "structure_
 _EVENT_HEADER = "X-ActiGraph-Event"
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, init=False)
 class DeliveryRequest(_Model):
     """What CentrePoint sent in one delivery attempt.
 
     ``headers`` and ``payload`` are parsed on first access (then kept), so a bulk export that
     only writes items out never pays for them. Equality compares the text as sent.
+
+    Made by hand as ``DeliveryRequest(headers, body, payload)``: ``headers`` (a mapping, a
+    multidict or the API's JSON text) is kept as that JSON text (``raw_headers``); a
+    ``payload`` given without a ``body`` is written as its JSON. Read back from an export, it
+    is typed by its event name (X-ActiGraph-Event, else ``fallback_event``, else the
+    delivery's ``webhook_event``) as any delivery is.
     """
 
     body: str = attrs.field(default="", repr=False)  # the payload exactly as sent
     raw_headers: str = attrs.field(default="", repr=False)  # the JSON-in-a-string, verbatim
     #: The item's ``webhookEvent``: types the payload when X-ActiGraph-Event is missing.
     fallback_event: str | None = None
+
+    def __init__(
+        self,
+        headers: Mapping[str, str | Sequence[str]] | str | None = None,
+        body: str = "",
+        payload: Event | None = None,
+        *,
+        raw_headers: str | None = None,
+        fallback_event: str | None = None,
+    ) -> None:
+        if payload is not None and not body:
+            body = _json_text(unstructure(payload))
+        self.__attrs_init__(body, _headers_text(headers, raw_headers), fallback_event)
+        if payload is not None:
+            _set_payload(self, payload)
 
     @functools.cached_property
     def headers(self) -> CIMultiDictProxy[str]:
@@ -70,21 +91,54 @@ class DeliveryRequest(_Model):
         return parse_payload(self.event_name, self.body)
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, init=False)
 class DeliveryResponse(_Model):
     """What the subscriber answered; absent from a delivery when nothing answered.
 
-    Deliveries answered alike (same code, short body, same headers) share one object.
+    Deliveries answered alike (same code, short body, same headers) share one object. Made by
+    hand as ``DeliveryResponse(response_code, headers, body)``, headers as for a request.
     """
 
     response_code: int | None = None
     body: str = attrs.field(default="", repr=False)
     raw_headers: str = attrs.field(default="", repr=False)
 
+    def __init__(
+        self,
+        response_code: int | None = None,
+        headers: Mapping[str, str | Sequence[str]] | str | None = None,
+        body: str = "",
+        *,
+        raw_headers: str | None = None,
+    ) -> None:
+        self.__attrs_init__(response_code, body, _headers_text(headers, raw_headers))
+
     @functools.cached_property
     def headers(self) -> CIMultiDictProxy[str]:
         """Case-insensitive headers (``getall`` for every value), parsed on first access."""
         return parse_headers(self.raw_headers)
+
+
+def _headers_text(
+    headers: Mapping[str, str | Sequence[str]] | str | None, raw_headers: str | None
+) -> str:
+    """The API's JSON-in-a-string for headers given to a constructor: a mapping (a value or a
+    list of values per name, or a multidict), or that text itself."""
+    if headers is not None and raw_headers is not None:
+        raise TypeError("give headers or raw_headers, not both")
+    if headers is None:
+        return raw_headers or ""
+    if isinstance(headers, str):
+        return headers
+    if not isinstance(headers, Mapping):
+        raise TypeError(f"headers must be a mapping or JSON text, not {type(headers).__name__}")
+    grouped: dict[str, list[str]] = {}
+    for name, value in headers.items():  # a multidict gives every value of a name in turn
+        values = [value] if isinstance(value, str) else list(value)
+        if not isinstance(name, str) or not all(isinstance(v, str) for v in values):
+            raise TypeError(f"header {name!r}: names and values must be str, got {value!r}")
+        grouped.setdefault(str(name), []).extend(values)  # multidict names are istr
+    return _json_text(grouped)
 
 
 @attrs.frozen(repr=False)
@@ -132,8 +186,9 @@ for _cls in (DeliveryRequest, DeliveryResponse, WebhookDelivery):
 
 _new_request = functools.partial(DeliveryRequest.__new__, DeliveryRequest)
 _new_response = functools.partial(DeliveryResponse.__new__, DeliveryResponse)
-_set_body, _set_raw_headers, _set_fallback = (
-    slot_setter(DeliveryRequest, name) for name in ("body", "raw_headers", "fallback_event")
+_set_body, _set_raw_headers, _set_fallback, _set_payload = (
+    slot_setter(DeliveryRequest, name)
+    for name in ("body", "raw_headers", "fallback_event", "payload")
 )
 _set_code, _set_response_body, _set_response_headers = (
     slot_setter(DeliveryResponse, name) for name in ("response_code", "body", "raw_headers")

@@ -60,6 +60,51 @@ def test_lazy_delivery_fields_are_kept_and_frozen_too() -> None:
             setattr(request, name, value)
 
 
+def test_deliveries_are_made_by_hand_as_the_design_names_them() -> None:
+    """DeliveryRequest(headers, body, payload) and DeliveryResponse(response_code, headers,
+    body): headers as a mapping, a multidict or JSON text, kept in the API's JSON shape."""
+    sent = {"X-ActiGraph-Event": "upload", "X-Tag": ["a", "b"]}
+    request = cp.DeliveryRequest(sent, '{"uploadId": "5"}')
+    assert request.raw_headers == '{"X-ActiGraph-Event":["upload"],"X-Tag":["a","b"]}'
+    assert request.headers.getall("x-tag") == ["a", "b"] and request.event_name == "upload"
+    assert request.payload == cp.UploadEvent(upload_id=5)
+    assert cp.DeliveryRequest(request.headers, request.body) == request  # a multidict, too
+    assert cp.DeliveryRequest(request.raw_headers, request.body) == request  # JSON text, too
+    assert cp.DeliveryRequest(raw_headers=request.raw_headers, body=request.body) == request
+    response = cp.DeliveryResponse(200, {"Server": "nginx"}, "ok")
+    assert (response.response_code, response.headers["server"], response.body) == (
+        200,
+        "nginx",
+        "ok",
+    )
+    assert cp.DeliveryResponse() == cp.DeliveryResponse(None, None, "")
+
+
+def test_a_payload_made_by_hand_is_kept_and_exported_as_its_json() -> None:
+    """A payload without a body is written as its JSON: the delivery exports and reads back."""
+    event = cp.UploadEvent(upload_id=7, status="ok")
+    request = cp.DeliveryRequest({"X-ActiGraph-Event": "upload"}, payload=event)
+    assert request.payload is event
+    assert orjson.loads(request.body)["uploadId"] == 7
+    delivery = cp.WebhookDelivery(id=1, request=request)
+    again = structure(unstructure(delivery), cp.WebhookDelivery)
+    assert again == delivery and again.request.payload == event
+    as_sent = cp.DeliveryRequest(body='{"uploadId": 8}', payload=event)  # the body wins
+    assert as_sent.body == '{"uploadId": 8}' and as_sent.payload is event
+
+
+@pytest.mark.parametrize(
+    ("headers", "raw"),
+    [({"X-A": 1}, None), ({"X-A": ["a", None]}, None), (["X-A", "a"], None), ({}, "{}")],
+)
+def test_headers_a_constructor_cannot_keep_are_a_type_error(headers: Any, raw: Any) -> None:
+    """Not str values, not a mapping, or both headers and raw_headers: refused, not guessed."""
+    with pytest.raises(TypeError):
+        cp.DeliveryRequest(headers, raw_headers=raw)
+    with pytest.raises(TypeError):
+        cp.DeliveryResponse(200, headers, raw_headers=raw)
+
+
 def test_equal_short_answers_share_one_response_and_long_ones_do_not() -> None:
     """Subscribers answer alike: equal short responses are one frozen object (fewer objects to
     type and for the garbage collector to walk); a long body or a different answer is its own."""

@@ -54,6 +54,16 @@ def payloads_narrow_by_isinstance(delivery: cp.WebhookDelivery) -> None:
         assert_type(delivery.response, cp.DeliveryResponse)
 
 
+def deliveries_made_by_hand() -> cp.WebhookDelivery:
+    """DeliveryRequest(headers, body, payload) and DeliveryResponse(response_code, headers, body)
+    type-check with a mapping of values or lists, a multidict or JSON text as headers."""
+    request = cp.DeliveryRequest({"X-ActiGraph-Event": "upload", "X-Tag": ["a", "b"]}, "{}")
+    again = cp.DeliveryRequest(request.headers, payload=cp.UploadEvent(upload_id=1))
+    response = cp.DeliveryResponse(200, '{"Server": ["nginx"]}', "ok")
+    assert_type(again.payload, cp.Event | None)
+    return cp.WebhookDelivery(id=1, request=again, response=response)
+
+
 def payloads_narrow_by_match(event: InboundEvent) -> str:
     """``match`` on the event classes narrows an inbound event's payload as well."""
     match event.payload:
