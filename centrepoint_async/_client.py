@@ -583,8 +583,11 @@ class CentrePointClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         idempotent: bool | None = None,
+        read: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """Send ``method`` to the full API ``path`` (optionally a ``json`` body), return its JSON.
+        """Send ``method`` to the full API ``path`` (optionally a ``json`` body), return its JSON
+        (or what ``read`` makes of it: a :class:`DecodeError` it raises is given the answer's
+        URL and status).
 
         The seam resource namespaces use. A request that is not ``idempotent`` (the default
         for anything but GET) is sent again only when it surely never reached the server (a
@@ -595,24 +598,38 @@ class CentrePointClient:
         )
         url = self._shown_url(request)
 
-        def decode(answer: _Answer) -> Any:
-            return proto.decode_json(
+        def decode(answer: _Answer) -> tuple[Any, int]:
+            data = proto.decode_json(
                 answer.status, answer.headers, answer.body, request.method, url, self._secrets()
             )
+            return data, answer.status
 
-        return await self._with_retry(request, url, decode)
+        data, status = await self._with_retry(request, url, decode)
+        if read is None:
+            return data
+        try:
+            return read(data)
+        except DecodeError as error:  # read after the retries: the same answer would come again
+            error.url, error.status = url(), status
+            raise
 
-    async def _get_list(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
-        """GET a full API ``path`` answered with a plain JSON array (no paging)."""
-        data = await self.get_json(path, params)
-        if not isinstance(data, list):
-            raise DecodeError(
-                f"GET {path}: expected a JSON array, got {type(data).__name__}", url=path
-            )
-        return data
+    async def _get_list(
+        self, path: str, parse: Callable[[Any], T], params: Mapping[str, str] | None = None
+    ) -> list[T]:
+        """GET a full API ``path`` answered with a plain JSON array (no paging), its items
+        built by ``parse``."""
+
+        def read(data: Any) -> list[T]:
+            if not isinstance(data, list):
+                raise DecodeError(f"GET {path}: expected a JSON array, got {type(data).__name__}")
+            return [parse(item) for item in data]
+
+        items: list[T] = await self._request_json("GET", path, params=params, read=read)
+        return items
 
     async def _get_model(self, path: str, cls: type[T]) -> T:
-        return _parser(cls, path)(await self.get_json(path))
+        model: T = await self._request_json("GET", path, read=_parser(cls, path))
+        return model
 
     @overload
     def paginate(
@@ -650,12 +667,23 @@ class CentrePointClient:
         pages and detects a server paging in a loop; ``paging`` as for every list call.
         """
 
+        def page(data: Any) -> proto.RawPage:
+            return proto.decode_page(data, "GET", path)
+
         async def fetch(page_offset: int, limit: int) -> Page[Any]:
-            data = await self.get_json(path, proto.page_params(page_offset, limit))
-            raw = proto.decode_page(data, "GET", path)
+            params = proto.page_params(page_offset, limit)
+            raw = await self._request_json("GET", path, params=params, read=page)
             return Page(raw.items, page_offset, limit, raw.total_count)
 
-        return AsyncPager(fetch, parse=parse, key=key, _exchange_gated=True, **paging)
+        def locate(error: DecodeError, page_offset: int, limit: int) -> DecodeError:
+            """An item of a page refused: the URL (made now) and status of that page."""
+            request = proto.api_request(self.base_url, path, proto.page_params(page_offset, limit))
+            error.url, error.status = self._shown_url(request)(), 200  # it was read as a page
+            return error
+
+        return AsyncPager(
+            fetch, parse=parse, key=key, _exchange_gated=True, _locate=locate, **paging
+        )
 
 
 _DEFAULT_MAX_DELAY = RetryPolicy().max_delay
@@ -727,7 +755,7 @@ def _parser(cls: type[T], where: str | None = None) -> Callable[[Any], T]:
         except CentrePointError:
             raise
         except Exception as exc:  # the converter refused the server's JSON
-            error = DecodeError(f"{where or cls.__name__}: {exc}", url=where)
+            error = DecodeError(f"{where or cls.__name__}: {exc}")
         # raised outside the handler: the converter's error (which holds the item) is not
         # chained; the message says what it refused
         raise error

@@ -130,6 +130,18 @@ def _parse(cls: type[T], what: str) -> Callable[[Any], T]:
     return parse
 
 
+def _object(cls: type[T], what: str) -> Callable[[Any], T]:
+    """An answer that is one object of ``cls`` (anything else is a :class:`DecodeError`)."""
+    parse = _parse(cls, what)
+
+    def read(data: Any) -> T:
+        if not isinstance(data, dict):
+            raise DecodeError(f"{what}: expected a {cls.__name__} object")
+        return parse(data)
+
+    return read
+
+
 def _by_id(item: Any) -> Any:
     return item.id
 
@@ -150,10 +162,8 @@ class _Namespace:
         return self._client.paginate(path, _parse(cls, f"GET {path}"), **paging, key=key)
 
     async def _one(self, path: str, cls: type[T]) -> T:
-        data = await self._client.get_json(path)
-        if not isinstance(data, dict):
-            raise DecodeError(f"GET {path}: expected a {cls.__name__} object")
-        return _parse(cls, f"GET {path}")(data)
+        one: T = await self._client._request_json("GET", path, read=_object(cls, f"GET {path}"))
+        return one
 
 
 class Subjects(_Namespace):
@@ -226,10 +236,12 @@ class DataRetrieval(_Namespace):
 
     async def _create(self, kind: Kind, body: dict[str, Any]) -> DataRetrievalRequest:
         # not idempotent: resent only when it never reached the server (module docstring)
-        data = await self._client._request_json("POST", _requests_path(kind), json=body)
-        if not isinstance(data, dict):
-            raise DecodeError(f"POST {_requests_path(kind)}: expected the request object")
-        return _parse(DataRetrievalRequest, f"POST {_requests_path(kind)}")(data)
+        path = _requests_path(kind)
+        read = _object(DataRetrievalRequest, f"POST {path}")
+        created: DataRetrievalRequest = await self._client._request_json(
+            "POST", path, json=body, read=read
+        )
+        return created
 
     async def request_raw(
         self,
@@ -291,17 +303,22 @@ class DataRetrieval(_Namespace):
     async def files(self, tracking_id: str, *, kind: Kind = "raw") -> list[DataRetrievalFile]:
         """The files of a completed request (the API answers a plain array)."""
         path = f"{_tracking_path(kind, tracking_id)}/datafiles"
-        parse = _parse(DataRetrievalFile, f"GET {path}")
-        return [parse(item) for item in await self._client._get_list(path)]
+        return await self._client._get_list(path, _parse(DataRetrievalFile, f"GET {path}"))
 
     async def download_url(self, data_file_id: str) -> DownloadUrl:
         """A fresh pre-signed link to a data file (valid for about two minutes)."""
         if not isinstance(data_file_id, str) or not data_file_id or "/" in data_file_id:
             raise ConfigurationError(f"data_file_id must be a file's id, got {data_file_id!r}")
         path = f"{proto.DATA_RETRIEVAL_PREFIX}/DataFiles/{data_file_id}/downloadurl"
-        link = await self._one(path, DownloadUrl)
-        if not link.download_url.startswith(("https://", "http://")):
-            raise DecodeError(f"GET {path}: the answer has no download URL")
+        parse = _object(DownloadUrl, f"GET {path}")
+
+        def read(data: Any) -> DownloadUrl:
+            link = parse(data)
+            if not link.download_url.startswith(("https://", "http://")):
+                raise DecodeError(f"GET {path}: the answer has no download URL")
+            return link
+
+        link: DownloadUrl = await self._client._request_json("GET", path, read=read)
         return link
 
     # --- downloads --------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from typing import Any, Generic, Self, TypeVar
 
 import attrs
 
-from ._exceptions import CentrePointError, PaginationError
+from ._exceptions import CentrePointError, DecodeError, PaginationError
 from ._protocol import MAX_PAGE_SIZE, check_count, check_page_size
 
 __all__ = ["AsyncPager", "Page"]
@@ -102,10 +102,13 @@ class AsyncPager(Generic[T]):
         concurrency: int = 1,
         key: Callable[[T], Hashable | None] | None = None,
         _exchange_gated: bool = False,
+        _locate: Callable[[DecodeError, int, int], DecodeError] | None = None,
     ) -> None:
         self._fetch = fetch
         # fetch holds exchange_gate around its HTTP exchanges itself (the client's does)
         self._exchange_gated = _exchange_gated
+        # says where an item parse refused came from: (error, page offset, limit) -> error
+        self._locate = _locate
         self._parse = parse
         self.page_size = check_page_size(page_size)
         self.offset = check_count(offset, "offset", 0)
@@ -217,7 +220,12 @@ class AsyncPager(Generic[T]):
                 # let finished requests be replaced while a page is typed: the loop would
                 # otherwise hold every connection that came free meanwhile until the page is done
                 await asyncio.sleep(0)
-            items += [parse(item) for item in raw[start : start + PARSE_SLICE]]
+            try:
+                items += [parse(item) for item in raw[start : start + PARSE_SLICE]]
+            except DecodeError as error:
+                if self._locate is None:
+                    raise
+                raise self._locate(error, page.offset, page.limit) from None
         return Page(items, page.offset, page.limit, page.total_count)
 
     def _dedupe(

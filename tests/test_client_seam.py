@@ -131,9 +131,12 @@ async def test_post_is_resent_after_a_refused_connection() -> None:
 
 
 async def test_get_of_a_plain_json_array(post_server: tuple[PostServer, str]) -> None:
-    """A non-paginated array answer is returned as a list; an object instead is a DecodeError."""
+    """A non-paginated array answer is returned as a list; an object instead is a DecodeError
+    that says which answer (URL as shown, status)."""
     _, url = post_server
+    path = "/dataretrieval/v3/files"
     async with cp.CentrePointClient(token="t", base_url=url, rate_limit=None) as client:
-        assert await client._get_list("/dataretrieval/v3/files") == [{"id": 1}, {"id": 2}]
-        with pytest.raises(cp.DecodeError):
-            await client._get_list("/dataretrieval/v3/files", {"shape": "object"})
+        assert await client._get_list(path, lambda item: item["id"]) == [1, 2]
+        with pytest.raises(cp.DecodeError) as caught:
+            await client._get_list(path, lambda item: item, {"shape": "object"})
+    assert (caught.value.url, caught.value.status) == (f"{url}{path}?shape=object", 200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import traceback
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import centrepoint_async as cp
+from centrepoint_async import _protocol as proto
 from centrepoint_async._converter import builder, check_plain, structure, unstructure
 from centrepoint_async._deliveries import structure_delivery
 from centrepoint_async._models import _Model
@@ -289,3 +291,38 @@ async def test_a_history_item_without_a_readable_id_stops_the_pager_at_it(bad: A
                 async for delivery in pager:
                     seen.append(delivery.id)
     assert seen == [1, 2] and info.value.resume_offset == 2
+    # which answer: the page's URL (as shown) and status, as every DecodeError says
+    assert (
+        info.value.url == f"{base_url}/centrepoint/v3/Studies/1/Webhooks/2/history?limit=2&offset=2"
+    )
+    assert info.value.status == 200
+
+
+async def test_every_decode_error_says_which_answer_url_and_status() -> None:
+    """An answer the SDK cannot read (a model without its id, a page without items, a link
+    that is not one) is a DecodeError carrying that answer's URL (as shown) and status."""
+    link_path = f"{proto.DATA_RETRIEVAL_PREFIX}/DataFiles/f1/downloadurl"
+    answers = {
+        "/centrepoint/v3/Studies/1": {"name": "no id"},
+        "/centrepoint/v3/Studies": {"totalCount": 3},
+        link_path: {"downloadUrl": "ftp://nowhere"},
+    }
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(answers[request.path], status=203)
+
+    app = web.Application()
+    for path in answers:
+        app.router.add_get(path, answer)
+    async with TestServer(app) as server:
+        base_url = str(server.make_url("")).rstrip("/")
+        async with cp.CentrePointClient(token="t", base_url=base_url, retry=None) as client:
+            calls: dict[str, Awaitable[Any]] = {
+                "/centrepoint/v3/Studies/1": client.studies.get(1),
+                "/centrepoint/v3/Studies?limit=100&offset=0": client.studies.list().collect(),
+                link_path: client.data_retrieval.download_url("f1"),
+            }
+            for shown, call in calls.items():
+                with pytest.raises(cp.DecodeError) as info:
+                    await call
+                assert (info.value.url, info.value.status) == (f"{base_url}{shown}", 203)
