@@ -69,6 +69,14 @@ class RequestTimeoutError(TransportError):
     """No complete answer within the timeout (connect, read or total)."""
 
 
+class RedisUnavailableError(TransportError):
+    """Redis did not answer within the timeout, or refused the connection.
+
+    Raised by ``centrepoint_async.redis`` (extra ``[redis]``): the limiter lets nothing through
+    then, and the receiver answers 503 (CentrePoint resends).
+    """
+
+
 class DecodeError(CentrePointError):
     """The answer is not the JSON document the call expects.
 

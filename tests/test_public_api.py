@@ -158,3 +158,24 @@ def test_public_name_has_a_docstring(name: str) -> None:
 
 def _is_descriptor(obj: object) -> bool:
     return isinstance(obj, property | functools.cached_property)
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_every_error_is_exported_from_the_package_itself() -> None:
+    """DESIGN: every error is importable from ``centrepoint_async`` (the extras' too), and is
+    the same class wherever else it is exported."""
+    for module in _modules():  # the receiver, redis and testing modules define theirs
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if isinstance(obj, type) and issubclass(obj, centrepoint_async.CentrePointError):
+                assert getattr(centrepoint_async, name, None) is obj, name
+    errors = {cls for cls in _subclasses(centrepoint_async.CentrePointError) if _ours(cls)}
+    missing = {cls.__name__ for cls in errors if not cls.__name__.startswith("_")} - set(
+        centrepoint_async.__all__
+    )
+    assert not missing

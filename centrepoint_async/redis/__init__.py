@@ -19,7 +19,7 @@ Every Redis call has a timeout. When Redis is down or too slow, :class:`RedisUna
 reached never lets requests through unlimited, and a receiver answers 503.
 """
 
-from ._common import RedisUnavailableError
+from .._exceptions import RedisUnavailableError
 from ._inbox import RedisInbox
 from ._ratelimit import RedisRateLimit
 from ._server import RedisServerProcess

@@ -13,7 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from .._exceptions import ConfigurationError, TransportError
+from .._exceptions import ConfigurationError, RedisUnavailableError
 
 T = TypeVar("T")
 
@@ -24,13 +24,6 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 US = 1_000_000  # microseconds a second
-
-
-class RedisUnavailableError(TransportError):
-    """Redis did not answer within the timeout, or refused the connection.
-
-    The limiter lets nothing through then, and the receiver answers 503 (CentrePoint resends).
-    """
 
 
 def display_url(url: str) -> str:

@@ -21,9 +21,9 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, RedisUnavailableError
 from ..receiver import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
-from ._common import NOW_LUA, US, RedisOwner, RedisUnavailableError, display_url
+from ._common import NOW_LUA, US, RedisOwner, display_url
 
 __all__ = ["RedisInbox"]
 

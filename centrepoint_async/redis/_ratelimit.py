@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import ClassVar, TypeVar
 
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, RedisUnavailableError
 from .._ratelimit import RateLimit
-from ._common import NOW_LUA, US, Connection, RedisOwner, RedisUnavailableError, display_url
+from ._common import NOW_LUA, US, Connection, RedisOwner, display_url
 
 __all__ = ["RedisRateLimit"]
 
