@@ -161,6 +161,7 @@ def _is_descriptor(obj: object) -> bool:
 
 
 def _subclasses(cls: type) -> Iterator[type]:
+    sub: type
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)
