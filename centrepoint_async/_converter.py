@@ -354,6 +354,8 @@ def _emit(plan: _Plan) -> str:
             lines.append(f"        if {f.key!r} in data: found += 1")
         lines += ["    else:", "        found += 1"]
         convert = f"v = {call}"
+        if f.hook is _to_float:  # JSON numbers of floats are mostly whole: _to_float's own step
+            convert = f"v = float(v) if type(v) is int else {call}"
         if f.as_is:
             checks = " and ".join(f"type(v) is not {t.__name__}" for t in f.as_is)
             lines.append(f"        if {checks}:")
@@ -638,13 +640,24 @@ def _fixer(
 ) -> Callable[[Any], None]:
     """Straight-line code parsing a mirror's datetimes in place, nested mirrors included."""
     lines = ["def fix(mirror):"]
-    for name in dates:
+    for name in dates:  # the mirror holds text or None; the usual text parsed inline
         lines += [
             f"    v = mirror.{name}",
             "    if v is not None:",
-            f"        mirror.{name} = parse_datetime(v)",
+            "        try:",
+            "            w = fromisoformat(v)",
+            "        except ValueError:",
+            "            w = None",
+            "        if w is not None and (w.tzinfo is None or w.tzinfo is UTC):",
+            f"            mirror.{name} = w",
+            "        else:",
+            f"            mirror.{name} = parse_datetime(v)",
         ]
-    namespace: dict[str, Any] = {"parse_datetime": parse_datetime}
+    namespace: dict[str, Any] = {
+        "parse_datetime": parse_datetime,
+        "fromisoformat": _fromisoformat,
+        "UTC": UTC,
+    }
     for name, fix_child, many in nested:
         namespace[f"fix_{name}"] = fix_child
         lines += [f"    v = mirror.{name}", "    if v is not None:"]
