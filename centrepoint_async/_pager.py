@@ -300,8 +300,10 @@ class _Window:
     done callback), not when the consumer gets to it, so slow parsing or a slow consumer does
     not idle the connections. Up to twice ``concurrency`` page requests run, but only
     ``concurrency`` of them on the wire: each exchange holds a place of ``gate``
-    (:data:`exchange_gate`), and the others wait there ready to send. At most twice that many
-    pages are held, so memory stays bounded by the concurrency, not by the listing.
+    (:data:`exchange_gate`), and the others wait there ready to send. At most ``concurrency``
+    answered pages wait for the consumer (a consumer slower than the wire gains nothing from
+    more, and measured faster with fewer pages alive), so memory stays bounded by the
+    concurrency, not by the listing.
     """
 
     def __init__(
@@ -350,8 +352,8 @@ class _Window:
         if self.concurrency == 1:
             return
         while not self.stopped and len(self.tasks) < 2 * self.concurrency:
-            if len(self.offsets) >= 2 * self.concurrency:  # on the wire, and as many ready
-                return
+            if len(self.tasks) - len(self.offsets) >= self.concurrency:
+                return  # as many answered pages wait for the consumer: more would be memory
             limit = self.limit_at(self.scheduled)
             if limit is None:
                 return
