@@ -66,7 +66,7 @@ import attrs
 import msgspec
 import orjson
 from cattrs.preconf.orjson import make_converter
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from ._events import EVENT_TYPES, event_name
 from ._exceptions import DecodeError
@@ -544,14 +544,26 @@ def parse_headers(text: Any) -> CIMultiDictProxy[str]:
     if not isinstance(data, dict):
         return empty_headers()
     headers: CIMultiDict[str] = CIMultiDict()
-    add = headers.add
+    add, names = headers.add, _HEADER_NAMES
     for name, values in data.items():
+        key = names.get(name)
+        if key is None:
+            key = istr(name)
+            if len(names) < _MAX_HEADER_NAMES:
+                names[name] = key
         for value in values if type(values) is list else (values,):
             if type(value) is str:
-                add(name, value)
+                add(key, value)
             elif value is not None:
-                add(name, _json_text(value))
+                add(key, _json_text(value))
     return CIMultiDictProxy(headers)
+
+
+# Header names as multidict keys, made once each: the same few names come with every delivery,
+# and a key given as ``istr`` is not case-folded again (a quarter of the parse). Bounded: a
+# server inventing names gets them folded each time, never a growing table.
+_HEADER_NAMES: dict[str, istr] = {}
+_MAX_HEADER_NAMES = 512
 
 
 def _json_text(value: Any) -> str:

@@ -170,6 +170,20 @@ def test_headers_variants_and_unreadable_headers() -> None:
     assert len(delivery.response.headers) == 0 and delivery.response.raw_headers == "not json"
 
 
+def test_header_names_keep_their_spelling_and_a_server_inventing_names_grows_nothing() -> None:
+    """Names are kept as sent (looked up in any case); the table of names seen is bounded."""
+    names = [f"X-Made-Up-{i}" for i in range(3 * _converter._MAX_HEADER_NAMES)]
+    headers = _converter.parse_headers(orjson.dumps({name: ["v"] for name in names}).decode())
+    assert list(headers.keys()) == names and headers["x-made-up-7"] == "v"
+    assert len(_converter._HEADER_NAMES) <= _converter._MAX_HEADER_NAMES
+    again = _converter.parse_headers('{"x-made-up-7": ["w"], "Content-Type": ["a", 3]}')
+    assert list(again.items()) == [
+        ("x-made-up-7", "w"),
+        ("Content-Type", "a"),
+        ("Content-Type", "3"),
+    ]
+
+
 def test_datetimes_with_offsets_become_utc() -> None:
     """An explicit offset is converted to aware UTC; seven fractional digits are accepted."""
     event = parse_payload(
