@@ -29,9 +29,10 @@ nothing is captured), an allow-list of CentrePoint's sender IPs at your firewall
 that are idempotent on the event's own ids (``upload_id``, ``tracking_id``, ...).
 """
 
-from ._core import Reply, WebhookReceiver
+from ._core import WebhookReceiver
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, Inbox, StoredDelivery
 from ._parse import InboundEvent, parse_event, sign, verify_signature
+from ._reply import Reply
 from ._sqlite import SQLiteInbox
 
 __all__ = [

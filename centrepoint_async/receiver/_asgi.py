@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
-from ._core import TIMEOUT, TOO_LARGE, Reply
+from ._reply import TIMEOUT, TOO_LARGE, Reply
 
 if TYPE_CHECKING:
     from ._core import WebhookReceiver

@@ -1,4 +1,7 @@
-"""WebhookReceiver: one framework-free core (:meth:`WebhookReceiver.process`), thin adapters.
+"""WebhookReceiver: one framework-free core (:meth:`WebhookReceiver.process`).
+
+The adapters over it are thin and live beside it: ``_aiohttp`` (what :meth:`handle` does;
+:meth:`mount` routes to it) and ``_asgi`` (:meth:`asgi`); ``_reply`` holds the answers.
 
 The rule (see the package docstring): 2xx only once a delivery is handled or durably stored.
 """
@@ -19,9 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import attrs
 import orjson
-from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._converter import parse_payload
@@ -29,10 +30,30 @@ from .._events import EVENT_TYPES, event_name
 from .._exceptions import ConfigurationError, ReceiverAuthError
 from .._models import Event
 from .._protocol import check_count, check_number
+from ._aiohttp import handle as _aiohttp_handle
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, Inbox, StoredDelivery
 from ._parse import EVENT_HEADER, HOOK_SECRET_HEADER, Credentials, InboundEvent, delivery_headers
+from ._reply import (
+    BAD_HANDSHAKE,
+    BUSY,
+    CLOSING,
+    DUPLICATE,
+    FAILED,
+    NO_HANDLER,
+    NOT_JSON,
+    NOT_POST,
+    OK,
+    RUNNING,
+    STORED,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNSTORED,
+    Reply,
+)
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from ._asgi import ASGIApp
 
 log = logging.getLogger("centrepoint_async.receiver")
@@ -41,39 +62,6 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[InboundEvent[Any]], Awaitable[None]]
 AnyHandler = Callable[[InboundEvent], Awaitable[None]]
 HeaderMap = Mapping[str, str]
-
-
-@attrs.frozen
-class Reply:
-    """What to answer a delivery: any web framework can send it as it is."""
-
-    status: int
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: bytes = b""
-
-
-def _reply(status: int, text: str, headers: Mapping[str, str] | None = None) -> Reply:
-    return Reply(
-        status, {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}, text.encode()
-    )
-
-
-# answers shared by every call (Reply is frozen)
-OK = _reply(200, "ok")
-DUPLICATE = _reply(200, "duplicate")
-NO_HANDLER = _reply(200, "no handler for this event")
-STORED = _reply(202, "stored")
-UNAUTHORIZED = _reply(401, "unauthorized")
-TOO_LARGE = _reply(413, "body too large")
-NOT_JSON = _reply(400, "body is not JSON")
-NOT_POST = _reply(405, "POST only", {"Allow": "POST"})
-TIMEOUT = _reply(408, "body not received in time")
-FAILED = _reply(500, "handler failed")
-CLOSING = _reply(503, "shutting down", {"Retry-After": "60"})
-BUSY = _reply(503, "too many deliveries in progress", {"Retry-After": "60"})
-RUNNING = _reply(503, "still being handled", {"Retry-After": "60"})
-UNSTORED = _reply(503, "could not store the delivery", {"Retry-After": "60"})
-BAD_HANDSHAKE = _reply(400, "bad X-ActiGraph-Hook-Secret")
 
 
 class _RecentIds:
@@ -599,23 +587,7 @@ class WebhookReceiver:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler: body read with ``body_timeout`` and ``max_body_size``."""
-        reply = self.precheck(request.method, request.headers)
-        if reply is None:
-            ended = True
-            try:
-                async with asyncio.timeout(self.body_timeout):
-                    body = await _read_capped(request, self.max_body_size)
-                    if body is None:  # read the rest away so the 413 gets through, but
-                        # not without end: past 4x the cap it is cheaper to drop the connection
-                        ended = await _discard(request, 4 * self.max_body_size)
-            except TimeoutError:
-                reply, ended = TIMEOUT, False
-            else:
-                reply = TOO_LARGE if body is None else await self.accept(request.headers, body)
-            if not ended:
-                # close rather than read more of a trickling or huge body (aiohttp lingers 10 s)
-                request.protocol.force_close()
-        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
+        return await _aiohttp_handle(self, request)
 
     def asgi(self) -> ASGIApp:
         """An ASGI application (Starlette, FastAPI, any ASGI server) answering deliveries.
@@ -638,17 +610,6 @@ def _multidict(headers: HeaderMap) -> CIMultiDictProxy[str] | CIMultiDict[str]:
     return CIMultiDict(headers)
 
 
-async def _read_capped(request: web.Request, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _done_or_timeout(task: asyncio.Task[None], timeout: float) -> None:
     """Wait until ``task`` is done or ``timeout`` passed, leaving it running (cheaper than
     ``asyncio.wait``: one future, one timer)."""
@@ -666,16 +627,6 @@ async def _done_or_timeout(task: asyncio.Task[None], timeout: float) -> None:
     finally:
         timer.cancel()
         task.remove_done_callback(wake)
-
-
-async def _discard(request: web.Request, limit: int) -> bool:
-    """Read and drop the rest of a body up to ``limit`` bytes; whether it ended."""
-    drained = 0
-    while not request.content.at_eof():
-        drained += len(await request.content.readany())
-        if drained > limit:
-            return False
-    return True
 
 
 async def _quietly(call: Awaitable[object]) -> None:
