@@ -16,7 +16,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Self, TypedDict, TypeVar, Unpack, overload
 from urllib.parse import urlsplit
 
@@ -593,6 +593,21 @@ class CentrePointClient:
         for anything but GET) is sent again only when it surely never reached the server (a
         failed connect, a 429): a POST that starts work must not start it twice.
         """
+        data, status, url = await self._answer(method, path, params, json, idempotent)
+        if read is None:
+            return data
+        with _about(url, status):  # read after the retries: the same answer would come again
+            return read(data)
+
+    async def _answer(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> tuple[Any, int, Shown]:
+        """:meth:`_request_json`'s exchange: the answer's JSON, its status and its URL."""
         request = proto.api_request(
             self.base_url, path, params, method=method, json=json, idempotent=idempotent
         )
@@ -605,13 +620,7 @@ class CentrePointClient:
             return data, answer.status
 
         data, status = await self._with_retry(request, url, decode)
-        if read is None:
-            return data
-        try:
-            return read(data)
-        except DecodeError as error:  # read after the retries: the same answer would come again
-            error.url, error.status = url(), status
-            raise
+        return data, status, url
 
     async def _get_list(
         self, path: str, parse: Callable[[Any], T], params: Mapping[str, str] | None = None
@@ -667,19 +676,25 @@ class CentrePointClient:
         pages and detects a server paging in a loop; ``paging`` as for every list call.
         """
 
-        def page(data: Any) -> proto.RawPage:
-            return proto.decode_page(data, "GET", path)
+        # pages answered with another 2xx than 200, by offset: what their items' errors say
+        statuses: dict[int, int] = {}
 
         async def fetch(page_offset: int, limit: int) -> Page[Any]:
-            params = proto.page_params(page_offset, limit)
-            raw = await self._request_json("GET", path, params=params, read=page)
+            data, status, url = await self._answer(
+                "GET", path, proto.page_params(page_offset, limit)
+            )
+            with _about(url, status):
+                raw = proto.decode_page(data, "GET", path)
+            if status != 200:
+                statuses[page_offset] = status
+                if len(statuses) > _STATUSES_KEPT:
+                    del statuses[next(iter(statuses))]  # long typed: the oldest page is done
             return Page(raw.items, page_offset, limit, raw.total_count)
 
-        def locate(error: DecodeError, page_offset: int, limit: int) -> DecodeError:
-            """An item of a page refused: the URL (made now) and status of that page."""
+        def locate(error: DecodeError, page_offset: int, limit: int) -> None:
+            """An item of a page refused: the error says that page's URL (made now) and status."""
             request = proto.api_request(self.base_url, path, proto.page_params(page_offset, limit))
-            error.url, error.status = self._shown_url(request)(), 200  # it was read as a page
-            return error
+            error.url, error.status = self._shown_url(request)(), statuses.get(page_offset, 200)
 
         return AsyncPager(
             fetch, parse=parse, key=key, _exchange_gated=True, _locate=locate, **paging
@@ -687,6 +702,19 @@ class CentrePointClient:
 
 
 _DEFAULT_MAX_DELAY = RetryPolicy().max_delay
+
+#: Odd statuses a pager's client remembers (far more pages than any pager holds at once).
+_STATUSES_KEPT = 1024
+
+
+@contextlib.contextmanager
+def _about(url: Shown, status: int) -> Iterator[None]:
+    """A :class:`DecodeError` raised inside is about the answer at ``url``: it says so."""
+    try:
+        yield
+    except DecodeError as error:
+        error.url, error.status = url(), status
+        raise
 
 
 def _retry_policy(retry: RetryPolicy | _Default | None) -> RetryPolicy | None:

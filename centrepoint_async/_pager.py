@@ -102,12 +102,12 @@ class AsyncPager(Generic[T]):
         concurrency: int = 1,
         key: Callable[[T], Hashable | None] | None = None,
         _exchange_gated: bool = False,
-        _locate: Callable[[DecodeError, int, int], DecodeError] | None = None,
+        _locate: Callable[[DecodeError, int, int], None] | None = None,
     ) -> None:
         self._fetch = fetch
         # fetch holds exchange_gate around its HTTP exchanges itself (the client's does)
         self._exchange_gated = _exchange_gated
-        # says where an item parse refused came from: (error, page offset, limit) -> error
+        # tells an item's DecodeError which answer it came from: (error, page offset, limit)
         self._locate = _locate
         self._parse = parse
         self.page_size = check_page_size(page_size)
@@ -223,9 +223,9 @@ class AsyncPager(Generic[T]):
             try:
                 items += [parse(item) for item in raw[start : start + PARSE_SLICE]]
             except DecodeError as error:
-                if self._locate is None:
-                    raise
-                raise self._locate(error, page.offset, page.limit) from None
+                if self._locate is not None:
+                    self._locate(error, page.offset, page.limit)
+                raise
         return Page(items, page.offset, page.limit, page.total_count)
 
     def _dedupe(
@@ -300,10 +300,11 @@ class _Window:
     done callback), not when the consumer gets to it, so slow parsing or a slow consumer does
     not idle the connections. Up to twice ``concurrency`` page requests run, but only
     ``concurrency`` of them on the wire: each exchange holds a place of ``gate``
-    (:data:`exchange_gate`), and the others wait there ready to send. At most ``concurrency``
-    answered pages wait for the consumer (a consumer slower than the wire gains nothing from
-    more, and measured faster with fewer pages alive), so memory stays bounded by the
-    concurrency, not by the listing.
+    (:data:`exchange_gate`), and the others wait there ready to send. No new request starts
+    while ``concurrency`` answered pages wait for the consumer (a consumer slower than the
+    wire gains nothing from more, and measured faster with fewer pages alive); at most twice
+    ``concurrency`` pages are held, so memory stays bounded by the concurrency, not by the
+    listing.
     """
 
     def __init__(

@@ -302,6 +302,26 @@ async def test_requests_are_refilled_while_the_consumer_is_busy() -> None:
             assert len(fake.api_requests("/history")) == 1 + 2 * concurrency
 
 
+async def test_no_new_request_while_as_many_answered_pages_wait_as_go_on_the_wire() -> None:
+    """A consumer slower than the wire: the next pages already answered are not joined by
+    more until fewer than ``concurrency`` of them wait (fewer pages alive, same speed)."""
+    concurrency = 4
+    async with FakeCentrePoint(dataset=one_history(5000), latency=0.01, rate_limit=None) as fake:
+        async with fake.client() as client:
+            pager = client.webhooks.history(STUDY, WEBHOOK, concurrency=concurrency)
+            made: list[int] = []
+            async with pager:
+                async for _ in pager.pages():
+                    await asyncio.sleep(0.3)  # every request made meanwhile is answered
+                    made.append(len(fake.api_requests("/history")))
+                    if len(made) == 2 + concurrency:
+                        break
+    # the first page taken, 2 x concurrency fetched meanwhile; then nothing new while
+    # concurrency answered pages or more wait, then the window fills up again
+    assert made[: 1 + concurrency] == [1 + 2 * concurrency] * (1 + concurrency)
+    assert made[1 + concurrency] > made[concurrency]
+
+
 async def test_pages_error_carries_resume_offset_too() -> None:
     """An error raised out of pages() carries the offset of the first page not yielded."""
     async with FakeCentrePoint(dataset=one_history(500), rate_limit=None) as fake:
