@@ -549,7 +549,7 @@ def parse_headers(text: Any) -> CIMultiDictProxy[str]:
         key = names.get(name)
         if key is None:
             key = istr(name)
-            if len(names) < _MAX_HEADER_NAMES:
+            if len(names) < _MAX_HEADER_NAMES and len(name) <= _MAX_HEADER_NAME_LENGTH:
                 names[name] = key
         for value in values if type(values) is list else (values,):
             if type(value) is str:
@@ -560,10 +560,11 @@ def parse_headers(text: Any) -> CIMultiDictProxy[str]:
 
 
 # Header names as multidict keys, made once each: the same few names come with every delivery,
-# and a key given as ``istr`` is not case-folded again (a quarter of the parse). Bounded: a
-# server inventing names gets them folded each time, never a growing table.
+# and a key given as ``istr`` is not case-folded again (a quarter of the parse). Bounded in
+# count and length: a server inventing names gets them folded each time, never a growing table.
 _HEADER_NAMES: dict[str, istr] = {}
 _MAX_HEADER_NAMES = 512
+_MAX_HEADER_NAME_LENGTH = 64
 
 
 def _json_text(value: Any) -> str:

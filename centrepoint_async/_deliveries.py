@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
+import orjson
 from multidict import CIMultiDictProxy
 
 from ._converter import (
@@ -32,7 +33,7 @@ from ._converter import (
     slot_setter,
     unstructure,
 )
-from ._events import event_name
+from ._events import EVENT_TYPES, event_name
 from ._models import Event, _Model
 
 __all__ = ["DeliveryRequest", "DeliveryResponse", "WebhookDelivery", "structure_delivery"]
@@ -47,11 +48,12 @@ class DeliveryRequest(_Model):
     ``headers`` and ``payload`` are parsed on first access (then kept), so a bulk export that
     only writes items out never pays for them. Equality compares the text as sent.
 
-    Made by hand as ``DeliveryRequest(headers, body, payload)``: ``headers`` (a mapping, a
-    multidict or the API's JSON text) is kept as that JSON text (``raw_headers``); a
-    ``payload`` given without a ``body`` is written as its JSON. Read back from an export, it
-    is typed by its event name (X-ActiGraph-Event, else ``fallback_event``, else the
-    delivery's ``webhook_event``) as any delivery is.
+    Made by hand as ``DeliveryRequest(headers, body, payload)``: ``headers`` (a mapping of a
+    value or a list of values per name, a multidict, or the API's JSON text) is kept as that
+    JSON text (``raw_headers``). A ``payload`` given without a ``body`` is written as its JSON;
+    with one, the body must read as it (else ``ValueError``). When no X-ActiGraph-Event header
+    names the payload's event, ``fallback_event`` does. Read back from an export, a request
+    is typed as any is: by that header, else by the delivery's ``webhook_event``.
     """
 
     body: str = attrs.field(default="", repr=False)  # the payload exactly as sent
@@ -68,10 +70,16 @@ class DeliveryRequest(_Model):
         raw_headers: str | None = None,
         fallback_event: str | None = None,
     ) -> None:
-        if payload is not None and not body:
-            body = _json_text(unstructure(payload))
-        self.__attrs_init__(body, _headers_text(headers, raw_headers), fallback_event)
+        text = _headers_text(headers, raw_headers)
         if payload is not None:
+            if fallback_event is None and not parse_headers(text).get(_EVENT_HEADER):
+                fallback_event = _EVENT_NAMES.get(type(payload)) or getattr(payload, "name", None)
+            if not body:
+                body = _json_text(unstructure(payload))
+        self.__attrs_init__(body, text, fallback_event)
+        if payload is not None:
+            if self.payload != payload:  # the body as it reads, against the payload given
+                raise ValueError(f"the body does not read as the payload given: {body!r:.80}")
             _set_payload(self, payload)
 
     @functools.cached_property
@@ -129,16 +137,30 @@ def _headers_text(
     if headers is None:
         return raw_headers or ""
     if isinstance(headers, str):
+        try:
+            is_object = isinstance(orjson.loads(headers), dict)
+        except orjson.JSONDecodeError:
+            is_object = False
+        if not is_object:
+            raise TypeError(f"headers given as text must be a JSON object: {headers!r:.80}")
         return headers
     if not isinstance(headers, Mapping):
         raise TypeError(f"headers must be a mapping or JSON text, not {type(headers).__name__}")
     grouped: dict[str, list[str]] = {}
     for name, value in headers.items():  # a multidict gives every value of a name in turn
-        values = [value] if isinstance(value, str) else list(value)
-        if not isinstance(name, str) or not all(isinstance(v, str) for v in values):
-            raise TypeError(f"header {name!r}: names and values must be str, got {value!r}")
+        values = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(name, str)
+            or not isinstance(values, list | tuple)
+            or not all(isinstance(v, str) for v in values)
+        ):
+            raise TypeError(f"header {name!r}: a str or a list of str, got {value!r}")
         grouped.setdefault(str(name), []).extend(values)  # multidict names are istr
     return _json_text(grouped)
+
+
+# the event name of each event class, for a payload made by hand (UnknownEvent has its own)
+_EVENT_NAMES = {cls: name for name, cls in EVENT_TYPES.items()}
 
 
 @attrs.frozen(repr=False)

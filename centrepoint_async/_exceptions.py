@@ -6,7 +6,8 @@ Every error the SDK raises on purpose derives from :class:`CentrePointError`::
     ├── ConfigurationError (also a ValueError)   bad arguments, refused URLs
     ├── TransportError                            no answer (retries spent)
     │   ├── ConnectError                          the connection could not be made
-    │   └── RequestTimeoutError                   no (complete) answer in time
+    │   ├── RequestTimeoutError                   no (complete) answer in time
+    │   └── RedisUnavailableError                 Redis did not answer (extra ``[redis]``)
     ├── DecodeError(url, status)                  an answer that is not the JSON the call expects
     │   └── ResponseTooLargeError                 an answer over ``max_response_size``
     ├── PaginationError                           a server that pages in a loop

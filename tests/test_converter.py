@@ -170,8 +170,14 @@ def test_headers_variants_and_unreadable_headers() -> None:
     assert len(delivery.response.headers) == 0 and delivery.response.raw_headers == "not json"
 
 
-def test_header_names_keep_their_spelling_and_a_server_inventing_names_grows_nothing() -> None:
+def test_header_names_keep_their_spelling_and_a_server_inventing_names_grows_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Names are kept as sent (looked up in any case); the table of names seen is bounded."""
+    monkeypatch.setattr(_converter, "_HEADER_NAMES", {})  # the process's own stays as it was
+    long_name = "X-" + "L" * 100
+    _converter.parse_headers(orjson.dumps({long_name: "v"}).decode())
+    assert long_name not in _converter._HEADER_NAMES  # long names are never kept
     names = [f"X-Made-Up-{i}" for i in range(3 * _converter._MAX_HEADER_NAMES)]
     headers = _converter.parse_headers(orjson.dumps({name: ["v"] for name in names}).decode())
     assert list(headers.keys()) == names and headers["x-made-up-7"] == "v"

@@ -83,21 +83,37 @@ def test_deliveries_are_made_by_hand_as_the_design_names_them() -> None:
 
 
 def test_a_payload_made_by_hand_is_kept_and_exported_as_its_json() -> None:
-    """A payload without a body is written as its JSON: the delivery exports and reads back."""
+    """A payload without a body is written as its JSON: the delivery exports and reads back.
+    A body given too must read as the payload; the event is named when no header names it."""
     event = cp.UploadEvent(upload_id=7, status="ok")
     request = cp.DeliveryRequest({"X-ActiGraph-Event": "upload"}, payload=event)
-    assert request.payload is event
+    assert request.payload is event and request.fallback_event is None  # the header names it
     assert orjson.loads(request.body)["uploadId"] == 7
     delivery = cp.WebhookDelivery(id=1, request=request)
     again = structure(unstructure(delivery), cp.WebhookDelivery)
     assert again == delivery and again.request.payload == event
-    as_sent = cp.DeliveryRequest(body='{"uploadId": 8}', payload=event)  # the body wins
-    assert as_sent.body == '{"uploadId": 8}' and as_sent.payload is event
+    same = cp.DeliveryRequest({"X-ActiGraph-Event": "upload"}, request.body, event)
+    assert same == request and same.payload is event
+    with pytest.raises(ValueError, match="does not read as the payload"):
+        cp.DeliveryRequest({"X-ActiGraph-Event": "upload"}, '{"uploadId": 8}', event)
+    unnamed = cp.DeliveryRequest(payload=event)  # no header: fallback_event names it
+    assert (unnamed.fallback_event, unnamed.event_name) == ("upload", "upload")
+    assert cp.DeliveryRequest(body=unnamed.body, fallback_event="upload").payload == event
+    unknown = cp.DeliveryRequest(payload=cp.UnknownEvent("brand_new", {"a": 1}))
+    assert (unknown.event_name, unknown.body) == ("brand_new", '{"a":1}')
 
 
 @pytest.mark.parametrize(
     ("headers", "raw"),
-    [({"X-A": 1}, None), ({"X-A": ["a", None]}, None), (["X-A", "a"], None), ({}, "{}")],
+    [
+        ({"X-A": 1}, None),
+        ({"X-A": ["a", None]}, None),
+        ({"X-A": {"k": "v"}}, None),  # a dict is not a list of values
+        (["X-A", "a"], None),
+        ('"not an object"', None),
+        ("[1]", None),
+        ({}, "{}"),
+    ],
 )
 def test_headers_a_constructor_cannot_keep_are_a_type_error(headers: Any, raw: Any) -> None:
     """Not str values, not a mapping, or both headers and raw_headers: refused, not guessed."""
@@ -278,7 +294,7 @@ async def test_a_history_item_without_a_readable_id_stops_the_pager_at_it(bad: A
     async def history(request: web.Request) -> web.Response:
         offset, limit = int(request.query["offset"]), int(request.query["limit"])
         page = {"items": items[offset : offset + limit], "totalCount": len(items)}
-        return web.json_response(page)
+        return web.json_response(page, status=203 if offset else 200)
 
     app = web.Application()
     app.router.add_get("/centrepoint/v3/Studies/1/Webhooks/2/history", history)
@@ -295,7 +311,7 @@ async def test_a_history_item_without_a_readable_id_stops_the_pager_at_it(bad: A
     assert (
         info.value.url == f"{base_url}/centrepoint/v3/Studies/1/Webhooks/2/history?limit=2&offset=2"
     )
-    assert info.value.status == 200
+    assert info.value.status == 203  # that page's own answer
 
 
 async def test_every_decode_error_says_which_answer_url_and_status() -> None:
