@@ -277,19 +277,32 @@ def _limit_at(page_size: int, start: int, max_items: int | None, offset: int) ->
 
 
 class _Gate:
-    """The places on the wire of one pager's requests, and the requests holding one."""
+    """The places on the wire of one pager's requests, and the requests holding one.
+
+    A request leaving hands its place over at once: when another waits for it, the one leaving
+    lets it go on the wire before going on itself (to decode its answer, typically).
+    """
 
     def __init__(self, places: int) -> None:
         self._places = asyncio.Semaphore(places)
         self.holders: set[asyncio.Task[Any] | None] = set()
+        self._waiting = 0  # requests ready to send, waiting for a place
 
     async def __aenter__(self) -> None:
-        await self._places.acquire()
+        self._waiting += 1
+        try:
+            await self._places.acquire()
+        finally:
+            self._waiting -= 1
         self.holders.add(asyncio.current_task())
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.holders.discard(asyncio.current_task())
         self._places.release()
+        if self._waiting:
+            # one turn of the loop: the woken request is sent before this answer is decoded
+            # (concurrency 16: 1.16-1.18x to 1.12-1.13x of ideal, interleaved runs)
+            await asyncio.sleep(0)
 
 
 class _Window:

@@ -360,6 +360,36 @@ async def test_ready_requests_go_on_the_wire_while_answers_are_processed() -> No
     assert max(answered_during_hook) >= concurrency
 
 
+async def test_a_place_on_the_wire_is_handed_over_before_the_answer_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The request waiting for a place is sent before the answer that freed it is decoded:
+    while an answer is decoded, every place on the wire is taken again."""
+    from centrepoint_async import _protocol as proto
+
+    concurrency = 2
+    limiter = CountingLimiter()  # a slot is held from sending to the answer's last byte
+    on_the_wire: list[int] = []  # requests on the wire as each answer is decoded
+    real_decode = proto.decode_json
+
+    def decode_json(*args: Any, **kwargs: Any) -> Any:
+        on_the_wire.append(limiter.held)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(proto, "decode_json", decode_json)
+    async with FakeCentrePoint(dataset=one_history(1500), latency=0.02, rate_limit=None) as fake:
+        async with fake.client(rate_limit=limiter) as client:
+            await client.studies.get(STUDY)  # the token and its decoding, outside the record
+            on_the_wire.clear()
+            pager = client.webhooks.history(STUDY, WEBHOOK, concurrency=concurrency)
+            got = await pager.collect()
+    assert ids(got) == ids(fake.history_items(STUDY, WEBHOOK))
+    # 16 answers. With a request waiting (none in the first wave, before any totalCount, nor
+    # at the end), the answer is decoded with its place already taken again: both on the wire
+    # (without the hand-over: never more than one)
+    assert on_the_wire.count(concurrency) >= 4, on_the_wire
+
+
 async def test_a_fetch_of_its_own_never_runs_past_concurrency() -> None:
     """A fetch that does not hold the exchange gate itself (any AsyncPager of a user's) counts
     whole against ``concurrency``: requests made ready wait before calling it."""
