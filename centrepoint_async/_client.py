@@ -593,24 +593,17 @@ class CentrePointClient:
         for anything but GET) is sent again only when it surely never reached the server (a
         failed connect, a 429): a POST that starts work must not start it twice.
         """
-        data, status, url = await self._answer(method, path, params, json, idempotent)
+        request = proto.api_request(
+            self.base_url, path, params, method=method, json=json, idempotent=idempotent
+        )
+        data, status, url = await self._answer(request)
         if read is None:
             return data
         with _about(url, status):  # read after the retries: the same answer would come again
             return read(data)
 
-    async def _answer(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-        idempotent: bool | None = None,
-    ) -> tuple[Any, int, Shown]:
-        """:meth:`_request_json`'s exchange: the answer's JSON, its status and its URL."""
-        request = proto.api_request(
-            self.base_url, path, params, method=method, json=json, idempotent=idempotent
-        )
+    async def _answer(self, request: proto.Request) -> tuple[Any, int, Shown]:
+        """``request`` sent as every call is (retried): its answer's JSON, status and URL."""
         url = self._shown_url(request)
 
         def decode(answer: _Answer) -> tuple[Any, int]:
@@ -680,9 +673,8 @@ class CentrePointClient:
         statuses: dict[int, int] = {}
 
         async def fetch(page_offset: int, limit: int) -> Page[Any]:
-            data, status, url = await self._answer(
-                "GET", path, proto.page_params(page_offset, limit)
-            )
+            request = proto.api_request(self.base_url, path, proto.page_params(page_offset, limit))
+            data, status, url = await self._answer(request)
             with _about(url, status):
                 raw = proto.decode_page(data, "GET", path)
             if status != 200:

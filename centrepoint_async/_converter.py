@@ -329,6 +329,22 @@ def _plan(cls: type[Any], skip: frozenset[str], lenient: bool) -> _Plan:
     return _Plan(cls, tuple(planned), skip, lenient, has_extra)
 
 
+def _inline_datetime(indent: str) -> list[str]:
+    """Generated code: ``v`` read as the usual ISO 8601 text into ``w`` (else ``None``), then
+    the ``if`` open for when it needs no more of :func:`parse_datetime`'s rules (the caller
+    writes that branch and its ``else``). Needs ``fromisoformat`` and ``UTC`` in the namespace."""
+    code = [
+        "w = None",
+        "if type(v) is str:",
+        "    try:",
+        "        w = fromisoformat(v)",
+        "    except ValueError:",
+        "        pass",
+        "if w is not None and (w.tzinfo is None or w.tzinfo is UTC):",
+    ]
+    return [indent + line for line in code]
+
+
 def _emit(plan: _Plan) -> str:
     """The builder's source: straight-line code, one block per field."""
     errors = "_LENIENT_ERRORS" if plan.lenient else "_READ_ERRORS"
@@ -361,17 +377,7 @@ def _emit(plan: _Plan) -> str:
             lines.append(f"        if {checks}:")
             indent = "            "
         elif f.hook is parse_datetime:  # inline: a call saved per datetime, the rules' own test
-            lines += [
-                "        w = None",
-                "        if type(v) is str:",
-                "            try:",
-                "                w = fromisoformat(v)",
-                "            except ValueError:",
-                "                pass",
-                "        if w is not None and (w.tzinfo is None or w.tzinfo is UTC):",
-                "            v = w",
-                "        else:",
-            ]
+            lines += [*_inline_datetime("        "), "            v = w", "        else:"]
             indent = "            "
         else:
             indent = "        "
@@ -657,11 +663,7 @@ def _fixer(
         lines += [
             f"    v = mirror.{name}",
             "    if v is not None:",
-            "        try:",
-            "            w = fromisoformat(v)",
-            "        except ValueError:",
-            "            w = None",
-            "        if w is not None and (w.tzinfo is None or w.tzinfo is UTC):",
+            *_inline_datetime("        "),
             f"            mirror.{name} = w",
             "        else:",
             f"            mirror.{name} = parse_datetime(v)",

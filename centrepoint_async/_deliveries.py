@@ -70,14 +70,14 @@ class DeliveryRequest(_Model):
         raw_headers: str | None = None,
         fallback_event: str | None = None,
     ) -> None:
-        text = _headers_text(headers, raw_headers)
+        if payload is not None and not body:
+            body = _json_text(unstructure(payload))
+        self.__attrs_init__(body, _headers_text(headers, raw_headers), fallback_event)
         if payload is not None:
-            if fallback_event is None and not parse_headers(text).get(_EVENT_HEADER):
-                fallback_event = _EVENT_NAMES.get(type(payload)) or getattr(payload, "name", None)
-            if not body:
-                body = _json_text(unstructure(payload))
-        self.__attrs_init__(body, text, fallback_event)
-        if payload is not None:
+            if fallback_event is None and not self.headers.get(_EVENT_HEADER):  # parsed once
+                _set_fallback(
+                    self, _EVENT_NAMES.get(type(payload)) or getattr(payload, "name", None)
+                )
             if self.payload != payload:  # the body as it reads, against the payload given
                 raise ValueError(f"the body does not read as the payload given: {body!r:.80}")
             _set_payload(self, payload)
