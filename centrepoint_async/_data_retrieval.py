@@ -22,9 +22,9 @@ retrieval ``DataRetrieval``; give them in ``CentrePointClient(scopes=...)``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ from ._exceptions import APIError, CentrePointError, ConfigurationError, DecodeE
 from ._models import DailyStatisticsCompleteEvent, DataRetrievalCompleteEvent
 from ._pager import AsyncPager
 from ._resources import DataRetrievalFile, DataRetrievalRequest, DownloadUrl, Subject, Upload
+from ._retry import backoff
 
 if TYPE_CHECKING:
     from ._client import CentrePointClient, Paging
@@ -419,6 +420,7 @@ class DataRetrieval(_Namespace):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         interval = max_poll_interval if wait == "event" else poll_interval
+        polls = 0
         waiter = self._waiters.setdefault(tracking_id.lower(), asyncio.Event())
         try:
             while True:
@@ -434,11 +436,10 @@ class DataRetrieval(_Namespace):
                         tracking_id,
                     )
                 waiter.clear()
-                pause = min(interval, left) * random.uniform(0.8, 1.0)
-                try:
-                    await asyncio.wait_for(waiter.wait(), pause)
-                except TimeoutError:
-                    interval = min(interval * 2, max_poll_interval)
+                polls += 1
+                pause = backoff(polls, initial=interval, maximum=max_poll_interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), min(pause, left))
         finally:
             self._waiters.pop(tracking_id.lower(), None)
 
@@ -447,16 +448,17 @@ class DataRetrieval(_Namespace):
     ) -> DataRetrievalRequest:
         """``create()``, waiting while the server says too many requests are active
         (other programs of the account may hold slots this client does not know of)."""
-        interval = retry_interval
+        refusals = 0
         while True:
             try:
                 return await create()
             except APIError as exc:
                 if not _is_ceiling(exc):
                     raise
-                log.info("data retrieval ceiling reached; trying again in %.1f s", interval)
-                await asyncio.sleep(interval * random.uniform(0.8, 1.0))
-                interval = min(interval * 2, 60.0)
+                refusals += 1
+                pause = backoff(refusals, initial=retry_interval, maximum=60.0)
+                log.info("data retrieval ceiling reached; trying again in %.1f s", pause)
+                await asyncio.sleep(pause)
 
     async def fetch_raw(
         self,

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import tenacity
@@ -33,7 +33,15 @@ from ._exceptions import (
 )
 from ._protocol import RETRYABLE_STATUSES, check_number
 
-__all__ = ["RetryPolicy", "is_retryable", "never_reached_the_server", "reason"]
+__all__ = [
+    "RetryPolicy",
+    "backoff",
+    "is_retryable",
+    "never_reached_the_server",
+    "reason",
+    "set_testing",
+    "testing",
+]
 
 log = logging.getLogger("centrepoint_async")
 T = TypeVar("T")
@@ -67,6 +75,53 @@ def reason(exc: BaseException | None) -> str:
     if isinstance(exc, APIError):
         return f"status {exc.status}"
     return f"{type(exc).__name__}: {exc}"
+
+
+class _Testing:
+    """The switch of :func:`set_testing` (one flag, read by every wait that backs off)."""
+
+    on = False
+
+
+def set_testing(on: bool = True) -> None:
+    """Turn every backoff of the SDK off (``on=True``) or back on, for a test run.
+
+    As stamina's ``set_testing``: the client's retries, the receiver's handler retries,
+    downloads and data retrieval polling then wait 0 seconds instead of backing off, and a
+    ``Retry-After`` is not slept either. Retries still happen, as many as configured.
+    """
+    _Testing.on = bool(on)
+
+
+def testing() -> bool:
+    """True while :func:`set_testing` has turned backoff off."""
+    return _Testing.on
+
+
+class _Attempt:
+    """The one field tenacity's wait functions read from a retry state."""
+
+    __slots__ = ("attempt_number",)
+
+    def __init__(self, attempt_number: int) -> None:
+        self.attempt_number = attempt_number
+
+
+def backoff(
+    attempt: int, *, initial: float, maximum: float, rng: random.Random | None = None
+) -> float:
+    """The wait after failed attempt number ``attempt`` (1-based): the one backoff of the SDK.
+
+    Exponential with full jitter, as tenacity's ``wait_random_exponential``: a random wait
+    between 0 and ``min(maximum, initial * 2**(attempt - 1))``, drawn from ``rng`` (default
+    the ``random`` module) so a policy's waits are reproducible. 0 under :func:`set_testing`.
+    """
+    if _Testing.on:
+        return 0.0
+    ceiling = tenacity.wait_exponential(multiplier=initial, max=maximum)(
+        cast(tenacity.RetryCallState, _Attempt(attempt))
+    )
+    return (rng or random).uniform(0, ceiling)
 
 
 def _number(**bounds: Any) -> Callable[[object, attrs.Attribute[Any], object], None]:
@@ -103,13 +158,14 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The jittered wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
-        return self.rng.uniform(0, ceiling)
+        return backoff(
+            attempt, initial=self.initial_backoff, maximum=self.max_backoff, rng=self.rng
+        )
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, APIError) and exc.retry_after is not None:
-            return exc.retry_after
+            return 0.0 if _Testing.on else exc.retry_after
         return self.backoff(state.attempt_number)
 
     async def call(

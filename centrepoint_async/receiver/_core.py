@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import sys
 import time
@@ -30,6 +29,7 @@ from .._events import EVENT_TYPES, event_name
 from .._exceptions import ConfigurationError, ReceiverAuthError
 from .._models import Event
 from .._protocol import check_count, check_number
+from .._retry import backoff
 from ._aiohttp import handle as _aiohttp_handle
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, Inbox, StoredDelivery
 from ._parse import EVENT_HEADER, HOOK_SECRET_HEADER, Credentials, InboundEvent, delivery_headers
@@ -491,9 +491,8 @@ class WebhookReceiver:
             await _quietly(inbox.complete(stored.delivery_id, self._owner))
 
     def _backoff(self, attempts: int) -> float:
-        # exponential, with jitter so replicas that failed together do not retry together
-        delay = min(self.max_retry_delay, self.retry_delay * 2.0 ** (attempts - 1))
-        return float(delay * random.uniform(0.5, 1.0))
+        # jittered, so replicas that failed together do not retry together
+        return backoff(attempts, initial=self.retry_delay, maximum=self.max_retry_delay)
 
     async def dead_letters(self, *, limit: int = 100) -> list[StoredDelivery]:
         """Deliveries whose handlers failed ``max_attempts`` times (empty without an inbox)."""

@@ -4,6 +4,7 @@ With pytest, the ``centrepoint_fake`` and ``centrepoint_client`` fixtures come f
 plugin: ``pytest_plugins = ["centrepoint_async.testing.pytest_plugin"]`` in your conftest.py.
 """
 
+from .._retry import set_testing
 from ._blob import BlobFault, BlobFile, BlobRequest
 from ._data import Dataset
 from ._fake import FakeCentrePoint, Fault, RecordedRequest, SentWebhook
@@ -23,4 +24,5 @@ __all__ = [
     "fake_server_process",
     "fast_retry",
     "serve_app",
+    "set_testing",
 ]
