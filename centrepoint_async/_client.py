@@ -44,7 +44,7 @@ from ._exceptions import (
 from ._hooks import Hook, HookEvent, HookName, check_hooks
 from ._models import Study, Webhook, WebhookEvent
 from ._pager import AsyncPager, Page, exchange_gate
-from ._ratelimit import RateLimit, RateLimiter
+from ._ratelimit import RateLimit, RateLimiter, expected_wait
 from ._retry import RetryPolicy, is_retryable, never_reached_the_server, reason
 
 __all__ = ["CentrePointClient", "ClientStats", "Timeout"]
@@ -134,6 +134,21 @@ class ClientStats:
     retries: int = 0  # attempts after a failed one
     token_requests: int = 0
     rate_limited: int = 0  # 429 answers received
+    #: Seconds during which at least one request waited for the rate limiter (its window, or
+    #: a pause after a 429): wall-clock time, not summed over concurrent requests.
+    rate_limit_waited: float = 0.0
+    _waiting: int = attrs.field(default=0, repr=False, eq=False)
+    _waiting_since: float = attrs.field(default=0.0, repr=False, eq=False)
+
+    def _wait_started(self) -> None:
+        if not self._waiting:
+            self._waiting_since = time.monotonic()
+        self._waiting += 1
+
+    def _wait_ended(self) -> None:
+        self._waiting -= 1
+        if not self._waiting:
+            self.rate_limit_waited += time.monotonic() - self._waiting_since
 
 
 class CentrePointClient:
@@ -324,7 +339,18 @@ class CentrePointClient:
         return found
 
     def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return self.rate_limit.slot() if self.rate_limit is not None else contextlib.nullcontext()
+        if self.rate_limit is None:
+            return contextlib.nullcontext()
+        return _TimedSlot(self.rate_limit.slot(), self.stats)
+
+    async def _announce_wait(self, request: proto.Request, url: Shown, attempt: int) -> None:
+        """Tell the ``wait`` hooks when ``request`` will wait for the rate limiter first."""
+        if self.rate_limit is None:
+            return
+        seconds, why = expected_wait(self.rate_limit)
+        if seconds > 0:
+            event = HookEvent("wait", request.method, url(), attempt, reason=why, wait=seconds)
+            await self._emit("wait", event)
 
     async def _emit(self, name: HookName, event: HookEvent) -> None:
         """Await the ``name`` hooks with ``event`` (callers skip making it when there are none)."""
@@ -345,6 +371,8 @@ class CentrePointClient:
         attempt = _attempt_number.get()
         if self._hooks["request"]:
             await self._emit("request", HookEvent("request", request.method, url(), attempt))
+        if self._hooks["wait"]:
+            await self._announce_wait(request, url, attempt)
         self.stats.requests += 1
         with tracing.span(request.method, url, client=True, resend_count=attempt - 1) as span:
             started = time.monotonic()
@@ -694,6 +722,27 @@ class CentrePointClient:
 
 
 _DEFAULT_MAX_DELAY = RetryPolicy().max_delay
+
+
+class _TimedSlot:
+    """A rate limiter's slot whose wait is counted in ``ClientStats.rate_limit_waited``."""
+
+    __slots__ = ("_slot", "_stats")
+
+    def __init__(self, slot: contextlib.AbstractAsyncContextManager[None], stats: ClientStats):
+        self._slot = slot
+        self._stats = stats
+
+    async def __aenter__(self) -> None:
+        self._stats._wait_started()
+        try:
+            await self._slot.__aenter__()
+        finally:
+            self._stats._wait_ended()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._slot.__aexit__(*exc_info)
+
 
 #: Odd statuses a pager's client remembers (far more pages than any pager holds at once).
 _STATUSES_KEPT = 1024

@@ -1,6 +1,7 @@
 """Event hooks: async callables the client awaits around every HTTP attempt (as in httpx).
 
-``CentrePointClient(event_hooks={"request": [...], "response": [...], "retry": [...]})``. Each
+``CentrePointClient(event_hooks={"request": [...], "response": [...], "retry": [...],
+"wait": [...]})``. Each
 hook receives one :class:`HookEvent`, already redacted: the URL has no credentials and no
 secret, and no header value (the bearer token) is ever passed. A hook that raises stops the
 call with its error, like httpx: hooks are the caller's code.
@@ -17,8 +18,8 @@ from ._exceptions import ConfigurationError
 
 __all__ = ["Hook", "HookEvent", "HookName", "check_hooks"]
 
-HookName = Literal["request", "response", "retry"]
-HOOK_NAMES: tuple[HookName, ...] = ("request", "response", "retry")
+HookName = Literal["request", "response", "retry", "wait"]
+HOOK_NAMES: tuple[HookName, ...] = ("request", "response", "retry", "wait")
 
 
 @attrs.frozen
@@ -26,13 +27,18 @@ class HookEvent:
     """What a hook is told about one HTTP attempt.
 
     - ``name``: ``"request"`` (about to be sent), ``"response"`` (an answer came back, any
-      status) or ``"retry"`` (the attempt failed and another one follows after ``wait``).
+      status), ``"retry"`` (the attempt failed and another one follows after ``wait``) or
+      ``"wait"`` (the request waits for the rate limiter before it is sent: ``reason`` is
+      ``"rate limit"`` or ``"Retry-After"``, a pause after a 429 or 503; ``wait`` the
+      seconds it waits at least).
     - ``method``, ``url``: the request; the URL without credentials and with secrets removed.
     - ``attempt``: 1 for the first try of a call, 2 for its first retry, ...
     - ``status``: the HTTP status, when an answer was received.
     - ``elapsed``: seconds from sending to the end of the answer (``"response"`` only).
-    - ``reason``: why a retry follows (``status 503``, ``ConnectError: ...``).
-    - ``wait``: seconds before the next attempt (``"retry"`` only).
+    - ``reason``: why a retry follows (``status 503``, ``ConnectError: ...``), or why a request
+      waits (``"wait"``).
+    - ``wait``: seconds before the next attempt (``"retry"``), or before the request may be
+      sent (``"wait"``, a lower bound).
     """
 
     name: HookName

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from ._protocol import check_count, check_number
 
-__all__ = ["RateLimit", "RateLimiter"]
+__all__ = ["RateLimit", "RateLimiter", "expected_wait"]
 
 
 @runtime_checkable
@@ -39,6 +39,20 @@ class RateLimiter(Protocol):
     async def pause(self, seconds: float) -> None:
         """Hold every request of this limiter for ``seconds`` from now."""
         ...
+
+
+def expected_wait(limiter: RateLimiter) -> tuple[float, str]:
+    """The seconds a request asking ``limiter`` now waits at least, and why.
+
+    ``"Retry-After"`` while a pause after a 429 (or 503) holds the limiter, else
+    ``"rate limit"``. Limiters that cannot tell (no ``expected_wait`` or ``paused_for``)
+    give 0.
+    """
+    paused = getattr(limiter, "paused_for", 0.0)
+    if isinstance(paused, int | float) and paused > 0:
+        return float(paused), "Retry-After"
+    estimate = getattr(limiter, "expected_wait", None)
+    return (float(estimate()) if callable(estimate) else 0.0), "rate limit"
 
 
 class RateLimit:
@@ -88,6 +102,17 @@ class RateLimit:
         """Hold every request of this limiter for ``seconds`` from now (never shortens a pause)."""
         resume_at = asyncio.get_running_loop().time() + max(0.0, seconds)
         self._resume_at = max(self._resume_at, resume_at)
+
+    def expected_wait(self) -> float:
+        """Seconds a request asking now waits at least (0 when it may go at once)."""
+        if (paused := self.paused_for) > 0:
+            return paused
+        now = asyncio.get_running_loop().time()
+        while self._answered and self._answered[0] <= now - self.period:
+            self._answered.popleft()
+        if len(self._answered) + self._in_flight < self.budget or not self._answered:
+            return 0.0
+        return max(0.0, self._answered[0] + self.period - now)
 
     def slot(self) -> AbstractAsyncContextManager[None]:
         """Hold a place in the window for one request: ``async with limit.slot(): send()``."""

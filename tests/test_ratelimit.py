@@ -151,3 +151,41 @@ def test_bad_rate_limit_arguments_are_configuration_errors(kwargs: dict[str, obj
     """Every bad argument (a margin of "x" included) is a ConfigurationError, never a TypeError."""
     with pytest.raises(cp.ConfigurationError):
         cp.RateLimit(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_waits_for_the_limiter_are_announced_and_counted() -> None:
+    """A request held by the limiter is told to the 'wait' hooks (why, how long at least), and
+    ClientStats.rate_limit_waited sums the wall-clock time spent waiting."""
+    events: list[cp.HookEvent] = []
+
+    async def on_wait(event: cp.HookEvent) -> None:
+        events.append(event)
+
+    limit = cp.RateLimit(3, period=0.4, margin=0)
+    async with FakeCentrePoint(rate_limit=None) as fake:
+        async with fake.client(rate_limit=limit, event_hooks={"wait": [on_wait]}) as client:
+            for _ in range(5):  # token + 5 gets: the 4th request waits for the window
+                await client.studies.get(STUDY)
+    assert events and all(e.name == "wait" and e.reason == "rate limit" for e in events)
+    assert all(e.wait is not None and 0 < e.wait <= 0.4 for e in events)
+    assert 0.3 <= client.stats.rate_limit_waited < 1.5
+
+
+async def test_a_pause_after_429_is_announced_as_retry_after() -> None:
+    """While a 429's Retry-After holds the limiter, a new request's wait says 'Retry-After'."""
+    events: list[cp.HookEvent] = []
+
+    async def on_wait(event: cp.HookEvent) -> None:
+        events.append(event)
+
+    async with FakeCentrePoint(rate_limit=None) as fake:
+        fake.inject("status", status=429, retry_after=0.3, path="/Studies/")
+        limit = cp.RateLimit(1000, 1.0)
+        hooks = {"wait": [on_wait]}
+        async with fake.client(rate_limit=limit, retry=fast_retry(), event_hooks=hooks) as client:
+            first = asyncio.create_task(client.studies.get(STUDY))  # takes the 429
+            await asyncio.sleep(0.1)
+            await asyncio.gather(first, client.studies.get(STUDY))  # the second one waits
+    assert "Retry-After" in [e.reason for e in events]
+    wait = next(e.wait for e in events if e.reason == "Retry-After")
+    assert wait is not None and 0.1 < wait <= 0.25
