@@ -1,23 +1,22 @@
-"""The asyncio client: sends what ``_protocol`` builds, over aiohttp.
+"""The asyncio client: a façade that composes the layers around one transport.
 
-Layers, each in one place: the rate limit (``_ratelimit``) and the bearer token (``_auth``)
-wrap every send; retries (``_retry``) wrap a whole attempt, including the token request it
-may need and the one token refresh and replay a 401 earns (one retry layer: the attempt count
-is the truth). Hooks (``_hooks``) and spans (``_tracing``) see every HTTP request, redacted.
-Resource namespaces (``client.webhooks``) only build requests.
+One API call is: the retry policy (``_retry``) around attempts; an attempt is one HTTP
+exchange, plus one token renewal and replay when the answer is 401; an exchange takes the
+bearer token of the call's scope (``_auth``), a place of the rate limiter (``_ratelimit``),
+tells the hooks (``_hooks``) and the spans (``_tracing``), and hands the request to the
+transport (``_transport``), which only sends it. What is sent and how answers read is the
+protocol's (``_protocol``); which endpoint is which, the declarations' (``_endpoints``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import enum
 import functools
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple, Self, TypedDict, TypeVar, Unpack, overload
+from typing import Any, Literal, Self, TypeVar, Unpack, overload
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,28 +25,44 @@ from yarl import URL
 
 from . import _protocol as proto
 from . import _tracing as tracing
-from ._auth import ClientCredentials, StaticToken, TokenSource
-from ._converter import structure
-from ._data_retrieval import DailyStatistics, DataRetrieval, Subjects, Uploads
-from ._deliveries import WebhookDelivery, structure_delivery
+from ._auth import Tokens
+from ._data_retrieval import DataRetrieval
 from ._exceptions import (
     APIError,
     CentrePointError,
     ConfigurationError,
-    ConnectError,
     DecodeError,
+    PermissionDeniedError,
     RateLimitError,
-    RequestTimeoutError,
-    ResponseTooLargeError,
-    TransportError,
 )
 from ._hooks import Hook, HookEvent, HookName, check_hooks
-from ._models import Study, Webhook, WebhookEvent
-from ._pager import AsyncPager, Page, exchange_gate
+from ._namespaces import (
+    ActivityMonitors,
+    Analytics,
+    Assignments,
+    DailyStatistics,
+    DataAccess,
+    Milestones,
+    Sites,
+    Studies,
+    Subjects,
+    Uploads,
+    WebhookEvents,
+    Webhooks,
+    raw_id,
+)
+from ._pager import AsyncPager, Page, Paging
 from ._ratelimit import RateLimit, RateLimiter, expected_wait
 from ._retry import RetryPolicy, is_retryable, never_reached_the_server, reason
+from ._transport import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    AiohttpTransport,
+    Answer,
+    Timeout,
+    Transport,
+)
 
-__all__ = ["CentrePointClient", "ClientStats", "Timeout"]
+__all__ = ["CentrePointClient", "ClientStats", "Paging", "raw_id"]
 
 log = logging.getLogger("centrepoint_async")
 # a library never configures logging; this keeps Python's last-resort handler quiet
@@ -55,74 +70,7 @@ log.addHandler(logging.NullHandler())
 T = TypeVar("T")
 #: A request's URL as shown (:meth:`CentrePointClient._shown_url`), made on the first call.
 Shown = Callable[[], str]
-
-#: The default ``max_response_size``: far above any page (a 100-item history page is a few
-#: hundred KiB) and far below what would hurt a process.
-DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
-
-#: The attempt of the call under way in this task, for the token request's hooks and logs.
-_attempt_number: contextvars.ContextVar[int] = contextvars.ContextVar("attempt", default=1)
-
-
-class _Default(enum.Enum):
-    """Defaults made fresh for each client (a shared ``RetryPolicy`` would share its rng)."""
-
-    RATE_LIMIT = enum.auto()
-    RETRY = enum.auto()
-
-
-_NEW_RATE_LIMIT = _Default.RATE_LIMIT
-_NEW_RETRY = _Default.RETRY
-
-
-def _optional_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None:
-        proto.check_number(value, f"Timeout.{attribute.name}")
-
-
-@attrs.frozen
-class Timeout:
-    """Time limits of one HTTP request, in seconds; ``None`` means no limit of that kind.
-
-    ``total``: the whole request, answer read included; ``connect``: getting a connection
-    (from the pool, or a new one); ``read``: the longest wait for the next bytes of an
-    answer. ``timeout=30.0`` is ``Timeout(total=30.0)``.
-    """
-
-    total: float | None = attrs.field(default=30.0, validator=_optional_seconds)
-    connect: float | None = attrs.field(default=None, validator=_optional_seconds)
-    read: float | None = attrs.field(default=None, validator=_optional_seconds)
-
-    def to_aiohttp(self) -> aiohttp.ClientTimeout:
-        """The same limits as aiohttp's ``ClientTimeout``."""
-        return aiohttp.ClientTimeout(total=self.total, connect=self.connect, sock_read=self.read)
-
-
-class _Failed(Exception):
-    """One HTTP request failed: the status received, if any, and the typed error to raise."""
-
-    def __init__(self, status: int, error: CentrePointError) -> None:
-        super().__init__(status)
-        self.status = status
-        self.error = error
-
-
-class _Proxy(NamedTuple):
-    """A proxy to send through (``url`` None: connect directly), and its credentials."""
-
-    url: URL | None
-    auth: aiohttp.BasicAuth | None
-
-
-_NO_PROXY = _Proxy(None, None)
-
-
-@attrs.frozen
-class _Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes = attrs.field(repr=False)
-    token: str | None = attrs.field(repr=False)
+Default = Literal["default"]
 
 
 @attrs.define
@@ -156,31 +104,28 @@ class CentrePointClient:
 
     Authenticate with ``client_id`` and ``client_secret`` (OAuth2 client credentials, tokens
     cached and renewed before expiry) or a fixed bearer ``token``. Use as ``async with``, or
-    call :meth:`close`. A ``session`` given by the caller is used as is and never closed.
+    call :meth:`close`.
 
+    - ``scopes``: ``None`` (the default) asks for each call's own scope (``CentrePoint``,
+      ``DataAccess``, ``Analytics``, ``DataRetrieval``, from its path), one token per scope;
+      a list asks for exactly those scopes in one token.
+    - ``session``: an aiohttp session of the caller's, used as is and never closed.
+      ``transport``: a :class:`Transport` instead of the network (a ``MockTransport`` in
+      tests); not with ``session``.
     - ``retry=None`` and ``rate_limit=None`` turn those off; ``rate_limit`` takes any
       :class:`RateLimiter` (a ``RateLimit`` shared by clients, a ``RedisRateLimit``).
     - ``timeout``: seconds for one HTTP request (a float, the total) or a :class:`Timeout`.
     - ``max_response_size``: bytes of an answer, counted after decompression; a larger one
-      is a :class:`ResponseTooLargeError` (a ``DecodeError``), refused from its
-      ``Content-Length`` before reading when it says so, else as soon as reading passes it.
-    - ``max_connections``: the pool of the client's own session (ignored with ``session=``);
-      a pager's ``concurrency`` above it waits for a free connection.
-    - ``event_hooks``: ``{"request": [...], "response": [...], "retry": [...]}``, async
-      callables given a redacted :class:`HookEvent` for every HTTP request.
+      is a :class:`ResponseTooLargeError`. ``max_connections``: the pool of the client's own
+      session; a pager's ``concurrency`` above it waits for a free connection.
+    - ``event_hooks``: ``{"request": [...], "response": [...], "retry": [...], "wait": [...]}``,
+      async callables given a redacted :class:`HookEvent`.
 
-    What a client holds (each a small namespace that builds requests; list calls return an
-    :class:`AsyncPager`):
-
-    - ``studies``: ``list()``, ``get(study_id)``.
-    - ``webhook_events``: ``list()``.
-    - ``webhooks``: ``list(study_id)``, ``get(study_id, webhook_id)``,
-      ``history(study_id, webhook_id)`` (typed) and ``raw_history(...)`` (items as sent).
-    - ``subjects``, ``uploads``: ``list(...)`` and ``get(...)``; ``daily_statistics``:
-      ``list(study_id, subject_id)``.
-    - ``data_retrieval``: ``request_raw``, ``request_epoch``, ``get``, ``wait``, ``notify``,
-      ``files``, ``download_url``, ``download``, ``download_all``, ``fetch_raw``.
-    - ``stats``: a :class:`ClientStats` (requests, retries, token requests, 429s).
+    What a client holds: one namespace per area of the API (``studies``, ``sites``,
+    ``subjects``, ``activity_monitors``, ``assignments``, ``milestones``, ``uploads``,
+    ``webhook_events``, ``webhooks``, ``analytics``, ``daily_statistics``, ``data_access``,
+    ``data_retrieval``; list calls return an :class:`AsyncPager`), and ``stats``, a
+    :class:`ClientStats`.
     """
 
     def __init__(
@@ -189,12 +134,13 @@ class CentrePointClient:
         client_secret: str | None = None,
         *,
         token: str | None = None,
-        scopes: Iterable[str] = ("CentrePoint",),
+        scopes: Iterable[str] | None = None,
         base_url: str = proto.DEFAULT_BASE_URL,
         auth_url: str = proto.DEFAULT_AUTH_URL,
         session: aiohttp.ClientSession | None = None,
-        retry: RetryPolicy | _Default | None = _NEW_RETRY,
-        rate_limit: RateLimiter | _Default | None = _NEW_RATE_LIMIT,
+        transport: Transport | None = None,
+        retry: RetryPolicy | Default | None = "default",
+        rate_limit: RateLimiter | Default | None = "default",
         timeout: float | Timeout = 30.0,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         max_connections: int = 100,
@@ -202,58 +148,55 @@ class CentrePointClient:
     ) -> None:
         self.base_url = proto.check_url(base_url, "base_url")
         self.auth_url = proto.check_url(auth_url, "auth_url")
-        self.scopes = tuple(scopes.split() if isinstance(scopes, str) else scopes)
+        self.scopes = proto.check_scopes(scopes)
         self.retry = _retry_policy(retry)
         self.rate_limit = _rate_limiter(rate_limit)
-        self.timeout = _timeout(timeout)
-        proto.check_number(max_response_size, "max_response_size", integer=True)
-        proto.check_number(max_connections, "max_connections", integer=True)
-        self.max_response_size = max_response_size
-        self._max_connections = max_connections
+        self.transport = _transport(transport, session, timeout, max_response_size, max_connections)
         self._hooks = check_hooks(event_hooks)
         self._client_id = client_id
         self._client_secret = client_secret or ""
-        self._auth, secrets = self._select_auth(client_id, client_secret, token)
-        self._fixed_secrets = proto.secret_forms(secrets, client_id)
-        self._token_secrets: tuple[str | None, list[str]] = (None, [])
-        self._session = session
-        self._owns_session = session is None
-        self._proxies: dict[tuple[str, str], _Proxy] = {}
-        self._closed = False
+        self._tokens = self._select_auth(client_id, client_secret, token)
         self.stats = ClientStats()
         self.studies = Studies(self)
+        self.sites = Sites(self)
+        self.subjects = Subjects(self)
+        self.activity_monitors = ActivityMonitors(self)
+        self.assignments = Assignments(self)
+        self.milestones = Milestones(self)
+        self.uploads = Uploads(self)
         self.webhook_events = WebhookEvents(self)
         self.webhooks = Webhooks(self)
-        self.subjects = Subjects(self)
-        self.uploads = Uploads(self)
+        self.analytics = Analytics(self)
         self.daily_statistics = DailyStatistics(self)
+        self.data_access = DataAccess(self)
         self.data_retrieval = DataRetrieval(self)
 
     def _select_auth(
         self, client_id: str | None, client_secret: str | None, token: str | None
-    ) -> tuple[TokenSource, list[str]]:
-        """The token source for the credentials given, and the secrets to redact."""
+    ) -> Tokens:
+        """The token sources for the credentials given."""
         if token is not None:
             if client_id is not None or client_secret is not None:
                 raise ConfigurationError("give either token= or client_id/client_secret, not both")
             if not isinstance(token, str) or not token:
                 raise ConfigurationError("token must be a non-empty string")
             proto.check_header_value(token, "token")
-            return StaticToken(token), [token]
+            return Tokens.fixed(token)
         if not client_id or not client_secret:
             raise ConfigurationError(
                 "CentrePointClient needs client_id and client_secret, or token="
             )
         if not isinstance(client_id, str) or not isinstance(client_secret, str):
             raise ConfigurationError("client_id and client_secret must be strings")
-        return ClientCredentials(self._fetch_token), [client_secret, client_id]
+        return Tokens.credentials(self._fetch_token, client_id, client_secret, self.scopes)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
         """A client from ``CENTREPOINT_CLIENT_ID``/``_SECRET``/``_BASE_URL``/``_AUTH_URL``.
 
         Keyword arguments override the environment (and pass any other option); unset
-        variables leave the defaults.
+        variables leave the defaults. A missing credential is a :class:`ConfigurationError`
+        naming the variables read and those not set.
         """
         names = {
             "client_id": proto.ENV_CLIENT_ID,
@@ -268,11 +211,19 @@ class CentrePointClient:
             kwargs.pop("client_id", None)
             kwargs.pop("client_secret", None)
         kwargs.update(overrides)
+        if "token" not in kwargs and not (kwargs.get("client_id") and kwargs.get("client_secret")):
+            read = [var for key, var in names.items() if os.environ.get(var)]
+            unset = [names[k] for k in ("client_id", "client_secret") if not kwargs.get(k)]
+            raise ConfigurationError(
+                "CentrePointClient.from_env(): "
+                + (f"read {', '.join(read)}; " if read else "no CENTREPOINT_* variable set; ")
+                + f"{' and '.join(unset)} not set (or pass client_id=/client_secret= or token=)"
+            )
         return cls(**kwargs)
 
     def __repr__(self) -> str:
         # the API documents the client id, like the secret, as never to be printed
-        auth = "client credentials" if self._auth.can_refresh else "fixed token"
+        auth = "client credentials" if self._tokens.can_refresh else "fixed token"
         return f"CentrePointClient(base_url={self.base_url!r}, auth={auth!r})"
 
     async def __aenter__(self) -> Self:
@@ -282,20 +233,14 @@ class CentrePointClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session if the client created it. Safe to call twice."""
-        self._closed = True
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the transport (the HTTP session, if the client made it). Safe to call twice."""
+        await self.transport.aclose()
 
-    # --- sending -------------------------------------------------------------------------
+    # --- what errors, logs and hooks show ----------------------------------------------------
 
     def _secrets(self) -> list[str]:
-        """Every spelling of every secret this client knows, the current token's included."""
-        current = self._auth.current if isinstance(self._auth, ClientCredentials) else None
-        if current != self._token_secrets[0]:
-            self._token_secrets = (current, proto.secret_forms([current] if current else []))
-        return self._token_secrets[1] + self._fixed_secrets
+        """Every spelling of every secret this client knows, current tokens included."""
+        return self._tokens.secrets()
 
     def _shown_url(self, request: proto.Request) -> Shown:
         """``request``'s URL as logs, errors, hooks and spans show it: no credentials, no secret.
@@ -304,227 +249,115 @@ class CentrePointClient:
         """
         return functools.cache(lambda: proto.safe_url(request.display_url, self._secrets()))
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        """The shared aiohttp session (created on first use; for blob downloads too).
+    async def _emit(self, name: HookName, event: HookEvent) -> None:
+        """Await the ``name`` hooks with ``event`` (callers skip making it when there are none)."""
+        for hook in self._hooks[name]:
+            await hook(event)
 
-        The client's own session pools ``max_connections`` connections and goes through the
-        proxy the environment names (:meth:`_proxy`).
-        """
-        if self._closed:
-            raise ConfigurationError("this CentrePointClient is closed")
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections)
-            )
-        return self._session
+    # --- one HTTP exchange -------------------------------------------------------------------
 
-    def _proxy(self, url: str) -> _Proxy:
-        """The proxy for ``url`` from ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (own session).
-
-        Read once per scheme and host (and port): aiohttp's ``trust_env=True`` reads the
-        environment and ``~/.netrc`` again for every request (0.5 ms each, a third of a page's
-        client time). A caller's ``session=`` keeps its own settings.
-        """
-        if not self._owns_session:
-            return _NO_PROXY
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc)  # netloc, not hostname: a field, not a parse
-        found = self._proxies.get(key)
-        if found is None:
+    async def _exchange(
+        self, request: proto.Request, url: Shown, attempt: int, bearer: str | None
+    ) -> Answer:
+        """Send ``request`` once through the limiter and the transport (with ``bearer``)."""
+        if bearer is not None:
+            request = attrs.evolve(request, headers={**request.headers, "Authorization": bearer})
+        if self._hooks["request"]:
+            await self._emit("request", HookEvent("request", request.method, url(), attempt))
+        if self._hooks["wait"] and self.rate_limit is not None:
+            seconds, why = expected_wait(self.rate_limit)
+            if seconds > 0:
+                event = HookEvent("wait", request.method, url(), attempt, reason=why, wait=seconds)
+                await self._emit("wait", event)
+        self.stats.requests += 1
+        with tracing.span(request.method, url, client=True, resend_count=attempt - 1) as span:
+            started = time.monotonic()
             try:
-                found = _Proxy(*aiohttp.helpers.get_env_proxy_for_url(URL(url)))
-            except LookupError:
-                found = _NO_PROXY
-            self._proxies[key] = found
-        return found
+                async with self._slot():
+                    answer = await self.transport.send(request)
+            except CentrePointError as exc:
+                error = self._shown_error(exc, request, url)
+                tracing.fail(span, error)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s %s failed: %s", request.method, url(), error)
+                raise error from None
+            elapsed = time.monotonic() - started
+            span.set_attribute("http.response.status_code", answer.status)
+            if answer.status >= 400:
+                span.set_attribute("error.type", str(answer.status))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %d (%d bytes, %.0f ms)",
+                request.method,
+                url(),
+                answer.status,
+                len(answer.body),
+                elapsed * 1000,
+                extra=_log_extra(request.method, url(), answer.status, attempt, elapsed),
+            )
+        if self._hooks["response"]:
+            event = HookEvent(
+                "response", request.method, url(), attempt, status=answer.status, elapsed=elapsed
+            )
+            await self._emit("response", event)
+        return answer
 
     def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
         if self.rate_limit is None:
             return contextlib.nullcontext()
         return _TimedSlot(self.rate_limit.slot(), self.stats)
 
-    async def _announce_wait(self, request: proto.Request, url: Shown, attempt: int) -> None:
-        """Tell the ``wait`` hooks when ``request`` will wait for the rate limiter first."""
-        if self.rate_limit is None:
-            return
-        seconds, why = expected_wait(self.rate_limit)
-        if seconds > 0:
-            event = HookEvent("wait", request.method, url(), attempt, reason=why, wait=seconds)
-            await self._emit("wait", event)
+    def _shown_error(
+        self, exc: CentrePointError, request: proto.Request, url: Shown
+    ) -> CentrePointError:
+        """The transport's error, told with the method and the URL as shown, secrets removed."""
+        text = proto.redact(str(exc), self._secrets())
+        if isinstance(exc, DecodeError):
+            return type(exc)(f"{request.method} {url()} {text}", url=url(), status=exc.status)
+        message = f"{request.method} {url()} failed: {text}"
+        if request.is_token:
+            message += self._auth_hint()
+        return type(exc)(message)
 
-    async def _emit(self, name: HookName, event: HookEvent) -> None:
-        """Await the ``name`` hooks with ``event`` (callers skip making it when there are none)."""
-        for hook in self._hooks[name]:
-            await hook(event)
+    def _auth_hint(self) -> str:
+        """A hint when the token host is the default while the API host is not."""
+        if self.auth_url == proto.DEFAULT_AUTH_URL and self.base_url != proto.DEFAULT_BASE_URL:
+            return (
+                f" (tokens are asked of {self.auth_url}, the default: set auth_url= or "
+                f"{proto.ENV_AUTH_URL} when base_url points elsewhere)"
+            )
+        return ""
 
-    async def _send(self, request: proto.Request, url: Shown) -> _Answer:
-        """Send ``request`` once (with the bearer token unless it is the token request).
+    # --- one API call: attempts, the 401 replay, retries -------------------------------------
 
-        ``url`` gives the request's URL as shown (:meth:`_shown_url`), made once per call.
-        """
-        session = self._get_session()
-        headers = dict(request.headers)
-        token = None
+    async def _attempt(self, request: proto.Request, url: Shown, attempt: int) -> Answer:
+        """One try: send with the scope's token; on a 401 renew the token and replay once."""
+        source = self._tokens.source(proto.scope_of(request.url, self.base_url))
+        bearer = None
         if not request.is_token:
-            token = await self._auth.get()
-            headers["Authorization"] = f"Bearer {token}"
-        attempt = _attempt_number.get()
-        if self._hooks["request"]:
-            await self._emit("request", HookEvent("request", request.method, url(), attempt))
-        if self._hooks["wait"]:
-            await self._announce_wait(request, url, attempt)
-        self.stats.requests += 1
-        with tracing.span(request.method, url, client=True, resend_count=attempt - 1) as span:
-            started = time.monotonic()
-            failure: CentrePointError | None = None
-            status = 0
-            try:
-                status, answer_headers, body = await self._exchange(session, request, headers, url)
-            except _Failed as failed:
-                status, failure = failed.status, failed.error
-            elapsed = time.monotonic() - started
-            if status:
-                span.set_attribute("http.response.status_code", status)
-            if failure is not None:
-                # raised here, outside the except block: the aiohttp error (whose request
-                # information holds the Authorization header) is not chained as __context__,
-                # and with a fresh traceback, whose frames do not hold aiohttp's response
-                del headers, token
-                tracing.fail(span, failure)
-                if log.isEnabledFor(logging.DEBUG):
-                    extra = _log_extra(request.method, url(), status, attempt, elapsed)
-                    log.debug("%s %s failed: %s", request.method, url(), failure, extra=extra)
-                raise failure.with_traceback(None)
-            if status >= 400:
-                span.set_attribute("error.type", str(status))
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s %s -> %d (%d bytes, %.0f ms)",
-                request.method,
-                url(),
-                status,
-                len(body),
-                elapsed * 1000,
-                extra=_log_extra(request.method, url(), status, attempt, elapsed),
-            )
-        if self._hooks["response"]:
-            event = HookEvent(
-                "response", request.method, url(), attempt, status=status, elapsed=elapsed
-            )
-            await self._emit("response", event)
-        return _Answer(status, answer_headers, body, token)
-
-    async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        request: proto.Request,
-        headers: Mapping[str, str],
-        url: Shown,
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        """The status, headers and body of one request; any failure as :class:`_Failed`.
-
-        The aiohttp response (whose request information holds the Authorization header)
-        lives in this frame only, which no error raised by the client keeps. A pager's
-        :data:`~centrepoint_async._pager.exchange_gate`, when this task has one, is held from
-        sending to the answer's last byte, before the rate limiter's slot.
-        """
-        status = 0
-        proxy = self._proxy(request.url)
-        try:
-            async with (
-                exchange_gate.get() or contextlib.nullcontext(),
-                self._slot(),
-                session.request(
-                    request.method,
-                    request.url,
-                    params=request.params,
-                    data=request.data,
-                    headers=headers,
-                    timeout=_aiohttp_timeout(self.timeout),
-                    allow_redirects=False,
-                    proxy=proxy.url,
-                    proxy_auth=proxy.auth,
-                ) as response,
-            ):
-                status = response.status
-                return status, response.headers, await self._read(response, request.method, url)
-        except CentrePointError as exc:
-            error: CentrePointError = exc
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            error = self._transport_error(exc, request.method, url)
-        raise _Failed(status, error)
-
-    async def _read(self, response: aiohttp.ClientResponse, method: str, url: Shown) -> bytes:
-        """The whole answer, decompressed, refused once past ``max_response_size``."""
-        limit = self.max_response_size
-        length = response.content_length  # parsed from the headers on every access
-        if length is not None and length > limit:
-            raise ResponseTooLargeError(
-                f"{method} {url()} answered {response.status} with Content-Length "
-                f"{length}, over max_response_size ({limit} bytes)",
-                url=url(),
-                status=response.status,
-            )
-        chunks: list[bytes] = []
-        size = 0
-        # the stream holds decompressed bytes: a small gzip body that inflates past the
-        # limit stops here, not after it has filled memory
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise ResponseTooLargeError(
-                    f"{method} {url()} answered {response.status} with more than "
-                    f"max_response_size ({limit} bytes, decompressed); reading stopped",
-                    url=url(),
-                    status=response.status,
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _transport_error(self, exc: Exception, method: str, url: Shown) -> CentrePointError:
-        """The typed, redacted error for what aiohttp raised (never chained to it)."""
-        text = proto.redact(str(exc), self._secrets()) or "timed out"
-        cls: type[CentrePointError]
-        if isinstance(exc, aiohttp.InvalidURL) or (
-            isinstance(exc, ValueError) and not isinstance(exc, aiohttp.ClientError)
-        ):
-            # aiohttp refuses a header value or URL it cannot send: the caller's setting
-            return ConfigurationError(f"{method} {url()} cannot be sent: {text}")
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            cls = ConnectError
-        elif isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it
-            cls = RequestTimeoutError
-        else:
-            cls = TransportError
-        return cls(f"{method} {url()} failed: {type(exc).__name__}: {text}")
-
-    async def _attempt(self, request: proto.Request, url: Shown) -> _Answer:
-        """One try: send, and on a 401 renew the token and replay once."""
-        answer = await self._send(request, url)
-        if answer.status == 401 and answer.token is not None and self._auth.can_refresh:
-            log.debug("%s answered 401: renewing the token and replaying", request.url)
-            self._auth.invalidate(answer.token)
-            answer = await self._send(request, url)
+            token = await source.get(attempt)
+            bearer = f"Bearer {token}"
+        answer = await self._exchange(request, url, attempt, bearer)
+        if answer.status == 401 and bearer is not None and source.can_refresh:
+            log.debug("%s answered 401: renewing the token and replaying", url())
+            source.invalidate(bearer.removeprefix("Bearer "))
+            bearer = f"Bearer {await source.get(attempt)}"
+            answer = await self._exchange(request, url, attempt, bearer)
         return answer
 
-    async def _with_retry(
-        self, request: proto.Request, url: Shown, decode: Callable[[_Answer], T]
-    ) -> T:
-        """Send ``request`` and ``decode`` its answer, retried by the policy: one API call.
-
-        ``url`` gives the request's URL as shown (:meth:`_shown_url`).
-        """
+    async def _call(self, request: proto.Request, decode: Callable[[Answer], T]) -> T:
+        """Send ``request`` and ``decode`` its answer, retried by the policy: one API call."""
+        url = self._shown_url(request)
         started = time.monotonic()
         attempts = 0
 
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
-            _attempt_number.set(attempts)
             self.stats.attempts += 1
             if attempts > 1:
                 self.stats.retries += 1
-            answer = await self._attempt(request, url)
+            answer = await self._attempt(request, url, attempts)
             try:
                 return decode(answer)
             except APIError as exc:
@@ -573,19 +406,18 @@ class CentrePointClient:
 
         A ``Retry-After`` of 10**9 must not hang every request sharing the limiter: nobody
         waits for an answer longer than the budget, so the limiter is paused no longer either.
-        Without a retry policy the cap is the default policy's ``max_delay`` (120 s).
         """
-        budget = self.retry.max_delay if self.retry is not None else _DEFAULT_MAX_DELAY
+        budget = (self.retry or RetryPolicy()).max_delay
         return max(0.0, min(wait, budget - (time.monotonic() - started)))
 
-    async def _fetch_token(self) -> proto.Token:
-        """One token request, no retry loop of its own: it is a step of the API call's attempt."""
+    async def _fetch_token(self, scopes: tuple[str, ...], attempt: int) -> proto.Token:
+        """One token request: a step of the API call's attempt, no retry loop of its own."""
         request = proto.token_request(
-            self.auth_url, self._client_id or "", self._client_secret, self.scopes
+            self.auth_url, self._client_id or "", self._client_secret, scopes
         )
         self.stats.token_requests += 1
         url = self._shown_url(request)
-        answer = await self._send(request, url)
+        answer = await self._attempt(request, url, attempt)
         return proto.decode_token(
             answer.status,
             answer.headers,
@@ -595,71 +427,78 @@ class CentrePointClient:
             now=time.monotonic(),
         )
 
-    async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """GET the full API ``path`` (e.g. ``/centrepoint/v3/Studies``) and return its JSON.
+    def _decoder(self, request: proto.Request, url: Shown) -> Callable[[Answer], tuple[Any, int]]:
+        """The JSON of a 2xx answer and its status; the typed error for any other."""
+        scope = proto.scope_of(request.url, self.base_url)
 
-        An escape hatch for endpoints this SDK does not wrap yet: authenticated, retried and
-        rate-limited like every call; errors are the typed ones.
+        def decode(answer: Answer) -> tuple[Any, int]:
+            try:
+                data = proto.decode_json(
+                    answer.status, answer.headers, answer.body, request.method, url, self._secrets()
+                )
+            except PermissionDeniedError as exc:
+                exc.add_note_about_scope(scope, self.scopes)
+                raise
+            return data, answer.status
+
+        return decode
+
+    # --- the storage host (data files): a session without the API's credentials --------------
+
+    def _network(self) -> AiohttpTransport:
+        if not isinstance(self.transport, AiohttpTransport):
+            raise ConfigurationError(
+                "downloads from the storage host need the network transport (not transport=)"
+            )
+        return self.transport
+
+    def storage_session(self) -> aiohttp.ClientSession:
+        """The aiohttp session downloads use: the client's own (or the caller's ``session=``).
+
+        It carries no credentials: the bearer token is added to API requests only, and never
+        goes to the storage host.
         """
-        return await self._request_json("GET", path, params=params)
+        return self._network().session
 
-    async def _request_json(
+    def storage_proxy(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        """The proxy to reach ``url`` through (from the environment, for the client's own
+        session; none for a caller's)."""
+        return self._network().proxy_for(url)
+
+    # --- the seams the declarations use (and escape hatches for endpoints not wrapped) -------
+
+    async def request(
         self,
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: proto.Params = None,
         json: Any = None,
         idempotent: bool | None = None,
         read: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """Send ``method`` to the full API ``path`` (optionally a ``json`` body), return its JSON
-        (or what ``read`` makes of it: a :class:`DecodeError` it raises is given the answer's
-        URL and status).
+        """Send one API call to the full ``path`` (``/centrepoint/v3/...``) and return its JSON,
+        or what ``read`` makes of it.
 
-        The seam resource namespaces use. A request that is not ``idempotent`` (the default
-        for anything but GET) is sent again only when it surely never reached the server (a
-        failed connect, a 429): a POST that starts work must not start it twice.
+        Authenticated with the scope the path needs, rate-limited and retried like every call;
+        errors are the typed ones, and a :class:`DecodeError` that ``read`` raises is told the
+        answer's URL and status. A request that is not ``idempotent`` (the default for anything
+        but GET) is sent again only when it surely never reached the server (a failed connect,
+        a 429): a POST that creates something must not create it twice.
         """
         request = proto.api_request(
             self.base_url, path, params, method=method, json=json, idempotent=idempotent
         )
-        data, status, url = await self._answer(request)
+        url = self._shown_url(request)
+        data, status = await self._call(request, self._decoder(request, url))
         if read is None:
             return data
         with _about(url, status):  # read after the retries: the same answer would come again
             return read(data)
 
-    async def _answer(self, request: proto.Request) -> tuple[Any, int, Shown]:
-        """``request`` sent as every call is (retried): its answer's JSON, status and URL."""
-        url = self._shown_url(request)
-
-        def decode(answer: _Answer) -> tuple[Any, int]:
-            data = proto.decode_json(
-                answer.status, answer.headers, answer.body, request.method, url, self._secrets()
-            )
-            return data, answer.status
-
-        data, status = await self._with_retry(request, url, decode)
-        return data, status, url
-
-    async def _get_list(
-        self, path: str, parse: Callable[[Any], T], params: Mapping[str, str] | None = None
-    ) -> list[T]:
-        """GET a full API ``path`` answered with a plain JSON array (no paging), its items
-        built by ``parse``."""
-
-        def read(data: Any) -> list[T]:
-            if not isinstance(data, list):
-                raise DecodeError(f"GET {path}: expected a JSON array, got {type(data).__name__}")
-            return [parse(item) for item in data]
-
-        items: list[T] = await self._request_json("GET", path, params=params, read=read)
-        return items
-
-    async def _get_model(self, path: str, cls: type[T]) -> T:
-        model: T = await self._request_json("GET", path, read=_parser(cls, path))
-        return model
+    async def get_json(self, path: str, params: proto.Params = None) -> Any:
+        """GET the full API ``path`` and return its JSON (see :meth:`request`)."""
+        return await self.request("GET", path, params=params)
 
     @overload
     def paginate(
@@ -668,6 +507,7 @@ class CentrePointClient:
         parse: None = None,
         *,
         key: Callable[[Any], Any] | None = None,
+        params: proto.Params = None,
         **paging: Unpack[Paging],
     ) -> AsyncPager[Any]: ...
 
@@ -678,6 +518,7 @@ class CentrePointClient:
         parse: Callable[[Any], T],
         *,
         key: Callable[[T], Any] | None = None,
+        params: proto.Params = None,
         **paging: Unpack[Paging],
     ) -> AsyncPager[T]: ...
 
@@ -687,41 +528,29 @@ class CentrePointClient:
         parse: Callable[[Any], Any] | None = None,
         *,
         key: Callable[[Any], Any] | None = None,
+        params: proto.Params = None,
         **paging: Unpack[Paging],
     ) -> AsyncPager[Any]:
         """An :class:`AsyncPager` over the full API list ``path``, items built by ``parse``
         (without one, the decoded JSON items as they are).
 
-        An escape hatch for listings this SDK does not wrap yet (``limit``/``offset`` paging,
-        an object with an ``items`` list); ``key`` gives the id that drops repeats across
-        pages and detects a server paging in a loop; ``paging`` as for every list call.
+        ``key`` gives an item's id, which anchors pages and drops repeats (see
+        :class:`AsyncPager`); ``params`` are the listing's filters; ``paging`` as for every
+        list call. A :class:`DecodeError` that ``parse`` raises names the page's URL.
         """
-
-        # pages answered with another 2xx than 200, by offset: what their items' errors say
-        statuses: dict[int, int] = {}
+        filters = dict(params or {})
 
         async def fetch(page_offset: int, limit: int) -> Page[Any]:
-            request = proto.api_request(self.base_url, path, proto.page_params(page_offset, limit))
-            data, status, url = await self._answer(request)
+            query = {**filters, **proto.page_params(page_offset, limit)}
+            request = proto.api_request(self.base_url, path, query)
+            url = self._shown_url(request)
+            data, status = await self._call(request, self._decoder(request, url))
             with _about(url, status):
                 raw = proto.decode_page(data, "GET", path)
-            if status != 200:
-                statuses[page_offset] = status
-                if len(statuses) > _STATUSES_KEPT:
-                    del statuses[next(iter(statuses))]  # long typed: the oldest page is done
-            return Page(raw.items, page_offset, limit, raw.total_count)
+                items = raw.items if parse is None else [parse(item) for item in raw.items]
+            return Page(items, page_offset, limit, raw.total_count)
 
-        def locate(error: DecodeError, page_offset: int, limit: int) -> None:
-            """An item of a page refused: the error says that page's URL (made now) and status."""
-            request = proto.api_request(self.base_url, path, proto.page_params(page_offset, limit))
-            error.url, error.status = self._shown_url(request)(), statuses.get(page_offset, 200)
-
-        return AsyncPager(
-            fetch, parse=parse, key=key, _exchange_gated=True, _locate=locate, **paging
-        )
-
-
-_DEFAULT_MAX_DELAY = RetryPolicy().max_delay
+        return AsyncPager(fetch, key=key, **paging)
 
 
 class _TimedSlot:
@@ -729,7 +558,9 @@ class _TimedSlot:
 
     __slots__ = ("_slot", "_stats")
 
-    def __init__(self, slot: contextlib.AbstractAsyncContextManager[None], stats: ClientStats):
+    def __init__(
+        self, slot: contextlib.AbstractAsyncContextManager[None], stats: ClientStats
+    ) -> None:
         self._slot = slot
         self._stats = stats
 
@@ -744,10 +575,6 @@ class _TimedSlot:
         await self._slot.__aexit__(*exc_info)
 
 
-#: Odd statuses a pager's client remembers (far more pages than any pager holds at once).
-_STATUSES_KEPT = 1024
-
-
 @contextlib.contextmanager
 def _about(url: Shown, status: int) -> Iterator[None]:
     """A :class:`DecodeError` raised inside is about the answer at ``url``: it says so."""
@@ -758,16 +585,16 @@ def _about(url: Shown, status: int) -> Iterator[None]:
         raise
 
 
-def _retry_policy(retry: RetryPolicy | _Default | None) -> RetryPolicy | None:
-    if retry is _NEW_RETRY:
+def _retry_policy(retry: RetryPolicy | Default | None) -> RetryPolicy | None:
+    if retry == "default":
         return RetryPolicy()  # each client its own rng
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise ConfigurationError("retry must be a RetryPolicy or None")
     return retry
 
 
-def _rate_limiter(rate_limit: RateLimiter | _Default | None) -> RateLimiter | None:
-    if rate_limit is _NEW_RATE_LIMIT:
+def _rate_limiter(rate_limit: RateLimiter | Default | None) -> RateLimiter | None:
+    if rate_limit == "default":
         return RateLimit()
     if rate_limit is not None and not isinstance(rate_limit, RateLimiter):
         raise ConfigurationError(
@@ -776,17 +603,25 @@ def _rate_limiter(rate_limit: RateLimiter | _Default | None) -> RateLimiter | No
     return rate_limit
 
 
-@functools.lru_cache(maxsize=16)
-def _aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
-    """``timeout.to_aiohttp()``, made once per distinct ``Timeout`` (both are frozen)."""
-    return timeout.to_aiohttp()
-
-
-def _timeout(timeout: float | Timeout) -> Timeout:
-    if isinstance(timeout, Timeout):
-        return timeout
-    proto.check_number(timeout, "timeout")
-    return Timeout(total=float(timeout))
+def _transport(
+    transport: Transport | None,
+    session: aiohttp.ClientSession | None,
+    timeout: float | Timeout,
+    max_response_size: int,
+    max_connections: int,
+) -> Transport:
+    if transport is None:
+        return AiohttpTransport(
+            session,
+            timeout=timeout,
+            max_response_size=max_response_size,
+            max_connections=max_connections,
+        )
+    if session is not None:
+        raise ConfigurationError("give either session= or transport=, not both")
+    if not isinstance(transport, Transport):
+        raise ConfigurationError("transport must have async send(request) and aclose()")
+    return transport
 
 
 def _log_extra(
@@ -803,110 +638,3 @@ def _log_extra(
         "attempt": attempt,
         "elapsed": elapsed,
     }
-
-
-def _by_id(item: Any) -> Any:
-    return item.id
-
-
-def raw_id(item: Any) -> Any:
-    """The ``id`` of a history item as sent (decoded JSON), if it has one: its dedupe key."""
-    return item.get("id") if isinstance(item, dict) else None
-
-
-def _parser(cls: type[T], where: str | None = None) -> Callable[[Any], T]:
-    """Build ``cls`` from one JSON value by the converter's rules (which decide what a
-    non-object or an item without an id is); a failure is a :class:`DecodeError`."""
-
-    def parse(item: Any) -> T:
-        try:
-            return structure(item, cls)
-        except CentrePointError:
-            raise
-        except Exception as exc:  # the converter refused the server's JSON
-            error = DecodeError(f"{where or cls.__name__}: {exc}")
-        # raised outside the handler: the converter's error (which holds the item) is not
-        # chained; the message says what it refused
-        raise error
-
-    return parse
-
-
-class Paging(TypedDict, total=False):
-    """The paging options every list call takes (see :class:`AsyncPager`)."""
-
-    page_size: int  # 1 to MAX_PAGE_SIZE (100); default 100
-    offset: int  # where the listing starts; default 0
-    max_items: int | None  # stop after this many positions; default all
-    concurrency: int  # pages fetched at once; default 1
-
-
-class _Namespace:
-    __slots__ = ("_client",)
-
-    def __init__(self, client: CentrePointClient) -> None:
-        self._client = client
-
-
-class Studies(_Namespace):
-    """``client.studies``: the studies the credentials can see."""
-
-    __slots__ = ()
-
-    def list(self, **paging: Unpack[Paging]) -> AsyncPager[Study]:
-        """Every study, page by page."""
-        return self._client.paginate(proto.STUDIES_PATH, _parser(Study), **paging, key=_by_id)
-
-    async def get(self, study_id: int) -> Study:
-        """One study by id."""
-        return await self._client._get_model(proto.study_path(study_id), Study)
-
-
-class WebhookEvents(_Namespace):
-    """``client.webhook_events``: the kinds of events webhooks can subscribe to."""
-
-    __slots__ = ()
-
-    def list(self, **paging: Unpack[Paging]) -> AsyncPager[WebhookEvent]:
-        """Every webhook event type."""
-        return self._client.paginate(
-            proto.WEBHOOK_EVENTS_PATH, _parser(WebhookEvent), **paging, key=_by_id
-        )
-
-
-class Webhooks(_Namespace):
-    """``client.webhooks``: a study's webhook registrations and their delivery history."""
-
-    __slots__ = ()
-
-    def list(self, study_id: int, **paging: Unpack[Paging]) -> AsyncPager[Webhook]:
-        """The webhooks a study is subscribed to."""
-        return self._client.paginate(
-            proto.webhooks_path(study_id), _parser(Webhook), **paging, key=_by_id
-        )
-
-    async def get(self, study_id: int, webhook_id: int) -> Webhook:
-        """One webhook registration."""
-        return await self._client._get_model(proto.webhook_path(study_id, webhook_id), Webhook)
-
-    def history(
-        self, study_id: int, webhook_id: int, **paging: Unpack[Paging]
-    ) -> AsyncPager[WebhookDelivery]:
-        """Every delivery attempt of a webhook, in the order the server lists them."""
-        return self._client.paginate(
-            proto.history_path(study_id, webhook_id), structure_delivery, **paging, key=_by_id
-        )
-
-    def raw_history(
-        self, study_id: int, webhook_id: int, **paging: Unpack[Paging]
-    ) -> AsyncPager[Any]:
-        """The same deliveries as :meth:`history`, each exactly as the API sent it.
-
-        Items are the decoded JSON (a dict per delivery, nothing parsed or renamed; anything
-        else the server sends is passed on unchanged), for exports that must keep every byte
-        of meaning. Paging, ordering, repeats dropped by ``id`` and ``resume_offset`` are those
-        of :meth:`history`.
-        """
-        return self._client.paginate(
-            proto.history_path(study_id, webhook_id), None, **paging, key=raw_id
-        )

@@ -1,5 +1,4 @@
-"""From an event to the data: ``client.subjects``, ``client.uploads``,
-``client.daily_statistics`` and ``client.data_retrieval``.
+"""From an event to the data: ``client.data_retrieval``.
 
 The documented workflow (ActiGraph's Raw Activity Data Request and Epoch Data Requests pages):
 ``raw_processing_complete`` -> ``POST /dataretrieval/v3/RawActivityRequests`` -> (poll
@@ -15,8 +14,7 @@ the server refused it for the ceiling (``fetch_raw`` waits and tries again). Any
 one's requests, so a lost answer cannot be checked, and a duplicate is worse than an error the
 caller sees. Everything after the create is a GET, retried as usual.
 
-Scopes: subjects and uploads need ``CentrePoint``, daily statistics ``Analytics``, data
-retrieval ``DataRetrieval``; give them in ``CentrePointClient(scopes=...)``.
+Scope ``DataRetrieval`` (asked for by the client on its own, unless ``scopes=`` says otherwise).
 """
 
 from __future__ import annotations
@@ -28,35 +26,29 @@ import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
+from typing import Any, Literal
 
 import aiohttp
 
-from . import _protocol as proto
-from ._converter import builder
+from . import _endpoints as ep
 from ._download import download_file
+from ._endpoints import Caller
 from ._exceptions import APIError, CentrePointError, ConfigurationError, DecodeError
-from ._models import DailyStatisticsCompleteEvent, DataRetrievalCompleteEvent
-from ._pager import AsyncPager
-from ._resources import DataRetrievalFile, DataRetrievalRequest, DownloadUrl, Subject, Upload
+from ._models import DataRetrievalCompleteEvent
+from ._namespaces import Namespace
+from ._protocol import check_id
+from ._resources import DataRetrievalFile, DataRetrievalRequest, DownloadUrl
 from ._retry import backoff
-
-if TYPE_CHECKING:
-    from ._client import CentrePointClient, Paging
 
 __all__ = [
     "GT3X_MAX_SPAN",
     "MAX_ACTIVE",
-    "DailyStatistics",
     "DataRetrieval",
     "DataRetrievalError",
-    "Subjects",
-    "Uploads",
     "split_range",
 ]
 
 log = logging.getLogger("centrepoint_async")
-T = TypeVar("T")
 Kind = Literal["raw", "epoch"]
 
 #: At most this many data retrieval requests of an account may be active at once.
@@ -72,28 +64,6 @@ class DataRetrievalError(CentrePointError):
     def __init__(self, message: str, tracking_id: str | None = None) -> None:
         super().__init__(message)
         self.tracking_id = tracking_id
-
-
-# --- paths (full API paths on the prefixes of _protocol) -------------------------------------
-
-
-def _subjects_path(study_id: object) -> str:
-    return f"{proto.study_path(study_id)}/Subjects"
-
-
-def _subject_path(study_id: object, subject_id: object) -> str:
-    return f"{_subjects_path(study_id)}/{proto.check_id(subject_id, 'subject_id')}"
-
-
-def _requests_path(kind: Kind) -> str:
-    name = "RawActivityRequests" if kind == "raw" else "EpochRequests"
-    return f"{proto.DATA_RETRIEVAL_PREFIX}/{name}"
-
-
-def _tracking_path(kind: Kind, tracking_id: str) -> str:
-    if not isinstance(tracking_id, str) or not tracking_id or "/" in tracking_id:
-        raise ConfigurationError(f"tracking_id must be a request's id, got {tracking_id!r}")
-    return f"{_requests_path(kind)}/{tracking_id}"
 
 
 def _utc_text(value: datetime, name: str) -> str:
@@ -115,110 +85,21 @@ def split_range(
     return pieces
 
 
-def _parse(cls: type[T], what: str) -> Callable[[Any], T]:
-    """Items of ``cls``, read leniently (the converter's rule 6: an unreadable field is left
-    ``None``); an item the converter cannot build (no id) is a :class:`DecodeError`."""
-    build = builder(cls, lenient=True)
-
-    def parse(item: Any) -> T:
-        try:
-            return build(item)
-        except DecodeError:
-            raise
-        except (TypeError, ValueError) as exc:
-            raise DecodeError(f"{what}: an item is not a {cls.__name__}: {exc}") from None
-
-    return parse
-
-
-def _object(cls: type[T], what: str) -> Callable[[Any], T]:
-    """An answer that is one object of ``cls`` (anything else is a :class:`DecodeError`)."""
-    parse = _parse(cls, what)
-
-    def read(data: Any) -> T:
-        if not isinstance(data, dict):
-            raise DecodeError(f"{what}: expected a {cls.__name__} object")
-        return parse(data)
-
-    return read
-
-
-def _by_id(item: Any) -> Any:
-    return item.id
-
-
-class _Namespace:
-    __slots__ = ("_client",)
-
-    def __init__(self, client: CentrePointClient) -> None:
-        self._client = client
-
-    def _pager(
-        self,
-        path: str,
-        cls: type[T],
-        paging: Paging,
-        key: Callable[[T], Any] | None = _by_id,
-    ) -> AsyncPager[T]:
-        return self._client.paginate(path, _parse(cls, f"GET {path}"), **paging, key=key)
-
-    async def _one(self, path: str, cls: type[T]) -> T:
-        one: T = await self._client._request_json("GET", path, read=_object(cls, f"GET {path}"))
-        return one
-
-
-class Subjects(_Namespace):
-    """``client.subjects``: a study's subjects (scope ``CentrePoint``)."""
-
-    __slots__ = ()
-
-    def list(self, study_id: int, **paging: Unpack[Paging]) -> AsyncPager[Subject]:
-        """Every subject of a study."""
-        return self._pager(_subjects_path(study_id), Subject, paging)
-
-    async def get(self, study_id: int, subject_id: int) -> Subject:
-        """One subject."""
-        return await self._one(_subject_path(study_id, subject_id), Subject)
-
-
-class Uploads(_Namespace):
-    """``client.uploads``: a subject's uploads (scope ``CentrePoint``)."""
-
-    __slots__ = ()
-
-    def list(self, study_id: int, subject_id: int, **paging: Unpack[Paging]) -> AsyncPager[Upload]:
-        """Every upload of a subject, with its ``upload_files``."""
-        return self._pager(f"{_subject_path(study_id, subject_id)}/Uploads", Upload, paging)
-
-    async def get(self, study_id: int, subject_id: int, upload_id: int) -> Upload:
-        """One upload."""
-        path = f"{_subject_path(study_id, subject_id)}/Uploads/"
-        return await self._one(path + str(proto.check_id(upload_id, "upload_id")), Upload)
-
-
-class DailyStatistics(_Namespace):
-    """``client.daily_statistics``: a subject's daily statistics (scope ``Analytics``)."""
-
-    __slots__ = ()
-
-    def list(
-        self, study_id: int, subject_id: int, **paging: Unpack[Paging]
-    ) -> AsyncPager[DailyStatisticsCompleteEvent]:
-        """Every day of statistics: the same object a ``daily_statistics_complete`` carries."""
-        path = (
-            f"{proto.ANALYTICS_PREFIX}/Studies/{proto.check_id(study_id, 'study_id')}"
-            f"/Subjects/{proto.check_id(subject_id, 'subject_id')}/DailyStatistics"
-        )
-        # no de-duplication by id: a day's id is optional in the documents
-        return self._pager(path, DailyStatisticsCompleteEvent, paging, None)
-
-
 def _is_ceiling(exc: APIError) -> bool:
     """True if the server refused a create because too many requests are active."""
     return exc.status in (400, 409, 429) and "active" in exc.body.lower()
 
 
-class DataRetrieval(_Namespace):
+def _requests(kind: Kind) -> tuple[ep.Endpoint[DataRetrievalRequest], ep.Endpoint[Any]]:
+    """The declarations of a kind of request: its state, and its files."""
+    if kind == "raw":
+        return ep.RAW_REQUEST, ep.RAW_REQUEST_FILES
+    if kind == "epoch":
+        return ep.EPOCH_REQUEST, ep.EPOCH_REQUEST_FILES
+    raise ConfigurationError(f"kind must be 'raw' or 'epoch', got {kind!r}")
+
+
+class DataRetrieval(Namespace):
     """``client.data_retrieval``: raw and epoch data requests, their files, downloads.
 
     ``fetch_raw`` keeps at most ``MAX_ACTIVE`` of this client's requests active (more wait
@@ -228,7 +109,7 @@ class DataRetrieval(_Namespace):
 
     __slots__ = ("_slots", "_waiters")
 
-    def __init__(self, client: CentrePointClient) -> None:
+    def __init__(self, client: Caller) -> None:
         super().__init__(client)
         self._slots = asyncio.Semaphore(MAX_ACTIVE)
         self._waiters: dict[str, asyncio.Event] = {}
@@ -237,11 +118,8 @@ class DataRetrieval(_Namespace):
 
     async def _create(self, kind: Kind, body: dict[str, Any]) -> DataRetrievalRequest:
         # not idempotent: resent only when it never reached the server (module docstring)
-        path = _requests_path(kind)
-        read = _object(DataRetrievalRequest, f"POST {path}")
-        created: DataRetrievalRequest = await self._client._request_json(
-            "POST", path, json=body, read=read
-        )
+        endpoint = ep.RAW_REQUEST_CREATE if kind == "raw" else ep.EPOCH_REQUEST_CREATE
+        created: DataRetrievalRequest = await endpoint.call(self._client, json=body)
         return created
 
     async def request_raw(
@@ -263,8 +141,8 @@ class DataRetrieval(_Namespace):
             raise ConfigurationError(f"file_format must be one of {FORMATS}, got {file_format!r}")
         body = {
             "fileFormat": file_format.lower(),
-            "studyId": proto.check_id(study_id, "study_id"),
-            "subjectId": proto.check_id(subject_id, "subject_id"),
+            "studyId": check_id(study_id, "study_id"),
+            "subjectId": check_id(subject_id, "subject_id"),
             "beginTimestampUtc": _utc_text(begin, "begin"),
             "endTimestampUtc": _utc_text(end, "end"),
         }
@@ -288,8 +166,8 @@ class DataRetrieval(_Namespace):
             "fileFormat": "csv",
             "summaryLengthSeconds": summary_length_seconds,
             "includePartialEpochs": include_partial_epochs,
-            "studyId": proto.check_id(study_id, "study_id"),
-            "subjectId": proto.check_id(subject_id, "subject_id"),
+            "studyId": check_id(study_id, "study_id"),
+            "subjectId": check_id(subject_id, "subject_id"),
             "beginTimestampUtc": _utc_text(begin, "begin"),
             "endTimestampUtc": _utc_text(end, "end"),
         }
@@ -299,27 +177,19 @@ class DataRetrieval(_Namespace):
 
     async def get(self, tracking_id: str, *, kind: Kind = "raw") -> DataRetrievalRequest:
         """A request's current state (``kind="epoch"`` for epoch requests)."""
-        return await self._one(_tracking_path(kind, tracking_id), DataRetrievalRequest)
+        state: DataRetrievalRequest = await _requests(kind)[0].call(self._client, tracking_id)
+        return state
 
     async def files(self, tracking_id: str, *, kind: Kind = "raw") -> list[DataRetrievalFile]:
         """The files of a completed request (the API answers a plain array)."""
-        path = f"{_tracking_path(kind, tracking_id)}/datafiles"
-        return await self._client._get_list(path, _parse(DataRetrievalFile, f"GET {path}"))
+        files: list[DataRetrievalFile] = await _requests(kind)[1].call(self._client, tracking_id)
+        return files
 
     async def download_url(self, data_file_id: str) -> DownloadUrl:
         """A fresh pre-signed link to a data file (valid for about two minutes)."""
-        if not isinstance(data_file_id, str) or not data_file_id or "/" in data_file_id:
-            raise ConfigurationError(f"data_file_id must be a file's id, got {data_file_id!r}")
-        path = f"{proto.DATA_RETRIEVAL_PREFIX}/DataFiles/{data_file_id}/downloadurl"
-        parse = _object(DownloadUrl, f"GET {path}")
-
-        def read(data: Any) -> DownloadUrl:
-            link = parse(data)
-            if not link.download_url.startswith(("https://", "http://")):
-                raise DecodeError(f"GET {path}: the answer has no download URL")
-            return link
-
-        link: DownloadUrl = await self._client._request_json("GET", path, read=read)
+        link: DownloadUrl = await ep.DOWNLOAD_URL.call(self._client, data_file_id)
+        if not link.download_url.startswith(("https://", "http://")):
+            raise DecodeError(f"GET {ep.DOWNLOAD_URL.path}: the answer has no download URL")
         return link
 
     # --- downloads --------------------------------------------------------------------------
@@ -347,7 +217,7 @@ class DataRetrieval(_Namespace):
 
         # the client's session carries no credentials (_send adds the token to API requests
         # only); a caller's session with a default Authorization header is not used here
-        session = self._client._get_session()
+        session = self._client.storage_session()
         if "Authorization" not in session.headers:
             return await download_file(
                 session,
@@ -356,7 +226,7 @@ class DataRetrieval(_Namespace):
                 renew,
                 max_attempts=max_attempts,
                 read_timeout=read_timeout,
-                proxy_for=self._client._proxy,
+                proxy_for=self._client.storage_proxy,
             )
         async with aiohttp.ClientSession() as clean:
             return await download_file(

@@ -157,7 +157,25 @@ class AuthenticationError(APIError):
 
 
 class PermissionDeniedError(APIError):
-    """403: the credentials lack a scope, or plain HTTP was used."""
+    """403: the credentials lack a scope, or plain HTTP was used.
+
+    ``scope`` is the OAuth scope the call needs (``CentrePoint``, ``DataAccess``,
+    ``Analytics`` or ``DataRetrieval``), when known; the message names it.
+    """
+
+    #: The scope the refused call needs, when known.
+    scope: str | None = None
+
+    def add_note_about_scope(self, scope: str | None, granted: tuple[str, ...] | None) -> None:
+        """Name the scope the call needs (and whether the client asked for it) in the message."""
+        if scope is None:
+            return
+        self.scope = scope
+        if granted is not None and scope not in granted:
+            note = f"this call needs the scope {scope!r}, not in the client's scopes={granted!r}"
+        else:
+            note = f"this call needs the scope {scope!r}: the credentials may not be granted it"
+        self.args = (f"{self.args[0]} ({note})", *self.args[1:])
 
 
 class NotFoundError(APIError):

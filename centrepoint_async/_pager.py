@@ -1,27 +1,38 @@
 """Offset/limit pagination: :class:`AsyncPager` and :class:`Page`.
 
-How a listing is walked (the public documents show ``links`` empty or pointing elsewhere, and a
-``totalCount`` that can be wrong both ways):
+The API pages by ``offset``/``limit`` only, its ``links`` are empty or point elsewhere, and its
+``totalCount`` can be wrong both ways. Offsets also move: the webhook history is newest first,
+so every delivery that arrives during a walk pushes the older ones to higher offsets. How a
+listing is walked, so that nothing is lost or repeated:
 
-- Pages are requested by ``offset``/``limit`` only. The listing ends at the first page shorter
-  than the limit asked for (or empty), never because of ``totalCount`` alone.
-- With ``concurrency > 1`` the first ``concurrency`` pages are requested at once, before any
-  ``totalCount`` is known (probing ahead: a listing shorter than that costs a few empty
-  pages, never time); then the pages ``totalCount`` promises are fetched up to
-  ``concurrency`` at a time, a new request starting the moment one finishes (whatever the
-  consumer is doing), and yielded in order. As many more requests are made ready (URL,
-  token, span) and wait at a gate the client holds around each exchange, so the next one
-  goes on the wire as soon as an answer's last byte is read, while that answer is decoded.
-  Past that promise pages are probed one at a time, so a ``totalCount`` that is too low
-  costs speed, never items, and one that is too high costs at most the requests already on
-  the wire (those made ready past the end are dropped as soon as a short page shows it).
-- Items repeated across a page boundary (an ``id`` already yielded from the previous page:
-  offsets shift when the server inserts items meanwhile) are dropped. A full page whose ids
-  were all seen within the last :data:`LOOP_WINDOW` pages raises :class:`PaginationError`:
-  a server cycling through pages (the same page again, or two pages alternating) would
-  otherwise be walked forever.
-- A page that cannot be parsed (no ``items`` list, an item the model refuses) raises a
-  :class:`DecodeError`; like every error out of the pager it carries ``resume_offset``.
+- **The end** is the first page shorter than the limit asked for (or empty), never
+  ``totalCount`` alone.
+- **An anchor.** With a ``key`` (the item's id) and pages of at least two items, each page after
+  the first is requested from the position of the last item yielded (one item of overlap). That
+  item, the anchor, must come back first. Where it comes back later in the page, items were
+  inserted before it: the repeats before it are dropped. Where it does not come back at all:
+
+  - the page holds only items yielded within the last :data:`LOOP_WINDOW` pages: the listing
+    moved ahead by more than a page (deliveries that arrived during a long pause); the walk
+    goes on one page further, yielding nothing, until it finds the anchor again;
+  - the page was requested before the page that yielded the anchor was read (a page fetched
+    ahead while an earlier one waited for a retry): it may predate inserts that page saw, so
+    it is requested again, and the pages fetched ahead with it are dropped;
+  - otherwise (the anchor was deleted): the page is taken as it is, less any repeats.
+
+  So a page is only trusted when it provably continues the one before it, whatever order the
+  server read them in.
+- **Loops.** Items yielded long before coming back at the end of a full page (a server
+  wrapping ``offset % totalCount``), or :data:`LOOP_WINDOW` full pages in a row that bring
+  nothing new, raise :class:`PaginationError` (after the new items before the loop). Items
+  yielded are remembered in a fixed-size filter (:data:`SEEN_FILTER_BYTES`), so memory does
+  not grow with the listing; a loop is only called when its run of repeats is too long for
+  the filter's false positives to make (one chance in 10**12).
+- **Concurrency.** With ``concurrency > 1`` the first ``concurrency`` pages are requested at
+  once, before any ``totalCount`` is known; then the pages ``totalCount`` promises are fetched
+  up to ``concurrency`` at a time, a new request starting as soon as one finishes, and yielded
+  in order. No new request starts while ``concurrency`` answered pages wait for the consumer.
+  Past the promise, pages are probed one at a time.
 - ``resume_offset`` is the offset of the first item not yet yielded; errors raised out of the
   pager carry it, so a new pager started there finishes the listing.
 """
@@ -29,37 +40,43 @@ How a listing is walked (the public documents show ``links`` empty or pointing e
 from __future__ import annotations
 
 import asyncio
-import functools
+import math
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from contextvars import ContextVar
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypedDict, TypeVar
 
 import attrs
 
-from ._exceptions import CentrePointError, DecodeError, PaginationError
+from ._exceptions import CentrePointError, PaginationError
 from ._protocol import MAX_PAGE_SIZE, check_count, check_page_size
 
-__all__ = ["AsyncPager", "Page"]
+__all__ = ["AsyncPager", "Page", "Paging"]
 
 T = TypeVar("T")
 
-#: Pages remembered by the loop detection: a full page made only of ids seen within this
-#: many pages is a cycle, not progress.
+#: Pages whose ids are remembered exactly (repeats across boundaries, the listing moving
+#: ahead); also the number of full pages in a row without a new item that is taken as a loop.
 LOOP_WINDOW = 16
 
-#: Items typed between two yields to the event loop (see ``AsyncPager._typed``).
-PARSE_SLICE = 20
+#: Size of the filter remembering every id yielded in a walk (a Bloom filter, 3 hashes): a
+#: full page seen before is a loop. A false alarm needs a whole page of false positives.
+SEEN_FILTER_BYTES = 4 * 1024 * 1024
+_HASHES = 3
 
-#: Set in the page requests a pager runs ahead: the client holds it around each HTTP exchange
-#: (from sending to the last byte of the answer), so ``concurrency`` bounds requests on the
-#: wire while the next ones are made ready and the finished ones decoded outside it.
-exchange_gate: ContextVar[_Gate | None] = ContextVar("exchange_gate", default=None)
+
+class Paging(TypedDict, total=False):
+    """The paging options every list call takes (see :class:`AsyncPager`)."""
+
+    page_size: int  # 1 to MAX_PAGE_SIZE (100); default 100
+    offset: int  # where the listing starts; default 0
+    max_items: int | None  # stop after this many positions; default all
+    concurrency: int  # pages fetched at once; default 1
 
 
 @attrs.frozen
 class Page(Generic[T]):
-    """One page of a listing, as the server sent it (minus repeats of the previous page)."""
+    """One page of a listing, as the server sent it (minus repeats of the pages before it)."""
 
     items: list[T]
     offset: int  # the offset this page was requested at
@@ -70,15 +87,6 @@ class Page(Generic[T]):
 FetchPage = Callable[[int, int], Awaitable[Page[Any]]]
 
 
-@attrs.frozen
-class _Chunk(Generic[T]):
-    """A page ready to yield: kept items with the listing position of each."""
-
-    page: Page[T]
-    positions: list[int]
-    end: int  # position just past the last item the server sent
-
-
 class AsyncPager(Generic[T]):
     """The items of a paginated listing, fetched lazily.
 
@@ -86,30 +94,21 @@ class AsyncPager(Generic[T]):
     :meth:`pages` yields :class:`Page` objects; :meth:`collect` returns a list. Each iteration
     starts a fresh walk at ``offset``. Memory is bounded by about ``concurrency`` pages.
 
-    ``fetch(offset, limit)`` returns a :class:`Page`; each call in progress counts against
-    ``concurrency``. (The client's own listings count only their HTTP exchanges, so that the
-    next request is ready to go while an answer is decoded: ``_exchange_gated``.)
+    ``fetch(offset, limit)`` returns a :class:`Page` of items; ``key(item)`` gives the id that
+    anchors pages and drops repeats (without one, pages are trusted as they come).
     """
 
     def __init__(
         self,
         fetch: FetchPage,
         *,
-        parse: Callable[[Any], T] | None = None,
         page_size: int = MAX_PAGE_SIZE,
         offset: int = 0,
         max_items: int | None = None,
         concurrency: int = 1,
         key: Callable[[T], Hashable | None] | None = None,
-        _exchange_gated: bool = False,
-        _locate: Callable[[DecodeError, int, int], None] | None = None,
     ) -> None:
         self._fetch = fetch
-        # fetch holds exchange_gate around its HTTP exchanges itself (the client's does)
-        self._exchange_gated = _exchange_gated
-        # tells an item's DecodeError which answer it came from: (error, page offset, limit)
-        self._locate = _locate
-        self._parse = parse
         self.page_size = check_page_size(page_size)
         self.offset = check_count(offset, "offset", 0)
         self.max_items = None if max_items is None else check_count(max_items, "max_items", 0)
@@ -153,9 +152,9 @@ class AsyncPager(Generic[T]):
         return items
 
     async def pages(self) -> AsyncIterator[Page[T]]:
-        """The listing page by page."""
+        """The listing page by page (pages that bring no new item are skipped)."""
         try:
-            async for chunk in self._chunks():
+            async for chunk in self._walk():
                 self.resume_offset = chunk.end
                 yield chunk.page
         except CentrePointError as exc:
@@ -164,247 +163,331 @@ class AsyncPager(Generic[T]):
 
     async def _items(self) -> AsyncIterator[T]:
         try:
-            async for chunk in self._chunks():
-                items, positions = chunk.page.items, chunk.positions
-                last = len(items) - 1
-                for i, item in enumerate(items):
+            async for chunk in self._walk():
+                positions, last = chunk.positions, len(chunk.positions) - 1
+                for i, item in enumerate(chunk.page.items):
                     # set before handing the item over: a consumer that stops after it
                     # must resume past it
                     self.resume_offset = positions[i + 1] if i < last else chunk.end
                     yield item
-                self.resume_offset = chunk.end
         except CentrePointError as exc:
             exc.resume_offset = self.resume_offset
             raise
 
-    async def _chunks(self) -> AsyncIterator[_Chunk[T]]:
-        self.resume_offset = offset = self.offset
-        limit_at = functools.partial(_limit_at, self.page_size, self.offset, self.max_items)
-        window = _Window(
-            self._fetch,
-            self.concurrency,
-            limit_at,
-            offset,
-            self.page_size,
-            exchange_gated=self._exchange_gated,
-        )
+    async def _walk(self) -> AsyncIterator[_Chunk[T]]:
+        """Pages with new items, with the position of each item."""
+        walk = _Walk(self.page_size, self.offset, self.max_items, self._key)
+        window = _Window(self._fetch, self.concurrency, walk.step, walk.limit_at)
         self._windows.add(window)
-        previous: list[Hashable | None] = []
-        recent: deque[set[Hashable]] = deque(maxlen=LOOP_WINDOW)
         try:
-            window.refill()  # with concurrency, the first wave goes out before any totalCount
-            while (limit := limit_at(offset)) is not None:
-                if window.tasks:
-                    raw = await window.tasks.popleft()
-                else:  # sequential, or past what totalCount promised: one page at a time
-                    raw = await window.fetch_here(offset, limit)
-                window.refill()  # before parsing: requests go out while this page is parsed
-                page = await self._typed(raw)
-                chunk, previous = self._dedupe(page, previous, recent)
+            while (request := walk.next_request()) is not None:
+                page, fresh = await window.take(*request)
+                chunk = walk.check(page, fresh)
+                if chunk is None:
+                    window.restart()  # the pages fetched ahead with it are no better
+                    continue
                 if chunk.page.items:
                     yield chunk
-                if len(page.items) < limit:
-                    return  # a short (or empty) page ends the listing
-                offset += limit
         finally:
             self._windows.discard(window)
             await window.cancel()
 
-    async def _typed(self, page: Page[Any]) -> Page[T]:
-        if self._parse is None:
-            return page
-        parse, raw = self._parse, page.items
-        items: list[T] = []
-        for start in range(0, len(raw), PARSE_SLICE):
-            if start:
-                # let finished requests be replaced while a page is typed: the loop would
-                # otherwise hold every connection that came free meanwhile until the page is done
-                await asyncio.sleep(0)
-            try:
-                items += [parse(item) for item in raw[start : start + PARSE_SLICE]]
-            except DecodeError as error:
-                if self._locate is not None:
-                    self._locate(error, page.offset, page.limit)
-                raise
-        return Page(items, page.offset, page.limit, page.total_count)
 
-    def _dedupe(
-        self, page: Page[T], previous: list[Hashable | None], recent: deque[set[Hashable]]
-    ) -> tuple[_Chunk[T], list[Hashable | None]]:
-        positions = range(page.offset, page.offset + len(page.items))
-        end = page.offset + len(page.items)
-        if self._key is None:
-            return _Chunk(page, list(positions), end), []
-        keys = [self._key(item) for item in page.items]
-        ids = {k for k in keys if k is not None}
-        if len(keys) == page.limit and len(ids) == len(keys) and _all_seen(ids, recent):
-            raise PaginationError(
-                f"the server answered offset {page.offset} with {len(keys)} items all sent "
-                f"within the last {len(recent)} pages; stopping instead of looping"
-            )
-        recent.append(ids)
-        seen = {k for k in previous if k is not None}
-        if not seen.intersection(keys):
-            return _Chunk(page, list(positions), end), keys
-        kept = [
-            (pos, item)
-            for pos, item, k in zip(positions, page.items, keys, strict=True)
-            if k is None or k not in seen
-        ]
-        trimmed = attrs.evolve(page, items=[item for _, item in kept])
-        return _Chunk(trimmed, [pos for pos, _ in kept], end), keys
+@attrs.frozen
+class _Chunk(Generic[T]):
+    """A page ready to yield: its new items with the listing position of each."""
+
+    page: Page[T]
+    positions: list[int]
+    end: int  # position just past the last item the server sent
 
 
-def _all_seen(ids: set[Hashable], recent: deque[set[Hashable]]) -> bool:
-    """True if every id in ``ids`` was in one of the ``recent`` pages."""
-    probe = next(iter(ids), None)
-    if probe is not None and not any(probe in page for page in recent):
-        return False  # the usual answer, from one id instead of every page's set difference
-    unseen = set(ids)
-    for page in recent:
-        unseen -= page
-        if not unseen:
-            return True
-    return False
+class _Walk(Generic[T]):
+    """The state of one walk: where the next page starts, its anchor, what was yielded.
 
-
-def _limit_at(page_size: int, start: int, max_items: int | None, offset: int) -> int | None:
-    """The limit to ask for at ``offset``; None once ``max_items`` positions are covered."""
-    if max_items is None:
-        return page_size
-    remaining = start + max_items - offset
-    return min(page_size, remaining) if remaining > 0 else None
-
-
-class _Gate:
-    """The places on the wire of one pager's requests, and the requests holding one.
-
-    A request leaving hands its place over at once: when another waits for it, the one leaving
-    lets it go on the wire before going on itself (to decode its answer, typically).
+    Positions are listing offsets as the server counted them at the last page.
     """
 
-    def __init__(self, places: int) -> None:
-        self._places = asyncio.Semaphore(places)
-        self.holders: set[asyncio.Task[Any] | None] = set()
-        self._waiting = 0  # requests ready to send, waiting for a place
+    def __init__(
+        self,
+        page_size: int,
+        start: int,
+        max_items: int | None,
+        key: Callable[[T], Hashable | None] | None,
+    ) -> None:
+        self.page_size = page_size
+        self.stop_at = None if max_items is None else start + max_items
+        self.key = key
+        # one item of overlap needs pages of two at least, and ids to compare
+        self.overlap = 1 if key is not None and page_size > 1 else 0
+        self.step = page_size - self.overlap  # new positions a full page covers
+        self.position = start  # of the first item not yet yielded
+        self.anchor: Hashable | None = None  # id of the last item yielded
+        self.recent: deque[set[Hashable]] = deque(maxlen=LOOP_WINDOW)
+        self.seen = _SeenFilter()
+        self.idle = 0  # full pages in a row that brought nothing new
+        self.ended = False
+        self.looping: PaginationError | None = None  # raised at the next page
 
-    async def __aenter__(self) -> None:
-        self._waiting += 1
+    def next_request(self) -> tuple[int, int] | None:
+        """The offset and limit of the next page; ``None`` once the walk is over."""
+        if self.looping is not None:
+            raise self.looping
+        if self.ended:
+            return None
+        back = self.overlap if self.anchor is not None else 0
+        limit = self.limit_at(self.position - back, back)
+        return None if limit is None else (self.position - back, limit)
+
+    def limit_at(self, offset: int, back: int | None = None) -> int | None:
+        """The limit of a page at ``offset`` that starts ``back`` items before the new ones
+        (the overlap, by default); ``None`` once ``max_items`` positions are covered."""
+        if self.stop_at is None:
+            return self.page_size
+        need = self.stop_at - offset
+        if need <= (self.overlap if back is None else back):
+            return None
+        return min(self.page_size, need)
+
+    def check(self, page: Page[T], fresh: bool) -> _Chunk[T] | None:
+        """The new items of ``page``, or ``None`` to request it again; moves the walk on.
+
+        Raises :class:`PaginationError` when the server pages in a loop, after the items the
+        page brought before the loop began.
+        """
+        end = page.offset + len(page.items)
+        if self.key is None:
+            self.ended = len(page.items) < page.limit
+            self.position = end
+            return _Chunk(page, list(range(page.offset, end)), end)
+        keys = [self.key(item) for item in page.items]
+        recent: set[Hashable] = set().union(*self.recent)
+        start = self._after_anchor(keys, recent, fresh)
+        if start is None:
+            return None
+        kept = [
+            (page.offset + i, page.items[i], k)
+            for i, k in enumerate(keys[start:], start)
+            if k is None or k not in recent
+        ]
+        kept = self._before_loop(page, kept)
+        ids = {k for _, _, k in kept if k is not None}
+        self.recent.append(ids)
+        self.seen.add_all(ids)
+        self.ended = len(page.items) < page.limit
+        self.position = end if self.looping is None else (kept[-1][0] + 1 if kept else page.offset + start)
+        last = next((k for _, _, k in reversed(kept) if k is not None), None)
+        if last is not None:
+            self.anchor = last
+        items = Page([item for _, item, _ in kept], page.offset, page.limit, page.total_count)
+        return _Chunk(items, [pos for pos, _, _ in kept], self.position)
+
+    def _after_anchor(
+        self, keys: list[Hashable | None], recent: set[Hashable], fresh: bool
+    ) -> int | None:
+        """Index of the first item after the anchor; ``None`` to request the page again."""
+        if self.anchor is None or not self.overlap:
+            return 0
         try:
-            await self._places.acquire()
-        finally:
-            self._waiting -= 1
-        self.holders.add(asyncio.current_task())
+            return keys.index(self.anchor) + 1
+        except ValueError:
+            pass
+        if keys and all(k in recent for k in keys if k is not None):
+            return len(keys)  # all repeats: the listing moved ahead; look one page further
+        if not fresh:
+            return None  # read before the anchor's page was: it may predate inserts
+        return 0  # the anchor is gone (deleted): take the page as it is
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.holders.discard(asyncio.current_task())
-        self._places.release()
-        if self._waiting:
-            # one turn of the loop: the woken request is sent before this answer is decoded
-            # (concurrency 16: 1.16-1.18x to 1.12-1.13x of ideal, interleaved runs)
-            await asyncio.sleep(0)
+    def _before_loop(
+        self, page: Page[T], kept: list[tuple[int, T, Hashable | None]]
+    ) -> list[tuple[int, T, Hashable | None]]:
+        """``kept`` up to where the server began to page in a loop (if it did).
+
+        A loop shows as items yielded long before (the filter knows them, the recent pages do
+        not) at the end of a full page: at least :meth:`_SeenFilter.sure_run` of them in a
+        row, a run the filter's false positives cannot make. Those and what follows are not
+        handed over; the walk raises :class:`PaginationError` next. A full page that brings
+        nothing new, :data:`LOOP_WINDOW` times in a row, is a loop too.
+        """
+        if len(page.items) < page.limit:
+            return kept  # the last page
+        run = 0
+        for _, _, key in reversed(kept):
+            if key is None or not self.seen.has(key):
+                break
+            run += 1
+        if run and run >= min(len(kept), self.seen.sure_run()):
+            self.looping = PaginationError(
+                f"the server answered offset {page.offset} with {run} items yielded before in "
+                "this listing; stopping instead of looping"
+            )
+            return kept[: len(kept) - run]
+        self.idle = 0 if kept else self.idle + 1
+        if self.idle >= LOOP_WINDOW:
+            raise PaginationError(
+                f"{self.idle} full pages in a row up to offset {page.offset} brought no new "
+                "item; stopping instead of looping"
+            )
+        return kept
+
+
+class _SeenFilter:
+    """A Bloom filter of the ids yielded in a walk: fixed memory, no false negatives."""
+
+    __slots__ = ("_bits", "_mask", "count")
+
+    def __init__(self, size: int = SEEN_FILTER_BYTES) -> None:
+        self._bits: bytearray | None = None  # allocated on first use: most walks are short
+        self._mask = size * 8 - 1
+        self.count = 0  # ids added
+
+    def sure_run(self) -> int:
+        """How many false positives in a row are as unlikely as 1 in 10**12, at this fill."""
+        rate = (1 - math.exp(-_HASHES * self.count / (self._mask + 1))) ** _HASHES
+        if rate <= 0:
+            return 1
+        if rate >= 1:
+            return sys.maxsize
+        return max(1, math.ceil(math.log(1e-12) / math.log(rate)))
+
+    def _places(self, key: Hashable) -> tuple[int, int, int]:
+        mask = self._mask
+        return hash((key, 1)) & mask, hash((key, 2)) & mask, hash((key, 3)) & mask
+
+    def add_all(self, keys: set[Hashable]) -> None:
+        if self._bits is None:
+            self._bits = bytearray((self._mask + 1) // 8)
+        bits = self._bits
+        self.count += len(keys)
+        for key in keys:
+            for place in self._places(key):
+                bits[place >> 3] |= 1 << (place & 7)
+
+    def has(self, key: Hashable) -> bool:
+        bits = self._bits
+        if bits is None:
+            return False
+        return all(bits[p >> 3] & (1 << (p & 7)) for p in self._places(key))
 
 
 class _Window:
     """The pages fetched ahead of the consumer, in offset order.
 
-    The first ``concurrency`` pages are requested together before any answer (the probe
-    ahead); after that a page request is started as soon as another one finishes (from its
-    done callback), not when the consumer gets to it, so slow parsing or a slow consumer does
-    not idle the connections. Up to twice ``concurrency`` page requests run, but only
-    ``concurrency`` of them on the wire: each exchange holds a place of ``gate``
-    (:data:`exchange_gate`), and the others wait there ready to send. No new request starts
-    while ``concurrency`` answered pages wait for the consumer (a consumer slower than the
-    wire gains nothing from more, and measured faster with fewer pages alive); at most twice
-    ``concurrency`` pages are held, so memory stays bounded by the concurrency, not by the
-    listing.
+    The first ``concurrency`` pages are requested together before any answer; after that a
+    page request starts as soon as another one finishes (from its done callback), not when
+    the consumer gets to it, up to ``concurrency`` on the wire, while fewer than
+    ``concurrency`` answered pages wait. Pages past what ``totalCount`` promised are fetched
+    by the consumer itself, one at a time.
     """
 
     def __init__(
         self,
         fetch: FetchPage,
         concurrency: int,
+        step: int,
         limit_at: Callable[[int], int | None],
-        start: int,
-        page_size: int,
-        *,
-        exchange_gated: bool,
     ) -> None:
         self.fetch = fetch
-        self.exchange_gated = exchange_gated
         self.concurrency = concurrency
-        self.gate = _Gate(concurrency)  # requests on the wire (see exchange_gate)
+        self.step = step
         self.limit_at = limit_at
-        self.tasks: deque[asyncio.Task[Page[Any]]] = deque()
-        #: The page requests under way (ready or on the wire), by offset.
-        self.offsets: dict[asyncio.Task[Page[Any]], int] = {}
-        self.scheduled = start  # offset of the next page to request
-        self.first_wave_end = start + concurrency * page_size  # probed before any totalCount
-        #: End of the listing according to the latest totalCount; None before any answer.
-        self.promised: int | None = None
+        #: Pages requested ahead, in offset order: (offset, pages taken when asked, task).
+        self.tasks: deque[tuple[int, int, asyncio.Task[Page[Any]]]] = deque()
+        self.dropped: set[asyncio.Task[Page[Any]]] = set()  # cancelled by a restart
+        self.running = 0
+        self.next_offset: int | None = None  # of the next page to request ahead
+        self.waves = 0  # pages requested before any totalCount was known
+        self.promised: int | None = None  # end of the listing by the latest totalCount
         self.stopped = False  # a short page or a failure was seen: request nothing more
+        self.taken = 0  # pages handed to the consumer so far
 
-    async def fetch_here(self, offset: int, limit: int) -> Page[Any]:
-        """Fetch the next page in the consumer's own task (no request ahead of it)."""
-        self.scheduled = offset + limit
-        page = await self.fetch(offset, limit)
-        self.note(page)
-        return page
+    async def take(self, offset: int, limit: int) -> tuple[Page[Any], bool]:
+        """The page at ``offset``, and whether it was requested after the page before it was
+        handed over (fresh: it cannot predate what that page showed)."""
+        if self.tasks and self.tasks[0][0] == offset:
+            _, asked_at, task = self.tasks.popleft()
+            page = await task
+        else:
+            self.restart()  # not the page planned: plan again from here
+            if self.concurrency > 1:
+                self.next_offset = offset
+                self.refill()
+            if self.tasks:
+                _, asked_at, task = self.tasks.popleft()
+                page = await task
+            else:  # sequential, or past what totalCount promised: one page at a time
+                asked_at = self.taken
+                page = await self.fetch(offset, limit)
+                self._learn(page)
+        fresh = asked_at >= self.taken
+        self.taken += 1
+        if self.next_offset is None:
+            self.next_offset = offset + self.step
+        self.refill()
+        return page, fresh
 
-    def note(self, page: Page[Any]) -> None:
-        """Learn from a finished page: where the listing claims to end, or that it ended."""
-        if len(page.items) < page.limit:
-            self.stopped = True
-            for task, offset in list(self.offsets.items()):
-                if offset > page.offset and task not in self.gate.holders:
-                    task.cancel()  # past the end and not sent: it never will be
-        else:  # no totalCount: nothing promised, the consumer probes on one page at a time
-            self.promised = page.total_count or 0
+    def restart(self) -> None:
+        """Drop the pages fetched ahead; the next :meth:`take` plans again from its offset."""
+        for _, _, task in self.tasks:
+            task.cancel()
+            self.dropped.add(task)
+        self.tasks.clear()
+        self.running = 0
+        self.next_offset = None
+        self.stopped = False
 
     def refill(self) -> None:
-        """Start page requests while there is room and totalCount promises more."""
-        if self.concurrency == 1:
-            return
-        while not self.stopped and len(self.tasks) < 2 * self.concurrency:
-            if len(self.tasks) - len(self.offsets) >= self.concurrency:
+        """Start page requests while there is room and ``totalCount`` promises more."""
+        while self.concurrency > 1 and self.next_offset is not None and not self.stopped:
+            if self.running >= self.concurrency:
+                return
+            if len(self.tasks) - self.running >= self.concurrency:
                 return  # as many answered pages wait for the consumer: more would be memory
-            limit = self.limit_at(self.scheduled)
+            if self.promised is None:
+                if self.waves >= self.concurrency:
+                    return  # the first wave is out: wait for a totalCount
+                self.waves += 1
+            elif self.next_offset >= self.promised:
+                return
+            offset = self.next_offset
+            limit = self.limit_at(offset)
             if limit is None:
                 return
-            if self.promised is None:
-                if self.scheduled >= self.first_wave_end:
-                    return
-            elif self.scheduled > self.promised:
-                return
-            task = asyncio.ensure_future(self._gated(self.scheduled, limit))
+            task = asyncio.ensure_future(self.fetch(offset, limit))
             task.add_done_callback(self._finished)
-            self.offsets[task] = self.scheduled
-            self.tasks.append(task)
-            self.scheduled += limit
-
-    async def _gated(self, offset: int, limit: int) -> Page[Any]:
-        """``fetch``, its exchanges holding a place of the gate (the whole fetch, if not gated)."""
-        if self.exchange_gated:
-            exchange_gate.set(self.gate)  # in this task's own context only
-            return await self.fetch(offset, limit)
-        async with self.gate:
-            return await self.fetch(offset, limit)
+            self.tasks.append((offset, self.taken, task))
+            self.running += 1
+            self.next_offset += self.step
 
     def _finished(self, task: asyncio.Task[Page[Any]]) -> None:
-        del self.offsets[task]
-        if task.cancelled():
+        failed = task.cancelled() or task.exception() is not None  # (retrieves the error)
+        if task in self.dropped:
+            self.dropped.discard(task)
             return
-        if task.exception() is not None:
+        self.running -= 1
+        if failed:
             self.stopped = True  # the consumer raises it when it gets there
             return
-        self.note(task.result())
+        self._learn(task.result())
         self.refill()
+
+    def _learn(self, page: Page[Any]) -> None:
+        """Where the listing claims to end, or that it ended."""
+        if len(page.items) < page.limit:
+            self.stopped = True
+            for offset, _, task in self.tasks:
+                if offset > page.offset:
+                    task.cancel()  # past the end
+        else:
+            self.promised = page.total_count or 0
 
     async def cancel(self) -> None:
         """Cancel what is still running and wait for it, leaving nothing behind."""
         self.stopped = True
-        for task in self.tasks:
+        tasks = [task for _, _, task in self.tasks] + list(self.dropped)
+        for task in tasks:
             task.cancel()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         self.tasks.clear()
+        self.dropped.clear()

@@ -37,10 +37,18 @@ from ._version import USER_AGENT
 
 DEFAULT_BASE_URL = "https://api.actigraphcorp.com"
 DEFAULT_AUTH_URL = "https://auth.actigraphcorp.com"
-#: Path prefixes of the three APIs on ``base_url``; every path builder returns a full path.
+#: Path prefixes of the four API families on ``base_url``, and the OAuth scope each needs.
 CENTREPOINT_PREFIX = "/centrepoint/v3"
-DATA_RETRIEVAL_PREFIX = "/dataretrieval/v3"
+DATA_ACCESS_PREFIX = "/dataaccess/v3"
 ANALYTICS_PREFIX = "/analytics/v3"
+DATA_RETRIEVAL_PREFIX = "/dataretrieval/v3"
+SCOPES_BY_PREFIX = {
+    CENTREPOINT_PREFIX: "CentrePoint",
+    DATA_ACCESS_PREFIX: "DataAccess",
+    ANALYTICS_PREFIX: "Analytics",
+    DATA_RETRIEVAL_PREFIX: "DataRetrieval",
+}
+SCOPES = tuple(SCOPES_BY_PREFIX.values())
 TOKEN_PATH = "/connect/token"  # noqa: S105 (a path, not a password)
 #: The largest ``limit`` a list endpoint accepts (the documented "1 to 100").
 MAX_PAGE_SIZE = 100
@@ -66,13 +74,25 @@ _ERRORS_BY_STATUS: dict[int, type[APIError]] = {
 }
 
 
+#: A query: a mapping, or pairs (a name may repeat).
+Params = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+
+def _pairs(params: Params) -> tuple[tuple[str, str], ...]:
+    if not params:
+        return ()
+    items = params.items() if isinstance(params, Mapping) else params
+    return tuple((str(name), str(value)) for name, value in items)
+
+
 @attrs.frozen
 class Request:
     """One HTTP request, ready to send. ``params`` and ``data`` never hold a bearer token."""
 
     method: str
     url: str
-    params: Mapping[str, str] = attrs.field(factory=dict)
+    #: The query, in order; a name may repeat (``ids=a&ids=b``).
+    params: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
     headers: Mapping[str, str] = attrs.field(factory=dict)
     data: bytes | None = attrs.field(default=None, repr=False)  # token form: holds the secret
     is_token: bool = False  # the token request: no bearer, form body
@@ -212,6 +232,27 @@ def check_count(value: int, name: str, minimum: int = 1) -> int:
     return value
 
 
+def check_scopes(scopes: Iterable[str] | None) -> tuple[str, ...] | None:
+    """``scopes`` as a tuple (a string is split on spaces), or ``None`` for one per call."""
+    if scopes is None:
+        return None
+    listed = tuple(scopes.split() if isinstance(scopes, str) else scopes)
+    if not listed or not all(isinstance(s, str) and s and s.isprintable() for s in listed):
+        raise ConfigurationError(f"scopes must be non-empty names such as {SCOPES}, got {scopes!r}")
+    return listed
+
+
+def scope_of(url: str, base_url: str) -> str | None:
+    """The OAuth scope a request of ``url`` on ``base_url`` needs (``None``: not an API path)."""
+    if not url.startswith(base_url):
+        return None
+    path = url[len(base_url) :].lower()
+    for prefix, scope in SCOPES_BY_PREFIX.items():
+        if path.startswith(prefix + "/") or path == prefix:
+            return scope
+    return None
+
+
 def check_header_value(value: str, name: str) -> str:
     """Return ``value`` if it can be sent in an HTTP header, else raise ``ConfigurationError``.
 
@@ -226,7 +267,7 @@ def check_header_value(value: str, name: str) -> str:
 def api_request(
     base_url: str,
     path: str,
-    params: Mapping[str, str] | None = None,
+    params: Params = None,
     *,
     method: str = "GET",
     json: Any = None,
@@ -247,7 +288,7 @@ def api_request(
     return Request(
         method,
         f"{base_url}{path}",
-        params=dict(params or {}),
+        params=params,
         headers=headers,
         data=data,
         idempotent=method == "GET" if idempotent is None else idempotent,
@@ -364,9 +405,24 @@ def body_text(body: bytes, secrets: Sequence[str] = ()) -> str:
     cut, so a secret straddling the cut is replaced whole, never left half visible.
     """
     longest = max((len(s) for s in secrets), default=0)
-    # 4 bytes per character at most in UTF-8: this many bytes hold the characters needed
-    window = body[: 4 * (BODY_EXCERPT + longest)].decode("utf-8", errors="replace")
-    return redact(window, secrets)[:BODY_EXCERPT]
+    # 4 bytes per character at most in UTF-8, 6 per character escaped in JSON (\u002B): this
+    # many bytes hold the characters needed
+    window = body[: 6 * (BODY_EXCERPT + longest)].decode("utf-8", errors="replace")
+    return redact(json_unescaped(window), secrets)[:BODY_EXCERPT]
+
+
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([/\\\"])")
+
+
+def json_unescaped(text: str) -> str:
+    """``text`` with JSON string escapes resolved (``\\u002B`` is ``+``, ``\\/`` is ``/``).
+
+    A server (.NET escapes ``+`` and ``/``) may echo a secret in any escaping: the escapes are
+    undone before secrets are looked for, so every spelling is found.
+    """
+    if "\\" not in text:
+        return text
+    return _JSON_ESCAPE.sub(lambda m: chr(int(m[1], 16)) if m[1] else m[2], text)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -455,8 +511,9 @@ def decode_token(
     """
     if status in (400, 401, 403):
         cause = _oauth_error(body) or f"status {status}"
+        hint = _TOKEN_HINTS.get(cause.split(":")[0].strip(), "")
         raise AuthenticationError(
-            status, "POST", url, redact(f"token request refused: {cause}", secrets)
+            status, "POST", url, redact(f"token request refused: {cause}{hint}", secrets)
         )
     data = decode_json(status, headers, body, "POST", url, secrets)
     token = data.get("access_token") if isinstance(data, dict) else None
@@ -478,6 +535,17 @@ def decode_token(
     if not math.isfinite(lifetime) or lifetime <= 0:
         lifetime = 3600.0
     return Token(token, expires_at=now + lifetime)
+
+
+#: What a person can do about the token endpoint's refusals (IdentityServer's error codes).
+_TOKEN_HINTS = {
+    "invalid_client": (
+        f" (check the client id and secret: client_id/client_secret, or {ENV_CLIENT_ID} and "
+        f"{ENV_CLIENT_SECRET})"
+    ),
+    "invalid_scope": " (the credentials are not granted a scope asked for: see scopes=)",
+    "unauthorized_client": " (the credentials may not use the client-credentials grant)",
+}
 
 
 def _oauth_error(body: bytes) -> str | None:
@@ -517,30 +585,3 @@ def decode_page(data: Any, method: str, url: str, status: int = 200) -> RawPage:
         items=items,
         total_count=total if isinstance(total, int) and not isinstance(total, bool) else None,
     )
-
-
-# --- paths -----------------------------------------------------------------------------------
-
-
-STUDIES_PATH = f"{CENTREPOINT_PREFIX}/Studies"
-WEBHOOK_EVENTS_PATH = f"{CENTREPOINT_PREFIX}/WebhookEvents"
-
-
-def study_path(study_id: object) -> str:
-    """``/centrepoint/v3/Studies/{studyId}``."""
-    return f"{STUDIES_PATH}/{check_id(study_id, 'study_id')}"
-
-
-def webhooks_path(study_id: object) -> str:
-    """``/centrepoint/v3/Studies/{studyId}/Webhooks``."""
-    return f"{study_path(study_id)}/Webhooks"
-
-
-def webhook_path(study_id: object, webhook_id: object) -> str:
-    """``/centrepoint/v3/Studies/{studyId}/Webhooks/{webhookId}``."""
-    return f"{webhooks_path(study_id)}/{check_id(webhook_id, 'webhook_id')}"
-
-
-def history_path(study_id: object, webhook_id: object) -> str:
-    """``/centrepoint/v3/Studies/{studyId}/Webhooks/{webhookId}/history``."""
-    return f"{webhook_path(study_id, webhook_id)}/history"
