@@ -5,22 +5,28 @@ plugin: ``pytest_plugins = ["centrepoint_async.testing.pytest_plugin"]`` in your
 """
 
 from .._retry import set_testing
+from ._analytics import MinuteRows
 from ._blob import BlobFault, BlobFile, BlobRequest
+from ._content import DayFile
 from ._data import Dataset
 from ._fake import FakeCentrePoint, Fault, RecordedRequest, SentWebhook
 from ._policies import fast_retry, serve_app
 from ._process import FakeServerProcess, fake_server_process
+from ._study import Span
 
 __all__ = [
     "BlobFault",
     "BlobFile",
     "BlobRequest",
     "Dataset",
+    "DayFile",
     "FakeCentrePoint",
     "FakeServerProcess",
     "Fault",
+    "MinuteRows",
     "RecordedRequest",
     "SentWebhook",
+    "Span",
     "fake_server_process",
     "fast_retry",
     "serve_app",

@@ -173,6 +173,7 @@ class Subject:
 
     @classmethod
     def of(cls, dataset: Dataset, subject: dict[str, Any]) -> Subject:
+        """What the dataset says of a subject (JSON as served)."""
         span = dataset.span(subject["id"])
         assignment = dataset.assignment_of(subject["studyId"], subject["id"])
         serial = assignment["activityMonitorSerial"] if assignment else f"TAS1Z{subject['id']:08d}"
@@ -195,6 +196,7 @@ class Subject:
 
     @property
     def t0(self) -> datetime:
+        """The first minute of its data (midnight UTC)."""
         return datetime.combine(self.span.start, time(), UTC)
 
     @property
@@ -203,10 +205,12 @@ class Subject:
         return self.serial.startswith("CPW1")
 
     def setting(self, family: str, index: int | None = None) -> str:
+        """The id of its setting of a family (its variant's, or the ``index``-th)."""
         items = self.settings[family]
         return str(items[self.variant if index is None else index]["id"])
 
     def days(self, window: Window) -> list[tuple[int, date]]:
+        """``(day number, day)`` of each day of its data inside ``window``."""
         return [(d, when) for d, when in enumerate(self.span.dates()) if window.holds_day(when)]
 
 
@@ -297,6 +301,7 @@ class MinuteRows(Sequence[dict[str, Any]]):
 
     @classmethod
     def of(cls, subject: Subject, window: Window, setting_id: str | None) -> MinuteRows:
+        """The rows of a subject inside ``window`` (none for another setting's id)."""
         total = subject.span.days * 1440
         if setting_id is not None and setting_id != subject.setting("minute"):
             total = 0

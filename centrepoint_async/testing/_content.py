@@ -107,8 +107,8 @@ class DayFile:
     """One day file of a subject and category, in one format.
 
     ``seed`` decides the values (shared by a day's CSV and Avro files); ``start`` is the
-    day's midnight in Unix seconds; ``target_size`` the bytes wanted (the real size, exact,
-    is :attr:`size`).
+    day's midnight in Unix seconds; ``target_size`` the bytes wanted of the CSV (the real
+    size, exact, is :attr:`size`); the Avro file of the day holds the same rows.
     """
 
     name: str
@@ -177,7 +177,7 @@ class DayFile:
         else:
             sync = random.Random(self.seed).randbytes(16)
             head = avro_header(self.schema(), sync)
-            seconds = _fit(self.target_size - len(head), prefix[-1] / _PERIOD)
+            seconds = attrs.evolve(self, file_format="csv").seconds  # the CSV's rows, exactly
             full, rest = divmod(seconds, _PERIOD)
             data = len(head) + full * self._block_size(prefix, _PERIOD)
             data += self._block_size(prefix, rest) if rest else 0
