@@ -69,7 +69,7 @@ async def test_minute_filters_are_inclusive_and_read_naive_dates_in_the_subjects
     other = await api.get(f"{minutes(TAS_A)}?minuteSummarySettingId={setting}")
     assert other["totalCount"] == 0 and other["items"] == []
     for bad in ("fromDate=yesterday", "minuteSummarySettingId=42"):
-        answer = await api.call("GET", f"{path}?{bad}")
+        answer = await api.send("GET", f"{path}?{bad}")
         assert answer.status == 400 and answer.content_type == "text/plain"
 
 
@@ -204,6 +204,6 @@ async def test_settings_lists_filters_and_gets(api: Api) -> None:
         ("EventMarkerSettings", markers),
     ):
         assert await api.get(f"{BASE}/{family}/{items[-1]['id'].upper()}") == items[-1]
-        assert (await api.call("GET", f"{BASE}/{family}/{ids[0][::-1]}")).status == 404
-    assert (await api.call("GET", f"{BASE}/MinuteSummarySettings?ids=zzz")).status == 400
+        assert (await api.send("GET", f"{BASE}/{family}/{ids[0][::-1]}")).status == 404
+    assert (await api.send("GET", f"{BASE}/MinuteSummarySettings?ids=zzz")).status == 400
     assert api.fake.dataset.algorithm_settings(STUDY, "event markers") == markers

@@ -19,6 +19,8 @@ from yarl import URL
 
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
+from .test_fake_retrieval import Api as BareApi
+
 ALL_SCOPES = "CentrePoint Analytics DataAccess DataRetrieval"
 STUDY, SUBJECT = 100, 100001
 CP = f"/centrepoint/v3/Studies/{STUDY}"
@@ -37,24 +39,13 @@ class Answer:
     body: Any
 
 
-class Api:
+class Api(BareApi):
     """A bare aiohttp caller of the fake (no SDK), holding a token of the given scopes."""
 
-    def __init__(self, fake: FakeCentrePoint, session: aiohttp.ClientSession) -> None:
-        self.fake, self.session, self.token = fake, session, ""
-
     async def login(self, scope: str = ALL_SCOPES) -> None:
-        form = {
-            "client_id": self.fake.client_id,
-            "client_secret": self.fake.client_secret,
-            "grant_type": "client_credentials",
-            "scope": scope,
-        }
-        async with self.session.post(f"{self.fake.url}/connect/token", data=form) as response:
-            assert response.status == 200
-            self.token = (await response.json())["access_token"]
+        await super().login(scope)
 
-    async def call(
+    async def send(
         self,
         method: str,
         path: str,
@@ -79,7 +70,7 @@ class Api:
 
     async def get(self, path: str) -> Any:
         """The JSON of a GET that must succeed."""
-        answer = await self.call("GET", path)
+        answer = await self.send("GET", path)
         assert answer.status == 200, (path, answer)
         return answer.body
 
@@ -185,8 +176,8 @@ async def test_routes_and_query_names_match_whatever_their_case(api: Api) -> Non
     a = await api.get(f"{DA}/dataSetFiles?SUBJECTID={SUBJECT}")
     b = await api.get(f"{DA}/datasetfiles?subjectId={SUBJECT}")
     assert a["items"] == b["items"] and {i["subjectId"] for i in a["items"]} == {SUBJECT}
-    assert (await api.call("GET", f"{CP}/Nothing")).status == 404
-    assert (await api.call("DELETE", f"{CP}/Sites")).status == 405
+    assert (await api.send("GET", f"{CP}/Nothing")).status == 404
+    assert (await api.send("DELETE", f"{CP}/Sites")).status == 405
 
 
 async def test_each_family_needs_its_own_scope(api: Api) -> None:
@@ -199,19 +190,19 @@ async def test_each_family_needs_its_own_scope(api: Api) -> None:
     for scope in families:
         await api.login(scope)
         for other, path in families.items():
-            answer = await api.call("GET", path)
+            answer = await api.send("GET", path)
             assert answer.status == (200 if other == scope else 403), (scope, path)
             if other != scope:
                 assert answer.content_type == "text/plain" and other in answer.body
     api.token = "nope"
-    assert (await api.call("GET", f"{DA}/programs")).status == 401
+    assert (await api.send("GET", f"{DA}/programs")).status == 401
 
 
 async def test_limit_is_1_to_100_on_every_listing(api: Api) -> None:
     """limit outside 1..100 (or not a number) is a 400 with a text body; 100 is the default."""
     for path in (f"{CP}/Subjects", f"{AN}/Subjects/{SUBJECT}/MinuteSummaries", FILES):
         for bad in ("limit=0", "limit=101", "limit=ten", "offset=-1"):
-            answer = await api.call("GET", f"{path}?{bad}")
+            answer = await api.send("GET", f"{path}?{bad}")
             assert answer.status == 400 and answer.content_type == "text/plain", (path, bad)
         page = await api.get(path)
         assert page["limit"] == 100 and page["offset"] == 0
@@ -295,7 +286,7 @@ async def test_monitors_and_assignments_agree_with_subjects(api: Api) -> None:
     the dates that were set; subjects' assignmentId points at their assignment."""
     monitor = await api.get(f"{CP}/ActivityMonitors/tas1z10000001")
     assert monitor["serial"] == "TAS1Z10000001" and monitor["assignmentStatus"] == "Assigned"
-    assert (await api.call("GET", f"{CP}/ActivityMonitors/XYZ")).status == 404
+    assert (await api.send("GET", f"{CP}/ActivityMonitors/XYZ")).status == 404
     assignments = {a["id"]: a for a in await api.every(f"{CP}/Assignments")}
     for subject in await api.every(f"{CP}/Subjects"):
         if "assignmentId" in subject:
@@ -305,14 +296,14 @@ async def test_monitors_and_assignments_agree_with_subjects(api: Api) -> None:
         assert all(NET_MILLIS.match(item[k]) for k in dates), item
         assert ("endedDate" in item) == (item["status"] == "Ended")
     assert {a["status"] for a in assignments.values()} >= {"Ended", "Collection Stopped"}
-    assert (await api.call("GET", f"{CP}/Assignments/1")).status == 404
+    assert (await api.send("GET", f"{CP}/Assignments/1")).status == 404
 
 
 async def test_create_a_subject_201_with_the_site_rules(api: Api) -> None:
     """POST subjects: 201 and the subject; a missing required field is a 400 with a text body;
     a field the site does not collect is refused; identifiers are unique in the study."""
     path = f"{CP}/subjects"
-    created = await api.call("POST", path, {"subjectIdentifier": "NEW-1", "siteId": 2902})
+    created = await api.send("POST", path, {"subjectIdentifier": "NEW-1", "siteId": 2902})
     assert created.status == 201 and created.body["subjectIdentifier"] == "NEW-1"
     assert created.body["assignmentStatus"] == "Not Assigned" and "dob" not in created.body
     assert await api.get(f"{CP}/Subjects/{created.body['id']}") == created.body
@@ -326,7 +317,7 @@ async def test_create_a_subject_201_with_the_site_rules(api: Api) -> None:
         "height": 170,
         "heightUnit": "cm",
     }
-    made = await api.call("POST", path, full)
+    made = await api.send("POST", path, full)
     assert (
         made.status == 201 and made.body["gender"] == "Female" and made.body["weightUnit"] == "Lbs"
     )
@@ -340,22 +331,22 @@ async def test_create_a_subject_201_with_the_site_rules(api: Api) -> None:
         "before today": full | {"subjectIdentifier": "X", "dob": time.strftime("%Y-%m-%d")},
     }
     for said, body in refused.items():
-        answer = await api.call("POST", path, body)
+        answer = await api.send("POST", path, body)
         assert answer.status == 400 and answer.content_type == "text/plain", said
         assert said in answer.body, (said, answer.body)
-    assert (await api.call("POST", path, b"{not json")).status == 400
-    assert (await api.call("POST", path, full, content_type="text/plain")).status == 415
+    assert (await api.send("POST", path, b"{not json")).status == 400
+    assert (await api.send("POST", path, full, content_type="text/plain")).status == 415
 
 
 async def test_edit_a_subject_needs_a_change_reason(api: Api) -> None:
     """PUT subject: changeReason always required (400 text), siteId refused, weight at most
     1000 on edit; the change and its reason are kept."""
     path = f"{CP}/Subjects/{SUBJECT}"
-    missing = await api.call("PUT", path, {"weight": 120, "weightUnit": "kg"})
+    missing = await api.send("PUT", path, {"weight": 120, "weightUnit": "kg"})
     assert missing.status == 400 and "changeReason" in missing.body
     for bad in ({"siteId": 2901}, {"weight": 1500, "weightUnit": "kg"}):
-        assert (await api.call("PUT", path, bad | {"changeReason": "x"})).status == 400
-    edited = await api.call(
+        assert (await api.send("PUT", path, bad | {"changeReason": "x"})).status == 400
+    edited = await api.send(
         "PUT", path, {"weight": 120, "weightUnit": "kg", "changeReason": "typo"}
     )
     assert edited.status == 200 and edited.body["weight"] == 120
@@ -365,10 +356,10 @@ async def test_edit_a_subject_needs_a_change_reason(api: Api) -> None:
 
 async def test_device_pin_is_a_string_with_a_seven_digit_expiry(api: Api) -> None:
     """POST DevicePin (no body): a five-digit PIN as a string, expireDate with 7 digits and Z."""
-    answer = await api.call("POST", f"{CP}/Subjects/{SUBJECT}/DevicePin")
+    answer = await api.send("POST", f"{CP}/Subjects/{SUBJECT}/DevicePin")
     assert answer.status == 200 and answer.body["subjectId"] == SUBJECT
     assert re.fullmatch(r"\d{5}", answer.body["pin"]) and SEVEN_Z.match(answer.body["expireDate"])
-    assert (await api.call("POST", f"{CP}/Subjects/7/DevicePin")).status == 404
+    assert (await api.send("POST", f"{CP}/Subjects/7/DevicePin")).status == 404
 
 
 async def test_an_assignment_goes_incomplete_stopped_ended(api: Api) -> None:
@@ -376,7 +367,7 @@ async def test_an_assignment_goes_incomplete_stopped_ended(api: Api) -> None:
     then ends it by force (subject and device free again); an ended one cannot change."""
     path = f"{CP}/Assignments"
     body = {"subjectId": SUBJECT, "activityMonitorSerial": "cpw1b10090000"}
-    created = await api.call("POST", path, body)
+    created = await api.send("POST", path, body)
     assert created.status == 200 and created.body["status"] == "Incomplete Assignment"
     assert created.body["activityMonitorSerial"] == "CPW1B10090000"
     assignment = f"{path}/{created.body['id']}"
@@ -384,22 +375,22 @@ async def test_an_assignment_goes_incomplete_stopped_ended(api: Api) -> None:
     assert (
         subject["assignmentStatus"] == "Assigned" and subject["assignmentId"] == created.body["id"]
     )
-    assert (await api.call("POST", path, body)).status == 400  # already assigned
-    assert (await api.call("PUT", assignment, {"status": "Paused"})).status == 400
-    stopped = await api.call("PUT", assignment, {"status": "collection stopped"})
+    assert (await api.send("POST", path, body)).status == 400  # already assigned
+    assert (await api.send("PUT", assignment, {"status": "Paused"})).status == 400
+    stopped = await api.send("PUT", assignment, {"status": "collection stopped"})
     assert (
         stopped.body["status"] == "Collection Stopped" and "collectionStoppedDate" in stopped.body
     )
-    ended = await api.call("PUT", assignment, {"status": "Forcefully Ended"})
+    ended = await api.send("PUT", assignment, {"status": "Forcefully Ended"})
     assert ended.body["status"] == "Forcefully Ended" and NET_MILLIS.match(ended.body["endedDate"])
     assert "assignmentId" not in await api.get(f"{CP}/Subjects/{SUBJECT}")
     monitor = await api.get(f"{CP}/ActivityMonitors/CPW1B10090000")
     assert monitor["assignmentStatus"] == "Not Assigned"
-    again = await api.call("PUT", assignment, {"status": "Collection Stopped"})
+    again = await api.send("PUT", assignment, {"status": "Collection Stopped"})
     assert again.status == 400 and "ended" in again.body
-    missing = await api.call("POST", path, {"subjectId": SUBJECT})
+    missing = await api.send("POST", path, {"subjectId": SUBJECT})
     assert missing.status == 400 and "activityMonitorSerial" in missing.body
-    workflow = await api.call("POST", "/centrepoint/v3/Studies/102/Assignments", body)
+    workflow = await api.send("POST", "/centrepoint/v3/Studies/102/Assignments", body)
     assert workflow.status == 400 and "partial" in workflow.body
 
 
@@ -408,7 +399,7 @@ async def test_requests_are_recorded_with_their_raw_query(api: Api) -> None:
     unencoded + reads as a space, and the date is refused."""
     path = f"{AN}/Subjects/{SUBJECT}/MinuteSummaries"
     await api.get(f"{path}?fromDate=2024-01-21T00:00:00%2B00:00&limit=1")
-    sloppy = await api.call("GET", f"{path}?fromDate=2024-01-21T00:00:00+00:00&limit=1")
+    sloppy = await api.send("GET", f"{path}?fromDate=2024-01-21T00:00:00+00:00&limit=1")
     assert sloppy.status == 400
     good, bad = api.fake.api_requests("MinuteSummaries")[-2:]
     assert good.raw_query == "fromDate=2024-01-21T00:00:00%2B00:00&limit=1"
@@ -432,3 +423,18 @@ async def test_latency_and_jitter_delay_every_api_answer() -> None:
             await api.get(path)
             waits.append(time.perf_counter() - started)
     assert min(waits) >= 0.03 and len({round(w, 3) for w in waits}) > 1
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: FakeCentrePoint(latency_jitter=-1), "latency_jitter"),
+        (lambda: FakeCentrePoint(file_link_lifetime=-1), "file_link_lifetime"),
+        (lambda: Dataset.generate(subjects_per_study=1000), "subjects_per_study"),
+        (lambda: Dataset.generate(day_file_size=0), "day_file_size"),
+    ],
+)
+def test_new_knobs_are_checked(make: Any, message: str) -> None:
+    """A knob out of range is a ValueError naming it, at construction."""
+    with pytest.raises(ValueError, match=message):
+        make()

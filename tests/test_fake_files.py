@@ -150,8 +150,8 @@ async def test_sort_order_file_format_and_categories(api: Api) -> None:
         for i in (await api.get(files(STUDY, SUBJECT) + "?fileFormat=avro"))["items"]
     } == {"avro"}
     for bad in ("?sortOrder=up", "?fileFormat=parquet", "?startDate=soon"):
-        assert (await api.call("GET", files(STUDY, SUBJECT) + bad)).status == 400
-    assert (await api.call("GET", files(STUDY, SUBJECT, "ppg-blue"))).status == 400
+        assert (await api.send("GET", files(STUDY, SUBJECT) + bad)).status == 400
+    assert (await api.send("GET", files(STUDY, SUBJECT, "ppg-blue"))).status == 400
     assert (await api.get(files(STUDY, SUBJECT, "barometer")))["items"] == []  # not recorded
     assert (await api.get(files(ALL_CATEGORIES_STUDY, 101001, "barometer")))["items"]
 
@@ -172,13 +172,13 @@ async def test_by_year_month_and_day_routes(api: Api) -> None:
     )
     one = (await api.get(path.replace("?", "/2024/2/3?")))["items"]
     assert [i["date"] for i in one] == ["2024-02-03T00:00:00+00:00"]
-    assert (await api.call("GET", path.replace("?", "/2024/13?"))).status == 400
+    assert (await api.send("GET", path.replace("?", "/2024/13?"))).status == 400
     assert (await api.get(path.replace("?", "/2023?")))["items"] == []
 
 
 async def test_download_urls_are_signed_urls_of_the_blob_host(api: Api) -> None:
     """downloadUrl: the blob host, the documented path, a SAS query; no token needed there,
-    and a bearer token is refused."""
+    and a bearer token is refused; HEAD gives the size without the body."""
     item = (await api.get(files(STUDY, SUBJECT) + "?limit=1"))["items"][0]
     url = urllib.parse.urlsplit(item["downloadUrl"])
     assert item["downloadUrl"].startswith(api.fake.blob_url) and api.fake.blob_url != api.fake.url
@@ -192,6 +192,9 @@ async def test_download_urls_are_signed_urls_of_the_blob_host(api: Api) -> None:
     assert status == 200 and int(headers["Content-Length"]) == len(body)
     expected = api.fake.dataset.day_file(STUDY, SUBJECT, "raw-accelerometer", date(2024, 1, 20))
     assert body == expected.content() and abs(len(body) - 40_000) < 2_000
+    async with api.session.head(item["downloadUrl"]) as response:
+        assert response.status == 200 and response.headers["Content-Length"] == str(len(body))
+        assert await response.read() == b"" and api.fake.blob_requests[-1].method == "HEAD"
     assert (await download(api, item["downloadUrl"], {"Authorization": "Bearer x"}))[0] == 400
     assert (await download(api, item["downloadUrl"].replace("sig=", "sig=0")))[0] == 403
 
@@ -396,8 +399,8 @@ async def test_programs_datasets_and_dataset_files(api: Api) -> None:
     assert len(every) > len(one) and {f["fileFormat"] for f in every} == {"csv"}
     status, body, _ = await download(api, one[0]["fileUrl"])
     assert status == 200 and gzip.decompress(body).startswith(b"SubjectId,DataSetName,Date,Value\n")
-    assert (await api.call("GET", f"{base}/programs/{ids[0][::-1]}")).status == 404
-    assert (await api.call("GET", f"{base}/datasetfiles?studyProgramId=nope")).status == 400
+    assert (await api.send("GET", f"{base}/programs/{ids[0][::-1]}")).status == 404
+    assert (await api.send("GET", f"{base}/datasetfiles?studyProgramId=nope")).status == 400
 
 
 async def test_export_subjects_say_never_as_documented(api: Api) -> None:

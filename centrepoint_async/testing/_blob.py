@@ -99,6 +99,7 @@ class BlobRequest:
     authorization: bool  # whether an Authorization header came (it never should)
     status: int
     fault: str | None = None
+    method: str = "GET"  # HEAD gives the headers (Content-Length) without the body
 
 
 class BlobStore:
@@ -191,6 +192,7 @@ class BlobStore:
                 "Authorization" in request.headers,
                 status,
                 fault,
+                request.method,
             )
         )
 
@@ -237,6 +239,9 @@ class BlobStore:
             response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
         self._record(request, response.status, fault.kind if fault else None)
         await response.prepare(request)
+        if request.method == "HEAD":  # the headers (Content-Length) and no body
+            await response.write_eof()
+            return response
         sent = 0
         for chunk in file.chunks(start, end):
             breaks = fault is not None and fault.kind in ("drop", "stall")

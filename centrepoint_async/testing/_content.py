@@ -274,13 +274,18 @@ class DayFile:
             position = len(lay.head)
         full_size = self._block_size(lay.prefix, _PERIOD)
         full, rest = divmod(lay.seconds, _PERIOD)
+        pending: list[bytes] = []  # blocks gathered into pieces of about 64 KiB
         while position < lay.data:
             index, within = divmod(position - len(lay.head), full_size)
             count = _PERIOD if index < full else rest
             data = self._seconds_from(index * _PERIOD, 0, lay.prefix[count])
             block = zigzag(count * self.rate) + zigzag(len(data)) + data + lay.head[-16:]
-            yield block[within:]
+            pending.append(block[within:])
             position += len(block) - within
+            if len(pending) * full_size >= _CHUNK:
+                yield b"".join(pending)
+                pending.clear()
+        yield b"".join(pending)
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,6 +6,9 @@ quirks of the public documents: ids sent as strings, seven fractional digits, na
 dates, event names that disagree with headers, unknown events, bodies that are not JSON, extra
 fields, failed deliveries without a response, and the seed's own two items (webhook 236 of
 study 8, whose documented ``totalCount`` is 1 for two items).
+
+The rest of a study is made by the family modules (:mod:`._study`, :mod:`._analytics`,
+:mod:`._access`); :class:`Dataset` holds it and is the oracle of every answer.
 """
 
 from __future__ import annotations
