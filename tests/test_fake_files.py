@@ -369,6 +369,8 @@ async def test_an_added_subject_is_listed_with_its_files(api: Api) -> None:
     items = (await api.get(files(STUDY, subject["id"]) + "?fileFormat=avro"))["items"]
     assert [i["date"][:10] for i in items] == ["2024-03-01", "2024-03-02"]
     assert (await download(api, items[0]["downloadUrl"]))[1][:4] == b"Obj\x01"
+    with pytest.raises(KeyError, match="no site"):
+        api.fake.dataset.add_subject(STUDY, site_id=1)
 
 
 async def test_programs_datasets_and_dataset_files(api: Api) -> None:

@@ -623,15 +623,18 @@ class Dataset:
     ) -> dict[str, Any]:
         """Add a subject to a study (as if created elsewhere) and return it.
 
-        It is made as the generated ones are (what its site collects), then ``fields`` (API
-        names: ``subjectIdentifier="X"``) override; it has ``days`` days of data from
-        ``start`` (default :data:`BASE_DAY`), so a later listing finds its files.
+        It is made as the generated ones are (what its site collects: ``site_id``, else the
+        study's first site), then ``fields`` (API names: ``subjectIdentifier="X"``) override;
+        it has ``days`` days of data from ``start`` (default :data:`BASE_DAY`), so a later
+        listing finds its files.
         """
         study = self.study(study_id)
         if study is None:
             raise KeyError(f"no study {study_id}")
-        sites = self.sites.get(study_id) or [{"id": 0, "requireDob": False}]
-        site = next((s for s in sites if s["id"] == site_id), sites[0])
+        sites = self.sites.get(study_id, [])
+        site = next((s for s in sites if site_id in (None, s["id"])), None)
+        if site is None:
+            raise KeyError(f"no site {site_id} in study {study_id}")
         index = len(self.subjects.get(study_id, []))
         subject = _study.make_subject(self.seed, study, index, site)
         subject["id"] = self.new_subject_id(study_id)
