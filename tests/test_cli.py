@@ -22,8 +22,12 @@ import redis
 
 import centrepoint_async as cp
 from centrepoint_async.cli import main
-from centrepoint_async.redis import RedisServerProcess
-from centrepoint_async.testing import Dataset, FakeCentrePoint, fake_server_process
+from centrepoint_async.testing import (
+    Dataset,
+    FakeCentrePoint,
+    RedisServerProcess,
+    fake_server_process,
+)
 
 from .conftest import STUDY, WEBHOOK, lines, one_history
 

@@ -21,7 +21,7 @@ from examples import (
     receive_webhooks_fastapi,
 )
 
-from .test_receiver_servers import serve_asgi
+from .helpers_receiver import serve_asgi
 
 ROOT = Path(__file__).parent.parent
 
@@ -112,3 +112,34 @@ async def test_receive_webhooks_fastapi_under_uvicorn(tmp_path: Path) -> None:
         async with session.post(url, data=body, headers=unauthorized) as response:
             assert response.status == 401
     assert app.state.uploads == [85045]
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "code"),
+    [
+        (["examples/receive_webhooks.py"], "CENTREPOINT_WEBHOOK_SECRET", 2),
+        (
+            ["-m", "uvicorn", "--factory", "examples.receive_webhooks_fastapi:main"],
+            "CENTREPOINT_WEBHOOK_TOKEN",
+            1,
+        ),
+    ],
+    ids=["aiohttp", "fastapi"],
+)
+async def test_receiver_examples_say_which_variable_is_missing(
+    command: list[str], variable: str, code: int
+) -> None:
+    """Run as their docstrings say with their variable unset: a one-line reason naming it and
+    a failing exit code, not a KeyError traceback (and no server started)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *command,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == code
+    assert f"{variable} is not set" in err.decode()
+    assert b"Traceback" not in err and out == b""

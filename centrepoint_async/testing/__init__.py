@@ -2,6 +2,7 @@
 
 With pytest, the ``centrepoint_fake`` and ``centrepoint_client`` fixtures come from an opt-in
 plugin: ``pytest_plugins = ["centrepoint_async.testing.pytest_plugin"]`` in your conftest.py.
+:class:`RedisServerProcess` runs a throwaway ``redis-server`` (for ``centrepoint_async.redis``).
 """
 
 from .._retry import set_testing
@@ -12,6 +13,7 @@ from ._data import Dataset
 from ._fake import FakeCentrePoint, Fault, RecordedRequest, SentWebhook
 from ._policies import fast_retry, serve_app
 from ._process import FakeServerProcess, fake_server_process
+from ._redis import RedisServerProcess, find_redis_server
 from ._study import Span
 
 __all__ = [
@@ -25,10 +27,12 @@ __all__ = [
     "Fault",
     "MinuteRows",
     "RecordedRequest",
+    "RedisServerProcess",
     "SentWebhook",
     "Span",
     "fake_server_process",
     "fast_retry",
+    "find_redis_server",
     "serve_app",
     "set_testing",
 ]
