@@ -5,6 +5,7 @@ webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` 
 CentrePoint server for tests and demos.
 """
 
+from . import _logging as _logging  # CENTREPOINT_LOG: logging to stderr, set up on import
 from ._client import CentrePointClient, ClientStats, Timeout
 from ._data_retrieval import DataRetrievalError
 from ._deliveries import DeliveryRequest, DeliveryResponse, WebhookDelivery
@@ -39,6 +40,7 @@ from ._export import (
     OutputExistsError,
     OutputLockedError,
     OutputPathError,
+    Shortfall,
     export_history,
 )
 from ._hooks import HookEvent
@@ -135,6 +137,7 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
+    "Shortfall",
     "SignatureError",
     "StaudenmayerAggregation",
     "StepsAggregation",

@@ -143,3 +143,29 @@ async def test_receiver_examples_say_which_variable_is_missing(
     assert process.returncode == code
     assert f"{variable} is not set" in err.decode()
     assert b"Traceback" not in err and out == b""
+
+
+async def test_export_example_runs_as_a_script(tmp_path: Path) -> None:
+    """The export example, run as a script from anywhere, falls back to the fake and writes."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "examples" / "export_many_studies.py"),
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert b"deliveries of 7 webhooks written to" in out
+    assert len(list(tmp_path.glob("*.jsonl"))) == 7
+
+
+def test_the_client_examples_need_no_ignores() -> None:
+    """What users copy has no guards for optional ids and silences no checker."""
+    names = ["_common", "export_many_studies", "list_webhooks_and_history", "raw_data_pipeline"]
+    for name in names:
+        text = (ROOT / "examples" / f"{name}.py").read_text()
+        assert "type: ignore" not in text and "pyright: ignore" not in text, name
+        assert "ids are required" not in text, name
