@@ -43,6 +43,7 @@ Reader = Callable[[Any], Any]
 _BUILDERS: dict[tuple[type, bool, frozenset[str]], Reader] = {}
 #: Readers of classes that are not built field by field (deliveries), by class.
 _OWN_READERS: dict[type, Reader] = {}
+#: The reader of each annotation asked for (models included), made once.
 _READERS: dict[Any, Reader] = {}
 
 
@@ -70,7 +71,7 @@ def builder(
 
 def register_structure(cls: type[T], read: Callable[[Any], T]) -> None:
     """Have :func:`structure` and :func:`builder` read ``cls`` with ``read``."""
-    _OWN_READERS[cls] = read
+    _OWN_READERS[cls] = _READERS[cls] = read
 
 
 def structure(data: Any, cls: type[T]) -> T:
@@ -79,15 +80,14 @@ def structure(data: Any, cls: type[T]) -> T:
     Raises :class:`~centrepoint_async.DecodeError` for a resource without a readable ``id``
     or that is not an object (rule 10).
     """
-    result: T = reader(cls)(data)
+    read = _READERS.get(cls)
+    result: T = (read or reader(cls))(data)
     return result
 
 
 def reader(annotation: Any) -> Reader:
     """The function reading a JSON value as ``annotation``: a model, a scalar, ``X | None``,
-    ``tuple[X, ...]``, ``Mapping[str, Any]``/``dict[str, Any]`` or ``Any``."""
-    if attrs.has(annotation):
-        return builder(annotation)
+    ``tuple[X, ...]``, ``Mapping[str, Any]``/``dict[str, Any]`` or ``Any``; made once."""
     read = _READERS.get(annotation)
     if read is None:
         inner, optional = _without_none(annotation)
