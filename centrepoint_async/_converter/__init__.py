@@ -52,8 +52,10 @@ Any frozen, slotted ``attrs`` class is built with no registration, if its fields
 ``float``, ``str``, ``bool``, ``datetime``, ``date``, a model, ``tuple[X, ...]`` of those,
 ``Mapping[str, Any]``/``dict[str, Any]`` (a JSON object, kept as it is), ``Any``, or any of
 them ``| None``. A field of another type, or a model with validators, converters or
-``__attrs_post_init__``, is a ``TypeError`` when its builder is made: builders set slots on
-``cls.__new__(cls)`` (frozen classes are frozen against users, not against their own builder).
+``__attrs_post_init__``, is a ``TypeError`` when its builder is made: builders never call
+``__init__``. They fill a private mutable subclass of the model that adds no slots, then give
+the object the model's class (frozen classes are frozen against users, not against their own
+builder).
 
 Where the parts live: :mod:`._scalars` (rules 3, 4), :mod:`._keys` (1, 9), :mod:`._plan`,
 :mod:`._emit`, :mod:`._leftovers` and :mod:`._generate` (the builders: 1, 2, 5, 6, 10),
