@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import centrepoint_async as cp
-from centrepoint_async.redis import RedisRateLimit, RedisServerProcess
-from centrepoint_async.testing import Dataset, FakeCentrePoint
+from centrepoint_async.redis import RedisRateLimit
+from centrepoint_async.testing import Dataset, FakeCentrePoint, RedisServerProcess
 
 from ._common import STUDY, WEBHOOK, table
 from .bench_ratelimit import LIMIT, PERIOD, WINDOWS, windows

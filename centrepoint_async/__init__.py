@@ -5,6 +5,7 @@ webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` 
 CentrePoint server for tests and demos.
 """
 
+from . import _logging as _logging  # CENTREPOINT_LOG: logging to stderr, set up on import
 from ._analytics import (
     AlgorithmSetting,
     CutpointBucket,
@@ -61,6 +62,7 @@ from ._export import (
     OutputExistsError,
     OutputLockedError,
     OutputPathError,
+    Shortfall,
     export_history,
 )
 from ._hooks import HookEvent
@@ -213,6 +215,7 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
+    "Shortfall",
     "SignatureError",
     "Site",
     "Sites",

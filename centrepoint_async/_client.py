@@ -317,7 +317,10 @@ class CentrePointClient:
         message = f"{request.method} {url()} failed: {text}"
         if request.is_token:
             message += self._auth_hint()
-        return type(exc)(message)
+        error = type(exc)(message)
+        for name, value in vars(exc).items():  # what the transport said of it (host, kind)
+            setattr(error, name, value)
+        return error
 
     def _auth_hint(self) -> str:
         """A hint when the token host is the default while the API host is not."""

@@ -187,10 +187,17 @@ class DataRetrieval(Namespace):
 
     async def download_url(self, data_file_id: str) -> DownloadUrl:
         """A fresh pre-signed link to a data file (valid for about two minutes)."""
-        link: DownloadUrl = await ep.DOWNLOAD_URL.call(self._client, data_file_id)
-        if not link.download_url.startswith(("https://", "http://")):
-            raise DecodeError(f"GET {ep.DOWNLOAD_URL.path}: the answer has no download URL")
-        return link
+        path = ep.DOWNLOAD_URL.fill((data_file_id,))
+        parse = ep.DOWNLOAD_URL.read(f"GET {path}")
+
+        def read(data: Any) -> DownloadUrl:
+            link: DownloadUrl = parse(data)
+            if not link.download_url.startswith(("https://", "http://")):
+                raise DecodeError(f"GET {path}: the answer has no download URL")
+            return link
+
+        found: DownloadUrl = await self._client.request("GET", path, read=read)
+        return found
 
     # --- downloads --------------------------------------------------------------------------
 

@@ -20,19 +20,17 @@ import orjson
 from multidict import CIMultiDictProxy
 
 from ._converter import (
-    _READ_ERRORS,
-    _json_text,
-    _to_int,
     builder,
-    check_plain,
-    converter,
     json_name,
     parse_headers,
     parse_payload,
+    register_structure,
     register_unstructure,
-    slot_setter,
     unstructure,
 )
+from ._converter._headers import json_text
+from ._converter._plan import check_plain, slot_setter
+from ._converter._scalars import READ_ERRORS, to_int
 from ._events import EVENT_TYPES, event_name
 from ._models import Event, _Model
 
@@ -71,7 +69,7 @@ class DeliveryRequest(_Model):
         fallback_event: str | None = None,
     ) -> None:
         if payload is not None and not body:
-            body = _json_text(unstructure(payload))
+            body = json_text(unstructure(payload))
         self.__attrs_init__(body, _headers_text(headers, raw_headers), fallback_event)
         if payload is not None:
             if fallback_event is None and not self.headers.get(_EVENT_HEADER):  # parsed once
@@ -156,7 +154,7 @@ def _headers_text(
         ):
             raise TypeError(f"header {name!r}: a str or a list of str, got {value!r}")
         grouped.setdefault(str(name), []).extend(values)  # multidict names are istr
-    return _json_text(grouped)
+    return json_text(grouped)
 
 
 # the event name of each event class, for a payload made by hand (UnknownEvent has its own)
@@ -219,7 +217,7 @@ _set_request, _set_response, _set_raw = (
     slot_setter(WebhookDelivery, name) for name in ("request", "response", "raw")
 )
 _build_delivery: Callable[[Any], WebhookDelivery] = builder(
-    WebhookDelivery, frozenset({"request", "response"}), lenient=True
+    WebhookDelivery, lenient=True, skip=frozenset({"request", "response"})
 )
 
 
@@ -228,7 +226,7 @@ def _text(value: Any) -> str:
         return value
     if value is None:
         return ""
-    return _json_text(value)
+    return json_text(value)
 
 
 def _request(data: Any, fallback_event: str | None) -> DeliveryRequest:
@@ -251,8 +249,8 @@ def _response(data: Any) -> DeliveryResponse | None:
     code = data.get("responseCode", data.get("response_code"))
     if code is not None and type(code) is not int:
         try:
-            code = _to_int(code)
-        except _READ_ERRORS:
+            code = to_int(code)
+        except READ_ERRORS:
             code = None
     body, headers = data.get("body"), data.get("headers")
     body = body if type(body) is str else _text(body)
@@ -291,7 +289,7 @@ def structure_delivery(item: Any) -> WebhookDelivery:
     return delivery
 
 
-converter.register_structure_hook(WebhookDelivery, lambda data, _: structure_delivery(data))
+register_structure(WebhookDelivery, structure_delivery)
 
 
 # --- writing back ----------------------------------------------------------------------------

@@ -184,7 +184,9 @@ class Endpoint(Generic[T]):
 
         def read_object(data: Any) -> T:
             if not isinstance(data, dict):
-                raise DecodeError(f"{what}: expected an object, got {type(data).__name__}")
+                raise DecodeError(
+                    f"{what}: expected a {self.model.__name__} object, got {type(data).__name__}"
+                )
             return parse(data)
 
         return read_object

@@ -63,7 +63,30 @@ class TransportError(CentrePointError):
 
 
 class ConnectError(TransportError):
-    """The connection could not be made (refused, DNS, TLS): the server never saw the request."""
+    """The connection could not be made (refused, DNS, TLS): the server never saw the request.
+
+    ``kind`` says what failed, when known: ``"dns"`` (no such host, or no network), ``"tls"``
+    (the handshake or the certificate; ``detail`` says why) or ``"refused"``; ``host`` and
+    ``port`` name the server.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.host = host
+        self.port = port
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args, vars(self)))
 
 
 class RequestTimeoutError(TransportError):

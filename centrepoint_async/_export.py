@@ -4,24 +4,35 @@
 (JSON, replaced atomically after every page, once the page is on disk). At the end ``PATH.part``
 becomes ``PATH`` and the checkpoint goes. The rules it keeps:
 
-- **One writer.** ``PATH.lock`` is locked (``fcntl.flock``) for the whole run; a second export
-  of the same file fails at once with :class:`OutputLockedError` naming the holder. The kernel
-  drops the lock of a dead process, so a ``kill -9`` leaves nothing to clean up.
+- **One writer.** ``PATH.lock`` is locked (``flock`` on POSIX, ``msvcrt.locking`` on Windows)
+  for the whole run; a second export of the same file fails at once with
+  :class:`OutputLockedError` naming the holder. The system drops the lock of a dead process,
+  so a ``kill -9`` leaves nothing to clean up.
 - **Nothing overwritten by accident.** Without ``resume=True`` an existing ``PATH``, part or
   checkpoint is refused (:class:`OutputExistsError`) unless ``overwrite=True``.
 - **Checked before the first request.** ``PATH`` must name a file in a writable directory
   (:class:`OutputPathError`); the lock file and the checkpoint are written before any request.
 - **A checkpoint proves itself.** It records the job (study, webhooks, format), how many bytes
   of the part are complete with their SHA-256, where the last record starts and the id it holds,
-  and per webhook its offset, item count and the ids of its last page. ``resume=True`` verifies
-  all of it against the part before changing a byte; anything that does not fit is a
-  :class:`CheckpointError`, and the part is left as it was.
+  and per webhook its offset, item count, whether it is done and the ids of its last page; a
+  ``digest`` (SHA-256 of all those fields) covers the checkpoint itself, so a field edited by
+  hand (``"done": true``) is refused. ``resume=True`` verifies all of it against the part
+  before changing a byte; anything that does not fit is a :class:`CheckpointError`, and the
+  part is left as it was.
+- **Nothing left behind by a run that wrote nothing.** A new export that fails (or is
+  interrupted) before writing its first item removes its part and checkpoint: the same
+  command, corrected, starts cleanly.
+- **Ids are ids**, whatever their JSON type: ``"362288"`` and ``362288`` are the same item to a
+  resume.
 - **Inserts do not repeat items.** The history is newest first, so deliveries arriving between
   an interruption and the resume push the items already written to higher offsets. A resume
   therefore walks from the saved offset until it meets the last item it wrote, and writes only
   what follows it: each item that existed when the export started is written exactly once, in
   the server's order. Deliveries newer than the export's start belong to the next export
   (:class:`HistoryChangedError` if the last written item cannot be found again).
+- **A listing that ends early is said.** The end of a history is its first short page, whatever
+  ``totalCount`` says; a webhook that gave fewer items than its ``totalCount`` announced is
+  reported in :attr:`ExportResult.shortfalls` (a :class:`Shortfall` each), never silently.
 
 JSON Lines hold each delivery exactly as the API sent it; CSV flattens the typed fields
 (:data:`CSV_COLUMNS`).
@@ -43,6 +54,7 @@ import asyncio
 import csv
 import errno
 import hashlib
+import hmac
 import io
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -69,12 +81,13 @@ __all__ = [
     "OutputExistsError",
     "OutputLockedError",
     "OutputPathError",
+    "Shortfall",
     "export_history",
 ]
 
 Format = Literal["jsonl", "csv"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv")
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: ids of any JSON type, and a digest over the fields
 
 CSV_COLUMNS = [
     "id",
@@ -148,6 +161,15 @@ def _check_format(value: object) -> Format:
 # --- results and records -------------------------------------------------------------------
 
 
+@attrs.frozen
+class Shortfall:
+    """A webhook whose listing ended (a short page) before the total the server announced."""
+
+    webhook_id: int
+    expected: int  # items its totalCount announced (those existing when the export began)
+    got: int  # items the output holds
+
+
 @attrs.define
 class ExportResult:
     """What an export wrote; updated as it runs (progress callbacks receive it)."""
@@ -157,11 +179,18 @@ class ExportResult:
     webhooks: int = 0  # webhooks finished by this run
     resumed_items: int = 0  # items the part held already when this run resumed it
     expected: int | None = None  # the server's totalCount for the whole job: a hint
+    #: Webhooks finished by this run with fewer items than their ``totalCount`` announced.
+    shortfalls: list[Shortfall] = attrs.field(factory=list)
 
     @property
     def total_items(self) -> int:
         """Items in the output, those of an interrupted run included."""
         return self.resumed_items + self.items
+
+    @property
+    def complete(self) -> bool:
+        """True unless a listing ended before its announced total (see :attr:`shortfalls`)."""
+        return not self.shortfalls
 
 
 Progress = Callable[[ExportResult], object]
@@ -205,21 +234,36 @@ def _encode(items: list[Any], fmt: Format) -> tuple[bytes, int]:
     return _csv_bytes(rows), len(_csv_bytes(rows[-1:]))
 
 
-def _record_id(record: bytes, fmt: Format) -> object:
+#: An item's id as the API sent it: a JSON number or string (None: it has none).
+Id = int | str | None
+
+
+def _as_id(value: object) -> Id:
+    """``value`` if it can be an id (an int, not a bool, or a str), else None."""
+    return value if type(value) is int or isinstance(value, str) else None
+
+
+def _same_id(a: object, b: object) -> bool:
+    """Ids are ids whatever their JSON type: ``"362288"`` is ``362288``; None matches nothing."""
+    x, y = _as_id(a), _as_id(b)
+    return x is not None and y is not None and str(x) == str(y)
+
+
+def _record_id(record: bytes, fmt: Format) -> Id:
     """The delivery id held by one record, as written by :func:`_encode`."""
     try:
         if fmt == "jsonl":
             item = orjson.loads(record)
-            return item.get("id") if isinstance(item, dict) else None
+            return _as_id(item.get("id")) if isinstance(item, dict) else None
         rows = list(csv.reader(io.StringIO(record.decode())))
-        return int(rows[0][0]) if len(rows) == 1 and rows[0] else None
-    except (orjson.JSONDecodeError, UnicodeDecodeError, ValueError, csv.Error):
+        return rows[0][0] if len(rows) == 1 and rows[0] else None
+    except (orjson.JSONDecodeError, UnicodeDecodeError, csv.Error):
         return None
 
 
-def _ids(items: list[Any]) -> list[int]:
-    """The ids of written items (an item without a numeric id is recorded as -1)."""
-    return [i if type(i := raw_id(item)) is int else -1 for item in items]
+def _ids(items: list[Any]) -> list[Id]:
+    """The ids of written items, as sent (None for an item without one)."""
+    return [_as_id(raw_id(item)) for item in items]
 
 
 # --- the checkpoint ------------------------------------------------------------------------
@@ -231,7 +275,7 @@ class _HookState:
 
     offset: int = 0  # listing position just past the last item written
     items: int = 0  # items written
-    last_ids: list[int] = attrs.field(factory=list)  # ids of the last page written, in order
+    last_ids: list[Id] = attrs.field(factory=list)  # ids of the last page written, in order
     done: bool = False
 
 
@@ -241,7 +285,7 @@ class _Encoded:
 
     data: bytes
     last_length: int
-    ids: list[int]
+    ids: list[Id]
     end: int
 
 
@@ -264,18 +308,25 @@ class _Checkpoint:
         """Record webhook ``webhook_id`` as complete."""
         self.hooks.setdefault(webhook_id, _HookState()).done = True
 
+    def items_written(self) -> int:
+        """Items the part holds, by the webhooks' counts."""
+        return sum(state.items for state in self.hooks.values())
+
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "version": CHECKPOINT_VERSION,
-                "job": self.job,
-                "bytes": self.size,
-                "sha256": self.sha256,
-                "last_record_start": self.last_start,
-                "webhooks": {str(k): attrs.asdict(v) for k, v in self.hooks.items()},
-            },
-            option=orjson.OPT_INDENT_2,
-        )
+        fields = {
+            "version": CHECKPOINT_VERSION,
+            "job": self.job,
+            "bytes": self.size,
+            "sha256": self.sha256,
+            "last_record_start": self.last_start,
+            "webhooks": {str(k): attrs.asdict(v) for k, v in self.hooks.items()},
+        }
+        return orjson.dumps(fields | {"digest": _digest(fields)}, option=orjson.OPT_INDENT_2)
+
+
+def _digest(fields: dict[str, Any]) -> str:
+    """SHA-256 of a checkpoint's fields (its ``digest`` excluded), keys sorted: its own seal."""
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _count(data: dict[str, Any], key: str, where: str) -> int:
@@ -292,7 +343,13 @@ def _parse_checkpoint(raw: bytes) -> _Checkpoint:
     except orjson.JSONDecodeError:
         raise ValueError("it is not JSON") from None
     if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
-        raise ValueError("it is not a version-2 checkpoint of centrepoint-async")
+        raise ValueError(
+            f"it is not a version-{CHECKPOINT_VERSION} checkpoint of centrepoint-async "
+            "(an older version wrote it, or it is not one)"
+        )
+    seal = data.pop("digest", None)
+    if not (isinstance(seal, str) and hmac.compare_digest(seal, _digest(data))):
+        raise ValueError("its fields do not match its digest: it was changed after it was written")
     job, hooks, digest = data.get("job"), data.get("webhooks"), data.get("sha256")
     if not isinstance(job, dict) or not isinstance(hooks, dict):
         raise ValueError("job or webhooks is missing")
@@ -304,7 +361,7 @@ def _parse_checkpoint(raw: bytes) -> _Checkpoint:
             raise ValueError(f"webhook {key!r} has no readable state")
         where = f"webhook {key}: "
         last_ids = entry.get("last_ids")
-        if not (isinstance(last_ids, list) and all(type(i) is int for i in last_ids)):
+        if not (isinstance(last_ids, list) and all(_as_id(i) == i for i in last_ids)):
             raise ValueError(f"{where}last_ids is {last_ids!r}, not a list of ids")
         done = entry.get("done")
         if not isinstance(done, bool):
@@ -379,6 +436,27 @@ class _Files:
     def __attrs_post_init__(self) -> None:
         self.part = self.target.with_name(self.target.name + ".part")
         self.checkpoint = self.target.with_name(self.target.name + ".checkpoint")
+
+    def refuse_leftovers(self, overwrite: bool) -> None:
+        """Raise :class:`OutputExistsError` if the output or an earlier export's files exist,
+        unless ``overwrite``."""
+        leftovers = [p for p in (self.target, self.part, self.checkpoint) if p.exists()]
+        if leftovers and not overwrite:
+            names = ", ".join(p.name for p in leftovers)
+            what = "exists" if leftovers == [self.target] else f"has an earlier export ({names})"
+            raise OutputExistsError(f"{self.target} {what}; not overwritten", path=self.target)
+
+    def start(self, job: dict[str, Any]) -> tuple[_Checkpoint, hashlib._Hash]:
+        """A new part (holding the CSV header, if any) and its first checkpoint's content."""
+        self.discard()
+        header = _csv_bytes([CSV_COLUMNS]) if job["format"] == "csv" else b""
+        self.part.write_bytes(header)
+        return _Checkpoint(job, len(header), "", len(header), {}), hashlib.sha256(header)
+
+    def discard(self) -> None:
+        """Remove the part and the checkpoint (the output itself is never touched)."""
+        self.checkpoint.unlink(missing_ok=True)
+        self.part.unlink(missing_ok=True)
 
     def check_path(self) -> None:
         """Raise :class:`OutputPathError` unless ``target`` can be a file we write."""
@@ -468,16 +546,20 @@ async def export_history(
     if not isinstance(output, str | os.PathLike):
         if resume:
             raise ConfigurationError("resume needs an output path, not a file object")
-        hooks = ids if ids is not None else await _list_webhooks(client, study_id)
-        job = _job(study_id, hooks, fmt)
-        digest = hashlib.sha256()
-        checkpoint = _Checkpoint(job, 0, digest.hexdigest(), 0, {})
-        stream = _Stream(output, checkpoint, digest)
-        if fmt == "csv":
-            stream.write_header(_csv_bytes([CSV_COLUMNS]))
-        return await _walk(client, stream, hooks, paging, progress)
+        return await _export_stream(client, output, study_id, ids, fmt, paging, progress)
     files = _Files(Path(output))
     files.check_path()
+    lock = _lock(files)
+    try:
+        return await _export_file(
+            client, files, study_id, ids, fmt, paging, resume, overwrite, progress
+        )
+    finally:
+        lock.release()
+
+
+def _lock(files: _Files) -> OutputLock:
+    """The output's lock, taken; an :class:`ExportError` (or a disk's OSError) if it cannot be."""
     lock = OutputLock(files.target)
     try:
         lock.acquire()
@@ -489,12 +571,26 @@ async def export_history(
         raise OutputPathError(
             f"cannot create files in {files.target.parent}: {exc.strerror}", path=files.target
         ) from None
-    try:
-        return await _export_file(
-            client, files, study_id, ids, fmt, paging, resume, overwrite, progress
-        )
-    finally:
-        lock.release()
+    return lock
+
+
+async def _export_stream(
+    client: CentrePointClient,
+    output: IO[bytes],
+    study_id: int,
+    ids: list[int] | None,
+    fmt: Format,
+    paging: dict[str, int],
+    progress: Progress | None,
+) -> ExportResult:
+    """The export to a caller's file object: written as is, no lock, no checkpoint."""
+    hooks = ids if ids is not None else await _list_webhooks(client, study_id)
+    digest = hashlib.sha256()
+    checkpoint = _Checkpoint(_job(study_id, hooks, fmt), 0, digest.hexdigest(), 0, {})
+    stream = _Stream(output, checkpoint, digest)
+    if fmt == "csv":
+        stream.write_header(_csv_bytes([CSV_COLUMNS]))
+    return await _walk(client, stream, hooks, paging, progress)
 
 
 # errors that say the output's place is wrong, not that the disk or the machine failed
@@ -508,7 +604,7 @@ def _job(study_id: int, webhook_ids: list[int], fmt: Format) -> dict[str, Any]:
 
 
 async def _list_webhooks(client: CentrePointClient, study_id: int) -> list[int]:
-    return [hook.id for hook in await client.webhooks.list(study_id).collect() if hook.id]
+    return [hook.id for hook in await client.webhooks.list(study_id).collect()]
 
 
 async def _export_file(
@@ -523,32 +619,28 @@ async def _export_file(
     progress: Progress | None,
 ) -> ExportResult:
     """The export to a path, under its lock."""
-    leftovers = [p for p in (files.target, files.part, files.checkpoint) if p.exists()]
     if resume:
         found = await asyncio.to_thread(_resume_point, files, study_id, ids, fmt)
     else:
-        if leftovers and not overwrite:
-            names = ", ".join(p.name for p in leftovers)
-            what = "exists" if leftovers == [files.target] else f"has an earlier export ({names})"
-            raise OutputExistsError(f"{files.target} {what}; not overwritten", path=files.target)
+        files.refuse_leftovers(overwrite)
         found = None
     if found is None:
-        files.checkpoint.unlink(missing_ok=True)
-        files.part.unlink(missing_ok=True)
         hooks = ids if ids is not None else await _list_webhooks(client, study_id)
-        header = _csv_bytes([CSV_COLUMNS]) if fmt == "csv" else b""
-        digest = hashlib.sha256(header)
-        checkpoint = _Checkpoint(_job(study_id, hooks, fmt), len(header), "", len(header), {})
-        files.part.write_bytes(header)
+        checkpoint, digest = files.start(_job(study_id, hooks, fmt))
     else:
         checkpoint, digest = found
-        hooks = list(checkpoint.job["webhook_ids"])
-    with open(files.part, "r+b") as handle:  # noqa: ASYNC230 (fsync runs in a thread)
-        handle.seek(checkpoint.size)
-        writer = _Writer(files, handle, checkpoint, digest, cut=found is None)
-        if found is None:
-            writer.save()  # the first checkpoint, before the first request of the walk
-        result = await _walk(client, writer, hooks, paging, progress)
+    try:
+        with open(files.part, "r+b") as handle:  # noqa: ASYNC230 (fsync runs in a thread)
+            handle.seek(checkpoint.size)
+            writer = _Writer(files, handle, checkpoint, digest, cut=found is None)
+            if found is None:
+                writer.save()  # the first checkpoint, before the first request of the walk
+            hooks = list(checkpoint.job["webhook_ids"])
+            result = await _walk(client, writer, hooks, paging, progress)
+    except BaseException:
+        if found is None and not checkpoint.items_written():
+            files.discard()  # a new export that wrote nothing leaves nothing behind
+        raise
     os.replace(files.part, files.target)
     files.checkpoint.unlink(missing_ok=True)
     return result
@@ -623,7 +715,7 @@ def _verify_part(files: _Files, checkpoint: _Checkpoint, fmt: Format) -> hashlib
     if last is None or not last.items:
         return digest
     record = _read_range(files.part, checkpoint.last_start, checkpoint.size)
-    if _record_id(record, fmt) != last.last_ids[-1]:
+    if not _same_id(_record_id(record, fmt), last.last_ids[-1]):
         raise CheckpointError(
             f"the last record of {files.part} is not item {last.last_ids[-1]}, the last one "
             "its checkpoint says was written",
@@ -671,7 +763,7 @@ async def _walk(
     """Write every webhook's pages from where it stands, saving after each page."""
     checkpoint = writer.checkpoint
     study_id = int(checkpoint.job["study_id"])
-    result = ExportResult(resumed_items=sum(s.items for s in checkpoint.hooks.values()))
+    result = ExportResult(resumed_items=checkpoint.items_written())
     if progress is not None:
         result.expected = await _expected(client, study_id, webhook_ids, checkpoint)
         progress(result)
@@ -679,10 +771,12 @@ async def _walk(
         state = checkpoint.hooks.get(webhook_id, _HookState())
         if state.done:
             continue
-        async for items, end in _remaining(client, study_id, webhook_id, state, paging):
+        tally = _Tally(got=state.items)
+        async for items, end in _remaining(client, study_id, webhook_id, state, paging, tally):
             data, last_length = await asyncio.to_thread(_encode, items, checkpoint.job["format"])
             writer.write_page(webhook_id, _Encoded(data, last_length, _ids(items), end))
             await asyncio.to_thread(writer.save)
+            tally.got += len(items)
             result.items += len(items)
             result.pages += 1
             if progress is not None:
@@ -690,6 +784,8 @@ async def _walk(
         checkpoint.finish(webhook_id)
         await asyncio.to_thread(writer.save)
         result.webhooks += 1
+        if tally.expected is not None and tally.got < tally.expected:
+            result.shortfalls.append(Shortfall(webhook_id, tally.expected, tally.got))
     return result
 
 
@@ -712,34 +808,48 @@ async def _expected(
     return total
 
 
+@attrs.define
+class _Tally:
+    """What one webhook's listing announced, and the items the output holds of it."""
+
+    got: int  # items written, those of an earlier run included
+    expected: int | None = None  # items to expect, from the listing's totalCount
+
+
 async def _remaining(
     client: CentrePointClient,
     study_id: int,
     webhook_id: int,
     state: _HookState,
     paging: dict[str, int],
+    tally: _Tally,
 ) -> AsyncIterator[tuple[list[Any], int]]:
     """Pages of one webhook's history not written yet, each with the offset just past it.
 
     A resumed webhook starts one item before its saved offset, where its last written item
     was, and skips until it meets that item: deliveries inserted meanwhile (the history is
-    newest first) only move it further down.
+    newest first) only move it further down. ``tally.expected`` is set from ``totalCount``:
+    the whole listing's, or, when resumed, the items written plus those after the anchor.
     """
     anchor = state.last_ids[-1] if state.last_ids else None
-    start = state.offset - 1 if anchor is not None else state.offset
+    start = state.offset - 1 if state.last_ids else state.offset
+    searching = bool(state.last_ids)
     pager = client.webhooks.raw_history(study_id, webhook_id, offset=start, **paging)
     async with pager:
         async for page in pager.pages():
             items = page.items
-            if anchor is not None:
-                ids = [raw_id(item) for item in items]
-                if anchor not in ids:
+            if searching:
+                found = next((i for i, x in enumerate(items) if _same_id(raw_id(x), anchor)), None)
+                if found is None:
                     continue  # written already: the items before the anchor moved down
-                items = items[ids.index(anchor) + 1 :]
-                anchor = None
+                items, searching = items[found + 1 :], False
+                if page.total_count is not None:
+                    tally.expected = state.items + page.total_count - (page.offset + found + 1)
+            elif page.offset == start and page.total_count is not None:
+                tally.expected = page.total_count
             if items:
                 yield items, pager.resume_offset
-    if anchor is not None:
+    if searching:
         raise HistoryChangedError(
             f"item {anchor}, the last one written of webhook {webhook_id}, is no longer in its "
             f"history at or after offset {start}; the export cannot continue without a gap",

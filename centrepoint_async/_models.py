@@ -4,10 +4,13 @@ All are frozen, slotted ``attrs`` classes with snake_case fields, and plain data
 converters or ``__attrs_post_init__`` (the converter's generated builders rely on it, and check
 it). They are built by the one converter in ``_converter`` (its docstring lists the rules); a
 resource's ``id`` is required, any other value the API leaves out is ``None`` (or an empty tuple
-for lists). The history items (``WebhookDelivery`` and its request and response) live in
-``_deliveries``: they parse headers and payloads lazily through the converter. Event classes
-keep the keys they do not know in ``extra``, under their original JSON names. Fields whose JSON
-name is not the plain camelCase of the field name say so in ``metadata={"json": ...}``.
+for lists). Resources are read leniently, event payloads (``_Payload``) strictly: the class
+attribute ``lenient`` says which (the converter's rule 6). The history items
+(``WebhookDelivery`` and its request and response) live in ``_deliveries``: they parse headers
+and payloads lazily through the converter. Event classes keep the keys they do not know in
+``extra``, under their original JSON names. Fields whose JSON name is not the plain camelCase
+of the field name say so in ``metadata={"json": ...}``; an optional datetime the API may send
+as ``0001-01-01T00:00:00+00:00`` for "never" says ``metadata={"never": True}``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ class _Model:
     __slots__ = ()
     #: How JSON keys are spelled when the model is written back out.
     json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "camel"
+    #: The converter's rule 6: a value that cannot be read leaves its field at the default
+    #: (resources), rather than failing the whole object (event payloads: ``_Payload``).
+    lenient: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         shown = []
@@ -111,12 +117,20 @@ class Webhook(_Model):
 # --- event payloads --------------------------------------------------------------------------
 
 
+class _Payload(_Model):
+    """Base of event payloads and their parts: read strictly (a value that cannot be read
+    makes the whole payload an ``UnknownEvent``)."""
+
+    __slots__ = ()
+    lenient: ClassVar[bool] = False
+
+
 def _extra() -> Any:
     return attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(repr=False)
-class UploadEvent(_Model):
+class UploadEvent(_Payload):
     """``upload``: EPOCH processing of an upload started, completed or failed."""
 
     status: str | None = None  # "started", "completed" or "error"
@@ -132,7 +146,7 @@ class UploadEvent(_Model):
 
 
 @attrs.frozen(repr=False)
-class RawProcessingCompleteEvent(_Model):
+class RawProcessingCompleteEvent(_Payload):
     """``raw_processing_complete``: RAW sub-second data of an upload is processed."""
 
     json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "snake"
@@ -149,7 +163,7 @@ class RawProcessingCompleteEvent(_Model):
 
 
 @attrs.frozen(repr=False)
-class DataFile(_Model):
+class DataFile(_Payload):
     """One file made by a data retrieval request."""
 
     json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "snake"
@@ -164,7 +178,7 @@ class DataFile(_Model):
 
 
 @attrs.frozen(repr=False)
-class DataRetrievalCompleteEvent(_Model):
+class DataRetrievalCompleteEvent(_Payload):
     """``data_retrieval_complete``: files of a data retrieval request are ready."""
 
     json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "snake"
@@ -183,7 +197,7 @@ class DataRetrievalCompleteEvent(_Model):
 
 
 @attrs.frozen(repr=False)
-class EpochAggregation(_Model):
+class EpochAggregation(_Payload):
     """Daily summary of epoch data (minutes, axis counts, vector magnitudes, epoch times)."""
 
     wear_minutes: float | None = None
@@ -217,7 +231,7 @@ class EpochAggregation(_Model):
 
 
 @attrs.frozen(repr=False)
-class FreedsonAggregation(_Model):
+class FreedsonAggregation(_Payload):
     """Freedson Adult (VA) cut points: minutes by intensity, by wear/awake/sleep filter."""
 
     non_filtered_va_sedentary: float | None = None
@@ -244,7 +258,7 @@ class FreedsonAggregation(_Model):
 
 
 @attrs.frozen(repr=False)
-class StaudenmayerAggregation(_Model):
+class StaudenmayerAggregation(_Payload):
     """Staudenmayer cut points: intensity, sedentary and locomotion minutes, by filter."""
 
     non_filtered_light: float | None = None
@@ -283,7 +297,7 @@ class StaudenmayerAggregation(_Model):
 
 
 @attrs.frozen(repr=False)
-class CrouterAggregation(_Model):
+class CrouterAggregation(_Payload):
     """Crouter-Child cut points, vector magnitude (VM) and vertical axis (VA), by filter."""
 
     non_filtered_vm_sedentary: float | None = None
@@ -330,7 +344,7 @@ class CrouterAggregation(_Model):
 
 
 @attrs.frozen(repr=False)
-class StepsAggregation(_Model):
+class StepsAggregation(_Payload):
     """Daily steps by filter (MAVMv1 ``mavmAggregation`` and UWF ``uwfAggregations``)."""
 
     non_filtered_steps: float | None = None
@@ -341,7 +355,7 @@ class StepsAggregation(_Model):
 
 
 @attrs.frozen(repr=False)
-class DailyStatisticsCompleteEvent(_Model):
+class DailyStatisticsCompleteEvent(_Payload):
     """``daily_statistics_complete``: a subject's daily aggregates are ready.
 
     The algorithm aggregations are documented as objects but sent as arrays of objects:
@@ -369,7 +383,7 @@ class DailyStatisticsCompleteEvent(_Model):
 
 
 @attrs.frozen(repr=False)
-class BoutCount(_Model):
+class BoutCount(_Payload):
     """A named bucket and its count (``bouts`` and ``cutpoints`` of CP2 daily statistics)."""
 
     name: str | None = None
@@ -378,7 +392,7 @@ class BoutCount(_Model):
 
 
 @attrs.frozen(repr=False)
-class Cp2DailyStatisticsCompleteEvent(_Model):
+class Cp2DailyStatisticsCompleteEvent(_Payload):
     """``cp2_daily_statistics_complete``: CP2 daily statistics of a subject are ready."""
 
     study_id: int | None = None
@@ -422,7 +436,7 @@ class Cp2DailyStatisticsCompleteEvent(_Model):
 
 
 @attrs.frozen(repr=False)
-class ValidationEvent(_Model):
+class ValidationEvent(_Payload):
     """``validation``: the handshake CentrePoint sends before a webhook goes live."""
 
     json_style: ClassVar[Literal["camel", "snake", "pascal"]] = "pascal"
@@ -432,7 +446,7 @@ class ValidationEvent(_Model):
 
 
 @attrs.frozen(repr=False)
-class UnknownEvent(_Model):
+class UnknownEvent(_Payload):
     """An event of a name we do not know, or a body that does not fit its type.
 
     ``data`` is what could be read: the decoded JSON, or the raw text if it is not JSON.

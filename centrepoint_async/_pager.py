@@ -275,7 +275,9 @@ class _Walk(Generic[T]):
         self.recent.append(ids)
         self.seen.add_all(ids)
         self.ended = len(page.items) < page.limit
-        self.position = end if self.looping is None else (kept[-1][0] + 1 if kept else page.offset + start)
+        self.position = (
+            end if self.looping is None else (kept[-1][0] + 1 if kept else page.offset + start)
+        )
         last = next((k for _, _, k in reversed(kept) if k is not None), None)
         if last is not None:
             self.anchor = last

@@ -231,22 +231,41 @@ def _typed(exc: Exception) -> CentrePointError:
     ):
         # aiohttp refuses a header value or URL it cannot send: the caller's setting
         return ConfigurationError(f"cannot be sent: {text}")
-    dns_error = getattr(aiohttp, "ClientConnectorDNSError", ())
-    if dns_error and isinstance(exc, dns_error):
-        host = getattr(exc, "host", "the host")
-        return ConnectError(f"DNS lookup of {host} failed (no such host, or no network)")
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        host = exc.host
-        return ConnectError(
-            f"TLS: the certificate of {host} is not trusted ({exc.certificate_error})"
-        )
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return ConnectError(f"TLS handshake failed: {type(exc).__name__}: {text}")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(f"{type(exc).__name__}: {text}")
+        return _connect_error(exc)
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it
         return RequestTimeoutError(f"{type(exc).__name__}: {text}")
     return TransportError(f"{type(exc).__name__}: {text}")
+
+
+def _connect_error(exc: aiohttp.ClientConnectorError) -> ConnectError:
+    """What failed to connect, in one line, with the host and the kind of failure."""
+    where = {"host": exc.host, "port": exc.port}
+    dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)
+    if dns_error is not None and isinstance(exc, dns_error):
+        return ConnectError(
+            f"DNS lookup of {exc.host} failed (no such host, or no network)", kind="dns", **where
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cause = exc.certificate_error
+        why = str(getattr(cause, "verify_message", "") or cause)
+        return ConnectError(
+            f"TLS with {exc.host}:{exc.port} failed: certificate verify failed: {why}",
+            kind="tls",
+            detail=f"certificate verify failed: {why}",
+            **where,
+        )
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return ConnectError(
+            f"TLS with {exc.host}:{exc.port} failed: {exc.os_error}",
+            kind="tls",
+            detail=str(exc.os_error),
+            **where,
+        )
+    refused = isinstance(exc.os_error, ConnectionRefusedError)
+    return ConnectError(
+        f"{type(exc).__name__}: {exc}", kind="refused" if refused else None, **where
+    )
 
 
 Handler = Callable[[Request], Answer | Awaitable[Answer]]

@@ -134,8 +134,8 @@ def _public_target(
     return None
 
 
-#: Class attributes that steer the converter, not the user (how a payload's JSON keys are spelt).
-_INTERNAL_MEMBERS = {"json_style"}
+#: Class attributes that steer the converter, not the user (JSON key spelling, leniency).
+_INTERNAL_MEMBERS = {"json_style", "lenient"}
 
 
 def _skip_internal(

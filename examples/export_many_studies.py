@@ -16,11 +16,6 @@ import orjson
 
 import centrepoint_async as cp
 
-try:
-    from ._common import client_from_env_or_fake
-except ImportError:  # run as a script
-    from _common import client_from_env_or_fake  # type: ignore[no-redef,import-not-found]
-
 
 async def export_webhook(
     client: cp.CentrePointClient, study_id: int, webhook_id: int, out_dir: Path
@@ -40,9 +35,7 @@ async def main(client: cp.CentrePointClient, out_dir: Path, parallel_webhooks: i
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs: list[tuple[int, int]] = []
     async for study in client.studies.list():
-        # ids are required from 0.2 (#18): this guard then goes, and the ignore with it
-        if study.id is not None:  # pyright: ignore[reportUnnecessaryComparison]
-            jobs += [(study.id, h.id) async for h in client.webhooks.list(study.id) if h.id]
+        jobs += [(study.id, hook.id) async for hook in client.webhooks.list(study.id)]
     gate = asyncio.Semaphore(parallel_webhooks)
 
     async def one(study_id: int, webhook_id: int) -> int:
@@ -54,10 +47,9 @@ async def main(client: cp.CentrePointClient, out_dir: Path, parallel_webhooks: i
     return sum(counts)
 
 
-async def run(out_dir: Path) -> None:
-    async with client_from_env_or_fake() as client:
-        await main(client, out_dir)
-
-
 if __name__ == "__main__":
-    asyncio.run(run(Path(sys.argv[1] if len(sys.argv) > 1 else "centrepoint-export")))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+    from examples._common import run_with_client
+
+    out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "centrepoint-export")
+    run_with_client(lambda client: main(client, out_dir))

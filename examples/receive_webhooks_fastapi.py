@@ -5,7 +5,10 @@
 Point a CentrePoint webhook at https://<your host>/centrepoint/webhooks/ (behind TLS; note the
 final slash: a mounted ASGI app serves the paths below its mount point). Each delivery is
 committed to ``webhooks.db`` before CentrePoint gets its 202, and handled by background workers
-with retries; ``GET /dead-letters`` lists the ones whose handler kept failing.
+with retries; ``GET /dead-letters`` lists the ones whose handler kept failing. The app's
+lifespan starts the receiver (deliveries stored before a restart are handled at once) and
+closes it at shutdown: Starlette runs no lifespan of a mounted application, so the receiver's
+is given to the app, composed here with one of the app's own.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import centrepoint_async as cp
 from centrepoint_async.receiver import InboundEvent, SQLiteInbox, WebhookReceiver
 
 log = logging.getLogger("receive_webhooks_fastapi")
+TOKEN_VARIABLE = "CENTREPOINT_WEBHOOK_TOKEN"
 
 
 def make_app(token: str, inbox: Path) -> FastAPI:
-    """The app: the receiver mounted, closed with the app, and a dead-letter listing."""
+    """The app: the receiver mounted, started and closed by the app's lifespan, and a
+    dead-letter listing."""
     receiver = WebhookReceiver(bearer_token=token, inbox=SQLiteInbox(inbox))
     uploads: list[int | None] = []
 
@@ -35,8 +40,9 @@ def make_app(token: str, inbox: Path) -> FastAPI:
         log.info("upload %s: %s", event.payload.upload_id, event.payload.status)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncGenerator[None, None]:
-        async with receiver:  # start the workers; on shutdown, finish or leave pending
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
+        async with receiver.lifespan(app):  # alone: FastAPI(lifespan=receiver.lifespan)
+            log.info("receiving webhooks")  # the app's own start-up and shutdown go here
             yield
 
     app = FastAPI(lifespan=lifespan)
@@ -54,6 +60,10 @@ def make_app(token: str, inbox: Path) -> FastAPI:
 
 
 def main() -> FastAPI:
-    """The app uvicorn runs (``--factory``): the token from the environment."""
+    """The app uvicorn runs (``--factory``): the token from the environment, or an exit that
+    says it is missing."""
+    token = os.environ.get(TOKEN_VARIABLE)
+    if not token:
+        raise SystemExit(f"{TOKEN_VARIABLE} is not set: give it the webhook's Bearer token")
     logging.basicConfig(level=logging.INFO)
-    return make_app(os.environ["CENTREPOINT_WEBHOOK_TOKEN"], Path("webhooks.db"))
+    return make_app(token, Path("webhooks.db"))

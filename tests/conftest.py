@@ -15,8 +15,7 @@ import pytest
 from aioresponses import aioresponses, core
 from hypothesis import settings
 
-from centrepoint_async.redis import RedisServerProcess
-from centrepoint_async.testing import Dataset, FakeCentrePoint, fast_retry
+from centrepoint_async.testing import Dataset, FakeCentrePoint, RedisServerProcess, fast_retry
 
 __all__ = ["STUDY", "WEBHOOK", "Sleeps", "fast_retry", "one_history"]  # fast_retry: re-exported
 
@@ -98,8 +97,9 @@ async def _no_leaked_tasks() -> AsyncIterator[None]:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServerProcess]:
-    """A fresh redis-server for one test; the test fails (never skips) if it cannot start."""
-    server = RedisServerProcess(tmp_path)
+    """A fresh, durable redis-server (append-only file, synced on every write) for one test;
+    the test fails (never skips) if it cannot start."""
+    server = RedisServerProcess(tmp_path, persistent=True)
     try:
         server.start()
     except RuntimeError as exc:

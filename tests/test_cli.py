@@ -3,95 +3,43 @@ point is a process (kills, two writers, a full disk, the fake-server command).""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import importlib
 import io
-import os
 import random
-import resource
+import re
+import shutil
 import signal
+import ssl
+import subprocess
 import sys
-from asyncio.subprocess import DEVNULL, PIPE, Process
-from collections.abc import Awaitable, Callable
+from asyncio.subprocess import DEVNULL
 from pathlib import Path
 
 import orjson
 import pytest
 import redis
+from aiohttp import web
 
 import centrepoint_async as cp
-from centrepoint_async.cli import main
-from centrepoint_async.redis import RedisServerProcess
-from centrepoint_async.testing import Dataset, FakeCentrePoint, fake_server_process
+from centrepoint_async.cli import build_parser
+from centrepoint_async.testing import Dataset, FakeCentrePoint, RedisServerProcess
 
+from .cli_support import InProcess, env_for, kill_after, run, spawn
 from .conftest import STUDY, WEBHOOK, lines, one_history
 
-Result = tuple[int, str, str]
-CLI = Callable[..., Awaitable[Result]]
-
-
-def env_for(fake: FakeCentrePoint | None, **extra: str) -> dict[str, str]:
-    """This process's environment without CENTREPOINT_*, then the fake's variables, then extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CENTREPOINT_")}
-    return env | (fake.env() if fake is not None else {}) | extra
-
-
-async def spawn(
-    *args: str, env: dict[str, str], output: int | None = PIPE, limit_file_size: bool = False
-) -> Process:
-    """Start the CLI in a subprocess, so this loop keeps serving the fake meanwhile."""
-
-    def no_bigger_files() -> None:  # as if the disk were full: every write past 0 bytes fails
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "centrepoint_async",
-        *args,
-        env=env,
-        stdout=output,
-        stderr=output,
-        preexec_fn=no_bigger_files if limit_file_size else None,
-    )
-
-
-async def run(
-    *args: str,
-    fake: FakeCentrePoint | None = None,
-    timeout: float = 60,
-    limit_file_size: bool = False,
-) -> Result:
-    """Run the CLI in a process to the end; its exit status, stdout and stderr."""
-    process = await spawn(*args, env=env_for(fake), limit_file_size=limit_file_size)
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CLI:
-    """Run ``main(argv)`` in this process (in a thread: it runs its own event loop)."""
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> InProcess:
+    """Run ``main(argv)`` in this process."""
+    return InProcess(monkeypatch, capsys)
 
-    async def call(*args: str, fake: FakeCentrePoint | None = None) -> Result:
-        for name in [n for n in os.environ if n.startswith("CENTREPOINT_")]:
-            monkeypatch.delenv(name)
-        for name, value in (fake.env() if fake is not None else {}).items():
-            monkeypatch.setenv(name, value)
 
-        def entry() -> int:
-            try:
-                return main(list(args))
-            except SystemExit as exc:  # argparse: --help, --version, bad arguments
-                return int(exc.code or 0)
-
-        code = await asyncio.to_thread(entry)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
+CLI = InProcess
 
 
 def export_args(target: Path | str, *more: str) -> tuple[str, ...]:
@@ -102,7 +50,8 @@ async def test_help_reads_well(cli: CLI) -> None:
     """--help lists the commands and the exit statuses; each command has its own help."""
     code, out, _ = await cli("--help")
     assert code == 0
-    for text in ("demo", "export-history", "fake-server", "CENTREPOINT_CLIENT_ID", "Exit status"):
+    commands = ("demo", "export-history", "fetch-raw", "fake-server")
+    for text in (*commands, "CENTREPOINT_CLIENT_ID", "CENTREPOINT_LOG", "Exit status"):
         assert text in out
     code, out, _ = await cli("--version")
     assert (code, out.strip()) == (0, f"centrepoint-async {cp.__version__}")
@@ -209,12 +158,14 @@ async def test_bad_input_gets_one_clear_line(cli: CLI, args: tuple[str, ...], me
 async def test_unknown_study_is_a_clear_error(
     cli: CLI, fake: FakeCentrePoint, tmp_path: Path
 ) -> None:
-    """A study that does not exist: one line naming the 404, exit 1."""
+    """A study that does not exist: one line naming the 404, exit 1, nothing left behind."""
     code, _, err = await cli(
         "export-history", "--study-id", "4242", "-o", str(tmp_path / "x"), fake=fake
     )
+    assert list(tmp_path.iterdir()) == []
     assert code == 1 and "404" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    assert "resume_offset" not in err  # a note for programs, not for the person reading
 
 
 @pytest.mark.parametrize(
@@ -244,7 +195,8 @@ async def test_full_disk_fails_before_the_first_request(tmp_path: Path) -> None:
 
 
 async def test_existing_output_needs_resume_or_force(cli: CLI, tmp_path: Path) -> None:
-    """Without --resume an existing output is refused (exit 2, saying what to do); --force works."""
+    """An existing output is refused (exit 2, saying what to do); --resume of a finished export
+    says there is nothing to resume (exit 0, for cron); --force starts over."""
     target = tmp_path / "h.jsonl"
     async with FakeCentrePoint(dataset=one_history(30)) as fake:
         assert (await cli(*export_args(target), fake=fake))[0] == 0
@@ -252,8 +204,14 @@ async def test_existing_output_needs_resume_or_force(cli: CLI, tmp_path: Path) -
         code, _, err = await cli(*export_args(target), fake=fake)
         assert code == 2 and "--resume continues it, --force starts over" in err
         assert target.read_bytes() == b"kept\n"
+        target.unlink()
+        assert (await cli(*export_args(target), fake=fake))[0] == 0
         code, _, err = await cli(*export_args(target, "--resume"), fake=fake)
-        assert code == 2 and "nothing to resume" in err
+        assert (code, err) == (
+            0,
+            f"centrepoint-async: {target} is complete; there is nothing to resume\n",
+        )
+        target.write_bytes(b"kept\n")
         code, _, err = await cli(*export_args(target, "--force"), fake=fake)
         assert code == 0, err
         assert lines(target) == fake.history_items(STUDY, WEBHOOK)
@@ -280,18 +238,6 @@ async def test_corrupt_checkpoint_exits_1_and_leaves_the_part(tmp_path: Path) ->
         code, _, err = await run(*args, "--resume", fake=fake)
         assert code == 0, err
         assert lines(target) == fake.history_items(STUDY, WEBHOOK)
-
-
-async def kill_after(process: Process, fake: FakeCentrePoint, requests: int) -> None:
-    """SIGKILL ``process`` once the fake has answered ``requests`` more history requests."""
-    goal = len(fake.api_requests("/history")) + requests
-    for _ in range(3000):  # a loaded machine may take seconds to start a process
-        if len(fake.api_requests("/history")) >= goal or process.returncode is not None:
-            break
-        await asyncio.sleep(0.01)
-    if process.returncode is None:
-        process.send_signal(signal.SIGKILL)
-    await process.wait()
 
 
 async def test_killed_many_times_with_inserts_resumes_to_exactly_the_served_items(
@@ -381,27 +327,6 @@ async def test_demo_runs_without_credentials(cli: CLI, tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("*.jsonl"))) == 7
 
 
-async def test_fake_server_command_prints_credentials() -> None:
-    """fake-server prints its URL and credentials (as export lines) and serves them."""
-    async with fake_server_process("--size", "tiny", "--client-secret", "s3") as server:
-        assert set(server.env) == {
-            "CENTREPOINT_BASE_URL",
-            "CENTREPOINT_AUTH_URL",
-            "CENTREPOINT_CLIENT_ID",
-            "CENTREPOINT_CLIENT_SECRET",
-        }
-        assert server.client_secret == "s3"
-        async with server.client() as client:
-            assert len(await client.studies.list().collect()) == 2
-
-
-async def test_fake_server_process_reports_a_server_that_did_not_start() -> None:
-    """A fake-server that exits (bad arguments) is a clear error, not a hang."""
-    with pytest.raises(RuntimeError, match="exited before printing its address"):
-        async with fake_server_process("--size", "enormous"):
-            pass
-
-
 async def test_export_shares_a_redis_rate_limit(
     cli: CLI, tmp_path: Path, redis_server: RedisServerProcess
 ) -> None:
@@ -415,3 +340,199 @@ async def test_export_shares_a_redis_rate_limit(
         sent = len(fake.requests)  # the token request included: it counts against the IP too
     held = redis.Redis.from_url(redis_server.url).zcard("centrepoint:ratelimit:holds")
     assert held == sent  # each request's place stays a window after its answer
+
+
+def _options() -> dict[str, list[argparse.Action]]:
+    """Every option of every command (and of the main parser, under ""), by command."""
+    parser = build_parser()
+    found = {"": [a for a in parser._actions if a.option_strings]}
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        found[name] = [a for a in sub._actions if a.option_strings]
+    return found
+
+
+def test_every_option_has_help_and_is_in_the_docs() -> None:
+    """Each option of each command has help text, and docs/cli.md lists it (and the defaults
+    it shows are the real ones)."""
+    docs = (ROOT / "docs" / "cli.md").read_text()
+    options = _options()
+    assert set(options) == {"", "demo", "export-history", "fetch-raw", "fake-server"}
+    for command, actions in options.items():
+        for action in actions:
+            assert action.help and action.help != argparse.SUPPRESS, (command, action.dest)
+            if action.dest not in ("help", "version"):
+                assert max(action.option_strings, key=len) in docs, (command, action.dest)
+    port = next(a for a in options["fake-server"] if a.dest == "port")
+    assert port.default == 0 and "any free port" in docs and "8080" not in docs
+
+
+LOADED = """
+import sys
+from centrepoint_async.cli import main
+try:
+    code = main(sys.argv[1:])
+finally:
+    loaded = [m for m in sys.modules if m.startswith("centrepoint_async.testing")]
+    print(f"testing loaded: {bool(loaded)}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        (("--help",), False),
+        (("export-history", "--study-id", str(STUDY), "-o", "-", "-q"), False),
+        (("export-history", "--study-id", "x"), False),  # a usage error
+        (("demo", "--size", "tiny", "-q"), True),  # the check sees the fake when it is loaded
+    ],
+)
+async def test_the_fake_is_loaded_only_by_commands_that_run_it(
+    args: tuple[str, ...], loaded: bool
+) -> None:
+    """A fresh process running export-history (or just --help) never imports the test fake."""
+    async with FakeCentrePoint(dataset=one_history(10)) as fake:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LOADED, *args,
+            env=env_for(fake), stdout=DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert err.decode().splitlines()[-1] == f"testing loaded: {loaded}"
+
+
+async def test_a_failure_before_the_first_item_leaves_nothing_behind(
+    cli: CLI, tmp_path: Path
+) -> None:
+    """A wrong --webhook-id (404) leaves no .part or .checkpoint; the corrected command runs."""
+    target = tmp_path / "h.jsonl"
+    async with FakeCentrePoint(dataset=one_history(30)) as fake:
+        code, _, err = await cli(*export_args(target, "--webhook-id", "999"), fake=fake)
+        assert code == 1 and "404" in err
+        assert list(tmp_path.iterdir()) == []
+        code, _, err = await cli(*export_args(target, "--webhook-id", str(WEBHOOK)), fake=fake)
+        assert code == 0, err
+    assert lines(target) == fake.history_items(STUDY, WEBHOOK)
+
+
+async def test_a_failure_after_some_items_says_how_to_continue(cli: CLI, tmp_path: Path) -> None:
+    """A 404 in the middle of an export: one line that says --resume continues it, and it does."""
+    target = tmp_path / "h.jsonl"
+    async with FakeCentrePoint(dataset=one_history(100)) as fake:
+        fake.inject("status", status=404, path="offset=57")  # pages of 20 start at their anchor
+        args = export_args(target, "--page-size", "20", "--concurrency", "1")
+        code, _, err = await cli(*args, fake=fake)
+        assert code == 1
+        assert "answered 404" in err
+        assert err.endswith(" (the same command with --resume continues it)\n")
+        assert len(err.strip().splitlines()) == 1
+        code, _, err = await cli(*args, "--resume", fake=fake)
+        assert code == 0, err
+    assert lines(target) == fake.history_items(STUDY, WEBHOOK)
+
+
+async def test_ctrl_c_says_how_to_continue(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) during an export: exit 130, 'interrupted' and how to resume, no trace."""
+    target = tmp_path / "h.jsonl"
+    async with FakeCentrePoint(dataset=one_history(1000), latency=0.05, rate_limit=None) as fake:
+        args = export_args(target, "--page-size", "20", "--concurrency", "1")
+        process = await spawn(*args, env=env_for(fake))
+        for _ in range(3000):
+            if len(fake.api_requests("/history")) >= 4:
+                break
+            await asyncio.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130
+    assert err.decode() == (
+        "centrepoint-async: interrupted (the same command with --resume continues it)\n"
+    )
+
+
+async def test_a_listing_short_of_its_total_warns_or_fails_with_strict(
+    cli: CLI, tmp_path: Path
+) -> None:
+    """A history that ends at 537 items while totalCount says 2,000: a warning and exit 0, or
+    exit 1 with --strict; the summary and the line say expected and got."""
+    async with FakeCentrePoint(dataset=one_history(537)) as fake:
+        history = fake.dataset.histories[WEBHOOK]
+        history.total_count_override = 2000
+        words = "the listing ended after 537 of the 2,000 deliveries its totalCount announced"
+        code, _, err = await cli(*export_args(tmp_path / "a.jsonl"), fake=fake)
+        assert code == 0
+        assert f"warning: webhook {WEBHOOK}: {words} (--strict makes this an error)" in err
+        code, _, err = await cli(*export_args(tmp_path / "b.jsonl", "--strict", "-q"), fake=fake)
+        assert code == 1
+        assert err == f"centrepoint-async: error: webhook {WEBHOOK}: {words}\n"
+        history.total_count_override = None
+        code, _, err = await cli(*export_args(tmp_path / "c.jsonl", "--strict"), fake=fake)
+        assert code == 0 and "warning" not in err and "error" not in err
+    assert len(lines(tmp_path / "a.jsonl")) == 537
+
+
+async def test_a_dns_failure_is_one_line_naming_the_host() -> None:
+    """An unknown host: one line naming it and the variable to check; no aiohttp warnings."""
+    url = "https://centrepoint.invalid"
+    env = env_for(None, CENTREPOINT_CLIENT_ID="id", CENTREPOINT_CLIENT_SECRET="secret")
+    env |= {"CENTREPOINT_BASE_URL": url, "CENTREPOINT_AUTH_URL": url}
+    code, _, err = await run("export-history", "--study-id", "1", "-o", "-", env=env)
+    assert code == 1
+    assert err.startswith(
+        "centrepoint-async: error: cannot find host centrepoint.invalid (DNS lookup failed) "
+        "(after 5 attempts): check CENTREPOINT_AUTH_URL and the network"
+    )
+    assert len(err.splitlines()) == 1
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A server TLS context with a certificate no client trusts (made by openssl now)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is needed to make a test certificate (apt-get install openssl)"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def test_a_tls_failure_is_one_line_naming_the_host(self_signed: ssl.SSLContext) -> None:
+    """A certificate the system does not trust: one line naming the host and why."""
+    runner = web.AppRunner(web.Application(), handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self_signed).start()
+        port = runner.addresses[0][1]
+        env = env_for(None, CENTREPOINT_CLIENT_ID="id", CENTREPOINT_CLIENT_SECRET="secret")
+        url = f"https://127.0.0.1:{port}"
+        env |= {"CENTREPOINT_BASE_URL": url, "CENTREPOINT_AUTH_URL": url}
+        code, _, err = await run("export-history", "--study-id", "1", "-o", "-", env=env)
+    finally:
+        await runner.cleanup()
+    assert code == 1
+    assert re.fullmatch(
+        rf"centrepoint-async: error: TLS with 127\.0\.0\.1:{port} failed: certificate verify "
+        r"failed: self.signed certificate \(after 5 attempts\): check CENTREPOINT_AUTH_URL, "
+        r"the system's CA certificates \(SSL_CERT_FILE\) or a proxy in between\n",
+        err,
+    ), err
+
+
+async def test_the_demo_leaves_nothing_in_the_temporary_directory(tmp_path: Path) -> None:
+    """Without --output-dir the demo's files (JSONL, raw data) are removed at the end."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    code, out, err = await run("demo", "--size", "tiny", env=env_for(None, TMPDIR=str(temporary)))
+    assert code == 0, err
+    assert "(a temporary directory, removed)" in out and "raw data" in out
+    assert list(temporary.iterdir()) == []
+
+
+def test_the_short_listing_field_is_public() -> None:
+    """ExportResult says expected and got per webhook, through the exported Shortfall."""
+    result = cp.ExportResult(shortfalls=[cp.Shortfall(WEBHOOK, expected=2000, got=537)])
+    assert not result.complete and cp.ExportResult().complete

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import shutil
 import sys
@@ -83,24 +84,32 @@ def bar_line(screen: list[str]) -> str:
 async def test_bar_shows_total_rate_eta_and_what_it_waits_for(
     terminal: Terminal, tmp_path: Path
 ) -> None:
-    """The bar has total, percentage, rate and ETA; a 429's wait is its status; one summary."""
+    """The bar has total, percentage, rate and ETA; a 429's wait is its status, with its reason;
+    one summary, which says how long requests waited for the rate limit."""
     target = tmp_path / "h.jsonl"
     async with FakeCentrePoint(dataset=one_history(1500), latency=0.05, rate_limit=None) as fake:
         args = ("export-history", "--study-id", str(STUDY), "-o", str(target), "--page-size", "20")
         # a 429 at 40%, however fast or slow the machine runs the export
-        fake.inject("status", status=429, retry_after=4, path="offset=600")
+        # (pages after the first start at their anchor: offsets 19 apart)
+        fake.inject("status", status=429, retry_after=4, path="offset=608")
         await terminal.start(script(tmp_path, fake, *args, "--concurrency", "2"))
         running = await terminal.wait_for(lambda s: "/1500 [" in bar_line(s))
         bar = bar_line(running)
         assert "%|" in bar and "deliveries/s" in bar and "<" in bar  # percentage, rate, ETA
         waiting = await terminal.wait_for(lambda s: "waiting" in bar_line(s))
-        assert bar_line(waiting).endswith("s: rate limited]")
+        # the request that got the 429 waits as it asked; the others wait for the limiter,
+        # paused by it for the Retry-After
+        assert re.search(
+            r", waiting \d s: (rate limited \(429\)|Retry-After)\]$", bar_line(waiting)
+        )
         done = await terminal.wait_for(lambda s: any(x.startswith("exported") for x in s))
     assert bar_line(done).startswith(f"study {STUDY}: 100%|")
     assert "1500/1500" in bar_line(done)
     summary = done[-1]
-    assert summary.startswith(f"exported 1,500 deliveries of 1 webhook(s) in 75 pages to {target}")
-    assert "1 retry, 1 rate limited (429)" in summary
+    assert summary.startswith(f"exported 1,500 deliveries of 1 webhook(s) in 79 pages to {target}")
+    assert re.search(
+        r": 1 retry, 1 rate limited \(429\), [34] s waiting for the rate limit, ", summary
+    )
     assert not any("WARNING" in line for line in done)  # the retry is on the bar, not a log line
     assert target.exists()
 

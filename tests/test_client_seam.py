@@ -1,4 +1,5 @@
-"""The seams other modules build on: raw history, full API paths, POST with a JSON body."""
+"""The seams other modules and users build on: raw history, the declarations' paths, the
+public ``request``/``paginate``, POST with a JSON body, and the transport."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import centrepoint_async as cp
+from centrepoint_async import _endpoints as ep
 from centrepoint_async import _protocol as proto
 from centrepoint_async.testing import FakeCentrePoint
 
@@ -42,12 +44,15 @@ async def test_raw_history_drops_repeats_across_pages_and_resumes() -> None:
         assert pager.resume_offset == 305
 
 
-def test_path_builders_return_full_paths_under_the_three_prefixes() -> None:
-    """Every path builder gives a full path; the three API prefixes are constants."""
-    assert proto.study_path(8) == f"{proto.CENTREPOINT_PREFIX}/Studies/8"
-    assert proto.STUDIES_PATH == "/centrepoint/v3/Studies"
-    assert proto.DATA_RETRIEVAL_PREFIX == "/dataretrieval/v3"
-    assert proto.ANALYTICS_PREFIX == "/analytics/v3"
+def test_every_declaration_is_a_full_path_of_a_known_family() -> None:
+    """Every endpoint's path is absolute, under one of the four families, so its scope is
+    known; writes are POST or PUT and everything else a GET."""
+    endpoints = [v for v in vars(ep).values() if isinstance(v, ep.Endpoint)]
+    assert len(endpoints) >= 45
+    scopes = {e.scope for e in endpoints}
+    assert scopes == {"CentrePoint", "Analytics", "DataAccess", "DataRetrieval"}
+    for endpoint in endpoints:
+        assert endpoint.path.startswith("/") and endpoint.method in ("GET", "POST", "PUT")
     request = proto.api_request("https://h", "/analytics/v3/x", method="POST", json={"a": 1})
     assert request.url == "https://h/analytics/v3/x" and not request.idempotent
     assert orjson.loads(request.data or b"") == {"a": 1}
@@ -96,7 +101,7 @@ async def test_post_with_a_json_body_is_not_resent_after_a_5xx(
         token="t", base_url=url, retry=fast_retry(), rate_limit=None
     ) as client:
         with pytest.raises(cp.ServerError):
-            await client._request_json("POST", "/dataretrieval/v3/requests", json={"x": 1})
+            await client.request("POST", "/dataretrieval/v3/requests", json={"x": 1})
     assert state.bodies == [b'{"x":1}']
 
 
@@ -109,10 +114,10 @@ async def test_post_is_resent_after_a_429_and_when_marked_idempotent(
         token="t", base_url=url, retry=fast_retry(), rate_limit=None
     ) as client:
         state.statuses[:] = [429]
-        answer = await client._request_json("POST", "/dataretrieval/v3/requests", json={})
+        answer = await client.request("POST", "/dataretrieval/v3/requests", json={})
         assert answer == {"trackingId": 2}
         state.statuses[:] = [503]
-        answer = await client._request_json(
+        answer = await client.request(
             "POST", "/dataretrieval/v3/requests", json={}, idempotent=True
         )
         assert answer == {"trackingId": 4}
@@ -126,17 +131,58 @@ async def test_post_is_resent_after_a_refused_connection() -> None:
         token="t", base_url=url, retry=fast_retry(max_attempts=3), rate_limit=None
     ) as client:
         with pytest.raises(cp.ConnectError) as caught:
-            await client._request_json("POST", "/dataretrieval/v3/requests", json={})
+            await client.request("POST", "/dataretrieval/v3/requests", json={})
     assert caught.value.attempts == 3
 
 
-async def test_get_of_a_plain_json_array(post_server: tuple[PostServer, str]) -> None:
-    """A non-paginated array answer is returned as a list; an object instead is a DecodeError
-    that says which answer (URL as shown, status)."""
-    _, url = post_server
-    path = "/dataretrieval/v3/files"
-    async with cp.CentrePointClient(token="t", base_url=url, rate_limit=None) as client:
-        assert await client._get_list(path, lambda item: item["id"]) == [1, 2]
+async def test_get_of_a_plain_json_array() -> None:
+    """A plain array answer (a request's datafiles) is a list of models; an object instead is
+    a DecodeError that says which answer (URL as shown, status)."""
+    shapes = [b'[{"id": "a", "fileName": "x.csv"}]', b'{"items": []}']
+
+    def handler(request: cp.Request) -> cp.Answer:
+        return cp.Answer(200, {"Content-Type": "application/json"}, shapes.pop(0))
+
+    transport = cp.MockTransport(handler)
+    async with cp.CentrePointClient(token="t", transport=transport, rate_limit=None) as client:
+        files = await client.data_retrieval.files("abc")
+        assert [(f.id, f.file_name) for f in files] == [("a", "x.csv")]
         with pytest.raises(cp.DecodeError) as caught:
-            await client._get_list(path, lambda item: item, {"shape": "object"})
-    assert (caught.value.url, caught.value.status) == (f"{url}{path}?shape=object", 200)
+            await client.data_retrieval.files("abc")
+    path = "/dataretrieval/v3/RawActivityRequests/abc/datafiles"
+    assert caught.value.url == f"https://api.actigraphcorp.com{path}"
+    assert caught.value.status == 200
+
+
+async def test_a_mock_transport_replaces_the_network() -> None:
+    """transport= takes every request of the client, the token request included: what is sent
+    (method, URL, query, bearer) and what comes back are the test's own."""
+
+    def handler(request: cp.Request) -> cp.Answer:
+        if request.is_token:
+            return cp.Answer(200, {}, b'{"access_token": "tok-1234", "expires_in": 3600}')
+        assert request.headers["Authorization"] == "Bearer tok-1234"
+        return cp.Answer(200, {}, b'{"id": 7, "name": "Seven"}')
+
+    transport = cp.MockTransport(handler)
+    async with cp.CentrePointClient("id", "secret", transport=transport) as client:
+        study = await client.studies.get(7)
+    assert (study.id, study.name) == (7, "Seven")
+    token, get = transport.requests
+    assert token.is_token and b"scope=CentrePoint" in (token.data or b"")
+    assert (get.method, get.url) == (
+        "GET",
+        "https://api.actigraphcorp.com/centrepoint/v3/Studies/7",
+    )
+
+
+async def test_transport_and_session_cannot_both_be_given() -> None:
+    """A transport of one's own replaces the session: giving both is a configuration error."""
+    transport = cp.MockTransport(lambda request: cp.Answer(200, {}, b"{}"))
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(cp.ConfigurationError):
+            cp.CentrePointClient(token="t", transport=transport, session=session)
+    with pytest.raises(cp.ConfigurationError):
+        cp.CentrePointClient(token="t", transport=object())  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from examples import (
     receive_webhooks_fastapi,
 )
 
-from .test_receiver_servers import serve_asgi
+from .helpers_receiver import serve_asgi
 
 ROOT = Path(__file__).parent.parent
 
@@ -112,3 +112,60 @@ async def test_receive_webhooks_fastapi_under_uvicorn(tmp_path: Path) -> None:
         async with session.post(url, data=body, headers=unauthorized) as response:
             assert response.status == 401
     assert app.state.uploads == [85045]
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "code"),
+    [
+        (["examples/receive_webhooks.py"], "CENTREPOINT_WEBHOOK_SECRET", 2),
+        (
+            ["-m", "uvicorn", "--factory", "examples.receive_webhooks_fastapi:main"],
+            "CENTREPOINT_WEBHOOK_TOKEN",
+            1,
+        ),
+    ],
+    ids=["aiohttp", "fastapi"],
+)
+async def test_receiver_examples_say_which_variable_is_missing(
+    command: list[str], variable: str, code: int
+) -> None:
+    """Run as their docstrings say with their variable unset: a one-line reason naming it and
+    a failing exit code, not a KeyError traceback (and no server started)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *command,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == code
+    assert f"{variable} is not set" in err.decode()
+    assert b"Traceback" not in err and out == b""
+
+
+async def test_export_example_runs_as_a_script(tmp_path: Path) -> None:
+    """The export example, run as a script from anywhere, falls back to the fake and writes."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "examples" / "export_many_studies.py"),
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert b"deliveries of 7 webhooks written to" in out
+    assert len(list(tmp_path.glob("*.jsonl"))) == 7
+
+
+def test_the_client_examples_need_no_ignores() -> None:
+    """What users copy has no guards for optional ids and silences no checker."""
+    names = ["_common", "export_many_studies", "list_webhooks_and_history", "raw_data_pipeline"]
+    for name in names:
+        text = (ROOT / "examples" / f"{name}.py").read_text()
+        assert "type: ignore" not in text and "pyright: ignore" not in text, name
+        assert "ids are required" not in text, name

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,6 +138,13 @@ async def test_every_webhook_of_a_study_resumes_in_order(tmp_path: Path) -> None
         assert lines(target) == [i for h in hooks for i in fake.history_items(study, h)]
 
 
+def sealed(data: dict[str, Any]) -> bytes:
+    """A checkpoint's fields with the digest they would get if written that way."""
+    fields = {k: v for k, v in data.items() if k != "digest"}
+    digest = hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return orjson.dumps(fields | {"digest": digest})
+
+
 def _mutate(key: str, value: object) -> Callable[[dict[str, Any]], None]:
     def mutate(checkpoint: dict[str, Any]) -> None:
         where = checkpoint
@@ -166,7 +175,8 @@ CORRUPTIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "items 0": _mutate(f"{HOOK}.items", 0),
     "last ids of nothing": _mutate(f"{HOOK}.last_ids", []),
     "last id not the last record": _mutate(f"{HOOK}.last_ids", [1, 2, 3]),
-    "last ids as text": _mutate(f"{HOOK}.last_ids", ["7"]),
+    "last id as text, another id": _mutate(f"{HOOK}.last_ids", ["7"]),
+    "last id not an id": _mutate(f"{HOOK}.last_ids", [1.5]),
     "done not a bool": _mutate(f"{HOOK}.done", "no"),
     "record start past the end": _mutate("last_record_start", 10**9),
     "record start moved": _mutate("last_record_start", 5),
@@ -175,6 +185,7 @@ CORRUPTIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "another webhook list": _mutate("job.webhook_ids", [WEBHOOK, WEBHOOK + 1]),
     "an unknown webhook": _mutate("webhooks.999", {"offset": 0, "items": 0, "last_ids": []}),
     "another version": _mutate("version", 1),
+    "version 2 (no digest then)": _mutate("version", 2),
 }
 
 
@@ -182,7 +193,11 @@ CORRUPTIONS: dict[str, Callable[[dict[str, Any]], None]] = {
 async def test_a_checkpoint_that_does_not_verify_leaves_the_part_untouched(
     tmp_path: Path, corruption: str
 ) -> None:
-    """Every wrong value in a checkpoint is a CheckpointError, and the part keeps every byte."""
+    """Every wrong value in a checkpoint is a CheckpointError, and the part keeps every byte.
+
+    Each is sealed with a matching digest (as a bug, not a hand, would write it), so that each
+    field's own check is what refuses it.
+    """
     target = tmp_path / "h.jsonl"
     checkpoint = Path(f"{target}.checkpoint")
     part = Path(f"{target}.part")
@@ -191,7 +206,7 @@ async def test_a_checkpoint_that_does_not_verify_leaves_the_part_untouched(
             await interrupted(client, target, pages=2)
             data = orjson.loads(checkpoint.read_bytes())
             CORRUPTIONS[corruption](data)
-            checkpoint.write_bytes(orjson.dumps(data))
+            checkpoint.write_bytes(sealed(data))
             with open(part, "ab") as handle:
                 handle.write(b'{"id": 1, "cut": "by a cr')  # past the checkpoint: kept too
             before = part.read_bytes()
@@ -340,3 +355,125 @@ async def test_bad_arguments_are_configuration_errors(
                 await cp.export_history(client, STUDY, [WEBHOOK], output, **kwargs)
         assert fake.requests == []
     assert "--" not in str(caught.value)  # library words, not the command line's
+
+
+async def test_a_checkpoint_edited_by_hand_is_refused(tmp_path: Path) -> None:
+    """A checkpoint edited to say ``"done": true`` (250 of 1,000 written) is refused, naming
+    its digest; the part keeps every byte and nothing is finished with a gap."""
+    target = tmp_path / "h.jsonl"
+    checkpoint, part = Path(f"{target}.checkpoint"), Path(f"{target}.part")
+    async with FakeCentrePoint(dataset=one_history(1000), rate_limit=None) as fake:
+        async with fake.client() as client:
+            await interrupted(client, target, pages=5, page_size=50, concurrency=1)
+            data = orjson.loads(checkpoint.read_bytes())
+            assert data["webhooks"][str(WEBHOOK)]["items"] == 250
+            data["webhooks"][str(WEBHOOK)]["done"] = True
+            checkpoint.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+            before = part.read_bytes()
+            with pytest.raises(cp.CheckpointError, match="do not match its digest"):
+                await cp.export_history(client, STUDY, [WEBHOOK], target, resume=True)
+    assert part.read_bytes() == before and not target.exists()
+
+
+def _ids_as_text(fake: FakeCentrePoint) -> None:
+    """Serve the history with every ``id`` a JSON string (``"10000001"``), as some APIs do."""
+    history = fake.dataset.histories[WEBHOOK]
+    history.fixed = [item | {"id": str(item["id"])} for item in history]
+    history.size = 0
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+async def test_ids_sent_as_json_strings_resume(tmp_path: Path, fmt: cp._export.Format) -> None:
+    """Ids are ids whatever their JSON type: an export of string ids resumes after inserts,
+    each item once, byte for byte what an uninterrupted export writes."""
+    target, reference = tmp_path / f"h.{fmt}", tmp_path / f"reference.{fmt}"
+    async with FakeCentrePoint(dataset=one_history(200), rate_limit=None) as fake:
+        _ids_as_text(fake)
+        async with fake.client() as client:
+            await cp.export_history(client, STUDY, [WEBHOOK], reference, format=fmt)
+            await interrupted(client, target, pages=3, format=fmt)
+            fake.insert_deliveries(STUDY, WEBHOOK, 7)
+            result = await cp.export_history(
+                client, STUDY, [WEBHOOK], target, format=fmt, resume=True, page_size=20
+            )
+    assert target.read_bytes() == reference.read_bytes()
+    assert (result.resumed_items, result.total_items, result.shortfalls) == (60, 200, [])
+
+
+async def test_a_listing_short_of_its_total_is_reported(tmp_path: Path) -> None:
+    """A history that ends (a short page) before its totalCount: the result names the webhook,
+    what was announced and what was got; a full one reports nothing."""
+    async with FakeCentrePoint(dataset=one_history(537), rate_limit=None) as fake:
+        fake.dataset.histories[WEBHOOK].total_count_override = 2000
+        async with fake.client() as client:
+            result = await cp.export_history(client, STUDY, None, tmp_path / "a.jsonl")
+            assert result.shortfalls == [cp.Shortfall(WEBHOOK, expected=2000, got=537)]
+            assert not result.complete and result.total_items == 537
+            fake.dataset.histories[WEBHOOK].total_count_override = None
+            result = await cp.export_history(client, STUDY, None, tmp_path / "b.jsonl")
+    assert result.complete and result.shortfalls == []
+
+
+async def test_a_resumed_listing_short_of_its_total_is_reported_and_inserts_are_not(
+    tmp_path: Path,
+) -> None:
+    """After a resume, what is expected counts the items written and those after the last one
+    (deliveries inserted meanwhile belong to the next export, and are no shortfall)."""
+    target = tmp_path / "h.jsonl"
+    async with FakeCentrePoint(dataset=one_history(200), rate_limit=None) as fake:
+        async with fake.client() as client:
+            await interrupted(client, target, pages=3, concurrency=1)
+            fake.insert_deliveries(STUDY, WEBHOOK, 37)
+            result = await cp.export_history(client, STUDY, [WEBHOOK], target, resume=True)
+            assert result.shortfalls == []
+            target.unlink()
+            await interrupted(client, target, pages=3, concurrency=1)
+            # 237 items now (the 37 are part of this export); totalCount says 100 more
+            fake.dataset.histories[WEBHOOK].total_count_override = 237 + 100
+            result = await cp.export_history(client, STUDY, [WEBHOOK], target, resume=True)
+    assert result.shortfalls == [cp.Shortfall(WEBHOOK, expected=337, got=237)]
+
+
+async def test_a_new_export_that_writes_nothing_leaves_nothing(tmp_path: Path) -> None:
+    """A 404 before the first item, or an interruption before it: no part, no checkpoint, and
+    the corrected export runs without overwrite=True."""
+    target = tmp_path / "h.jsonl"
+    async with FakeCentrePoint(dataset=one_history(50), rate_limit=None) as fake:
+        async with fake.client() as client:
+            with pytest.raises(cp.NotFoundError):
+                await cp.export_history(client, STUDY, [WEBHOOK + 1], target)
+            assert list(tmp_path.iterdir()) == []
+            with pytest.raises(Stop):  # stopped before the first page is written
+                await cp.export_history(client, STUDY, [WEBHOOK], target, progress=stop_after(0))
+            assert list(tmp_path.iterdir()) == []
+            await cp.export_history(client, STUDY, [WEBHOOK], target)
+        assert lines(target) == fake.history_items(STUDY, WEBHOOK)
+
+
+NO_FCNTL = """
+import importlib.abc, sys
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "fcntl":
+            raise ImportError("no fcntl here (as on Windows)")
+
+sys.modules.pop("fcntl", None)
+sys.meta_path.insert(0, Refuse())
+import centrepoint_async, centrepoint_async.cli
+print(centrepoint_async.export_history.__name__)
+try:
+    import fcntl
+except ImportError:
+    print("fcntl refused")
+"""
+
+
+def test_the_package_imports_without_fcntl() -> None:
+    """``import centrepoint_async`` (and its command line) works where fcntl does not exist:
+    the lock imports it only when it is taken."""
+    done = subprocess.run(
+        [sys.executable, "-c", NO_FCNTL], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["export_history", "fcntl", "refused"]

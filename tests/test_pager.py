@@ -425,13 +425,13 @@ async def test_a_retried_page_in_a_real_export_loses_nothing() -> None:
     """Against the fake: concurrency 4, a 429 on one page while deliveries arrive during its
     Retry-After; the raw history (the export's listing) still holds every original delivery
     once, in order, and the typed history too."""
+    loop = asyncio.get_running_loop()
     for typed in (False, True):
         async with FakeCentrePoint(dataset=one_history(1200), rate_limit=None) as fake:
             original = ids(fake.history_items(STUDY, WEBHOOK))
             fake.inject("status", status=429, retry_after=0.4, path="offset=297")
-            loop = asyncio.get_running_loop()
 
-            async def on_retry(event: cp.HookEvent) -> None:
+            async def on_retry(event: cp.HookEvent, fake: FakeCentrePoint = fake) -> None:
                 # deliveries arrive while the page waits, after the pages ahead were read
                 loop.call_later(0.2, fake.insert_deliveries, STUDY, WEBHOOK, 40)
 

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import centrepoint_async as cp
+from centrepoint_async import _endpoints as ep
 from centrepoint_async import _protocol as proto
 from centrepoint_async._exceptions import BODY_EXCERPT
 
@@ -23,16 +24,27 @@ URL = "https://api.actigraphcorp.com/centrepoint/v3/Studies"
 
 def test_paths_are_built_from_checked_ids() -> None:
     """Paths follow the documentation; digit strings are accepted as ids."""
-    assert proto.history_path(8, "236") == "/centrepoint/v3/Studies/8/Webhooks/236/history"
-    assert proto.webhook_path(8, 236) == "/centrepoint/v3/Studies/8/Webhooks/236"
-    assert proto.webhooks_path(8) == "/centrepoint/v3/Studies/8/Webhooks"
+    assert ep.HISTORY.fill((8, "236")) == "/centrepoint/v3/Studies/8/Webhooks/236/history"
+    assert ep.WEBHOOK.fill((8, 236)) == "/centrepoint/v3/Studies/8/Webhooks/236"
+    assert ep.WEBHOOKS.fill((8,)) == "/centrepoint/v3/Studies/8/Webhooks"
 
 
 @pytest.mark.parametrize("bad", [-1, "12/../34", "1 ", 1.5, None, True, "", "٣"])
 def test_bad_ids_are_refused_before_any_request(bad: object) -> None:
     """An id that is not a non-negative integer cannot reach a URL path."""
     with pytest.raises(cp.ConfigurationError):
-        proto.study_path(bad)
+        ep.STUDY_ONE.fill((bad,))
+
+
+@pytest.mark.parametrize("bad", ["a/b", "..", ".", "", " ", "a\\b", "x\n", None, 1.5])
+def test_text_ids_cannot_carry_path_syntax(bad: object) -> None:
+    """A GUID or serial in a path is refused if it could change the path; others are encoded."""
+    with pytest.raises(cp.ConfigurationError):
+        ep.ACTIVITY_MONITOR.fill((8, bad))
+    assert (
+        ep.ACTIVITY_MONITOR.fill((8, "TAS 1?"))
+        == "/centrepoint/v3/Studies/8/ActivityMonitors/TAS%201%3F"
+    )
 
 
 @pytest.mark.parametrize("size", [0, 101, -5, 1.0, "10", True, None])

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import gc
-import hashlib
-import hmac
 import logging
-from pathlib import Path
+import subprocess
+import sys
 from typing import Any
 
 import orjson
@@ -26,34 +24,17 @@ from centrepoint_async.receiver import (
     verify_signature,
 )
 
-SAMPLES = Path(__file__).parent / "samples" / "events"
+from .helpers_receiver import (
+    SAMPLES,
+    UPLOAD,
+    basic,
+    bearer,
+    delivery_headers,
+    independent_signature,
+    nothing,
+)
+
 SECRET = "whsec-test-1"
-UPLOAD = (SAMPLES / "upload_completed.json").read_bytes()
-
-
-def independent_signature(body: bytes, secret: str) -> str:
-    """Computed here with hmac + base64 only, not with the SDK."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def delivery_headers(event: str = "upload", delivery: str = "d-1", **extra: str) -> dict[str, str]:
-    return {
-        "Content-Type": "application/json",
-        "User-Agent": "ActiGraph-Hookshot/1.0",
-        "x-actigraph-webhook-id": "15",
-        "x-actigraph-event": event,
-        "x-actigraph-delivery": delivery,
-        "X-Client-Cert-Used": "false",
-        **extra,
-    }
-
-
-def bearer(delivery: str = "d-1", event: str = "upload") -> dict[str, str]:
-    return delivery_headers(event, delivery, Authorization="Bearer t")
 
 
 async def post(receiver: WebhookReceiver, headers: dict[str, str], body: bytes = UPLOAD) -> Reply:
@@ -77,6 +58,18 @@ def test_independent_signature_verifies_and_rotation_works() -> None:
 def test_missing_or_malformed_signatures_are_false(signature: str | None) -> None:
     """Missing or malformed signatures are False, never an exception."""
     assert verify_signature(UPLOAD, signature, secret=SECRET) is False
+
+
+@pytest.mark.parametrize("secret", ["", [""], [], ["ok", ""], None, b"bytes"])
+def test_verify_signature_refuses_an_empty_secret_as_the_receiver_does(secret: Any) -> None:
+    """An empty secret would verify anything signed with the empty key: both the helper and
+    the receiver refuse it with the same ConfigurationError, whatever the signature."""
+    with pytest.raises(cp.ConfigurationError) as helper:
+        verify_signature(UPLOAD, sign(UPLOAD, ""), secret=secret)
+    if secret is not None:  # None means "no secret" to the receiver: checked elsewhere
+        with pytest.raises(cp.ConfigurationError) as receiver:
+            WebhookReceiver(secret=secret)
+        assert str(helper.value) == str(receiver.value)
 
 
 @given(st.binary(max_size=200), st.text(max_size=60), st.text(min_size=1, max_size=20))
@@ -150,10 +143,15 @@ def test_parse_event_reads_headers_in_any_case() -> None:
         {"secret": "s", "handler_timeout": True},
         {"secret": "s", "handler_timeout": "5"},
         {"secret": "s", "inbox": "inbox.db"},
+        {},
+        {"secret": None},
+        {"secret": None, "basic_auth": None, "bearer_token": None},
+        {"secret": "s", "allow_unauthenticated": "yes"},
     ],
 )
 def test_every_configuration_footgun_raises(kwargs: dict[str, Any]) -> None:
-    """Empty secrets, ':' in a Basic user, Basic with Bearer, bad sizes: ConfigurationError."""
+    """Empty secrets, no credential at all, ':' in a Basic user, Basic with Bearer, bad sizes:
+    ConfigurationError."""
     with pytest.raises(cp.ConfigurationError):
         WebhookReceiver(**kwargs)
 
@@ -286,8 +284,8 @@ async def test_sizes_methods_and_bodies() -> None:
     async def handler(event: InboundEvent) -> None: ...
 
     assert (await post(receiver, bearer(), b"{" + b" " * 5000 + b"}")).status == 413
-    declared = bearer() | {"Content-Length": "5000"}
-    assert receiver.precheck("POST", declared) is not None
+    declared = receiver.precheck("POST", bearer() | {"Content-Length": "5000"})
+    assert declared is not None and (declared.status, declared.body) == (413, b"body too large")
     for odd in ("²", "-1", "1e9", " 12"):  # not a length: the body's own size decides
         assert receiver.precheck("POST", bearer() | {"Content-Length": odd}) is None
     assert (await receiver.process("GET", bearer(), b"")).status == 405
@@ -332,19 +330,23 @@ async def test_no_handler_for_the_event_is_200() -> None:
     assert (await post(receiver, bearer())).body == b"no handler for this event"
 
 
-async def test_without_credentials_everything_is_accepted_with_a_warning(
+def test_no_credential_is_refused_unless_asked_for() -> None:
+    """A secret read from an unset environment variable (None) never turns checking off: no
+    credential is a ConfigurationError that names the opt-out."""
+    with pytest.raises(cp.ConfigurationError, match="allow_unauthenticated=True"):
+        WebhookReceiver(secret=None)
+
+
+async def test_allow_unauthenticated_accepts_everything_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """No credentials configured: a warning at construction, and deliveries are accepted."""
+    """allow_unauthenticated=True: a warning at construction, and deliveries are accepted."""
     with caplog.at_level(logging.WARNING, logger="centrepoint_async.receiver"):
-        receiver = WebhookReceiver()
-    assert "no credentials" in caplog.text
+        receiver = WebhookReceiver(allow_unauthenticated=True)
+    assert "anyone can post events" in caplog.text
     receiver.on()(nothing)
     assert (await post(receiver, delivery_headers())).status == 200
-
-
-async def nothing(event: InboundEvent) -> None:
-    """A handler that does nothing and succeeds."""
+    assert repr(receiver) == "WebhookReceiver(auth=[], handlers=['None'])"
 
 
 # --- the rule without an inbox ----------------------------------------------------------------
@@ -369,6 +371,79 @@ async def test_failing_handler_gets_500_and_the_resend_runs_it(
     assert (await post(receiver, bearer())).status == 200
     assert (await post(receiver, bearer())).body == b"duplicate"
     assert len(attempts) == 2
+
+
+async def test_a_failure_is_logged_at_error_with_traceback_and_id_never_body_or_secret(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One ERROR record per failure: the traceback and the delivery id, neither the body nor
+    the secret (handler output reaches logs that many people read)."""
+    secret = "whsec-never-logged-0123"
+    receiver = WebhookReceiver(secret=secret)
+
+    @receiver.on("upload")
+    async def broken(event: InboundEvent) -> None:
+        raise RuntimeError("database down")
+
+    body = b'{"uploadId": "7", "notes": "body-marker-never-logged"}'
+    headers = delivery_headers("upload", "d-77", **{"X-ActiGraph-Signature": sign(body, secret)})
+    with caplog.at_level(logging.DEBUG, logger="centrepoint_async"):
+        assert (await post(receiver, headers, body)).status == 500
+    (error,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.exc_info is not None and error.exc_info[0] is RuntimeError
+    assert "'d-77'" in error.getMessage() and "upload" in error.getMessage()
+    assert "body-marker-never-logged" not in caplog.text and secret not in caplog.text
+
+
+async def test_on_error_hooks_are_told_of_every_failure(caplog: pytest.LogCaptureFixture) -> None:
+    """Every on_error hook gets the event and the exception; a hook that raises is logged and
+    changes nothing (the answer stays 500, the resend still runs)."""
+    receiver = WebhookReceiver(bearer_token="t")
+    told: list[tuple[str | None, str]] = []
+    fail = True
+
+    @receiver.on("upload")
+    async def flaky(event: InboundEvent) -> None:
+        if fail:
+            raise ValueError("bad row")
+
+    @receiver.on_error
+    async def broken_hook(event: InboundEvent, error: Exception) -> None:
+        raise KeyError("the alerting service is down")
+
+    @receiver.on_error
+    async def alert(event: InboundEvent, error: Exception) -> None:
+        told.append((event.delivery_id, repr(error)))
+
+    with caplog.at_level(logging.ERROR, logger="centrepoint_async.receiver"):
+        assert (await post(receiver, bearer("e-1"))).status == 500
+        assert (await post(receiver, bearer("e-1"))).status == 500
+    assert told == [("e-1", "ValueError('bad row')")] * 2
+    assert sum("on_error hook" in r.getMessage() for r in caplog.records) == 2
+    fail = False
+    assert (await post(receiver, bearer("e-1"))).body == b"ok" and len(told) == 2
+    with pytest.raises(cp.ConfigurationError):
+        receiver.on_error(42)  # type: ignore[type-var]
+
+
+async def test_every_decision_is_one_debug_line(caplog: pytest.LogCaptureFixture) -> None:
+    """At DEBUG the receiver says what it answered each delivery and why, one line each, with
+    ids that were not UTF-8 shown escaped (logging never fails on them)."""
+    receiver = WebhookReceiver(bearer_token="t")
+    receiver.on("upload")(nothing)
+    with caplog.at_level(logging.DEBUG, logger="centrepoint_async.receiver"):
+        await post(receiver, bearer("a-1"))
+        await post(receiver, bearer("a-1"))
+        await post(receiver, delivery_headers("upload", "a-2"))
+        await post(receiver, bearer("bad-\udcff"))
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert lines == [
+        "delivery 'a-1' (event 'upload'): 200 ok",
+        "delivery 'a-1' (event 'upload'): 200 duplicate",
+        "delivery 'a-2' (event 'upload'): 401 unauthorized",
+        "delivery 'bad-\\udcff' (event 'upload'): 400 X-ActiGraph-Event or X-ActiGraph-Delivery"
+        " is not valid UTF-8",
+    ]
 
 
 async def test_slow_handler_gets_503_then_a_resend_after_success_gets_200() -> None:
@@ -460,7 +535,7 @@ async def test_dedupe_memory_is_bounded_by_bytes_not_count() -> None:
     gc.collect()
     for i in range(2000):
         assert (await post(receiver, bearer(f"{i:04d}" + "x" * 4000))).status == 200
-    recent = receiver._recent  # the bound is internal; its effect is checked next
+    recent = receiver._core.runner.recent  # type: ignore[union-attr]  # the bound is internal; its effect is checked next
     assert recent.bytes <= 1_000_000 and 0 < len(recent) < 2000
     assert (await post(receiver, bearer("1999" + "x" * 4000))).body == b"duplicate"
     assert (await post(receiver, bearer("0000" + "x" * 4000))).body == b"ok"  # forgotten
@@ -515,3 +590,26 @@ async def test_any_headers_and_body_never_give_a_500(
         receiver.on()(nothing)
         reply = await receiver.process(method, headers, body)
         assert reply.status < 500
+
+
+def test_importing_the_receiver_loads_no_web_framework() -> None:
+    """``import centrepoint_async.receiver`` (an ASGI user's import) loads neither aiohttp.web
+    nor any test aid: checked in a fresh interpreter."""
+    code = (
+        "import sys, centrepoint_async.receiver\n"
+        "print(sorted(m for m in sys.modules if m == 'aiohttp.web' or m.startswith("
+        "('centrepoint_async.testing', 'centrepoint_async.receiver._aiohttp', 'starlette'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+async def test_the_aiohttp_adapter_loads_on_first_use() -> None:
+    """receiver.mount() works without an import of the adapter by the user."""
+    from aiohttp import web
+
+    app = web.Application()
+    WebhookReceiver(bearer_token="t").mount(app, "/hooks")
+    assert [r.method for r in app.router.routes()] == ["POST"]

@@ -27,120 +27,7 @@ from centrepoint_async.receiver import (
     WebhookReceiver,
 )
 
-from .test_receiver import UPLOAD, bearer, nothing
-
-
-def stored(delivery_id: str, body: bytes = b"{}") -> StoredDelivery:
-    return StoredDelivery(delivery_id, "upload", 15, body)
-
-
-class InboxContract:
-    """The rules of ``receiver/_inbox.py``. Subclass with an ``inbox`` fixture that yields an
-    open, empty inbox to check an implementation (``RedisInbox`` does)."""
-
-    async def test_add_claims_an_id_once_in_every_state(self, inbox: Inbox) -> None:
-        """A known id (pending, leased, done or dead) is never stored twice."""
-        assert await inbox.add(stored("a"))
-        assert not await inbox.add(stored("a", b'{"other": 1}'))
-        assert await inbox.add(stored("b")) and await inbox.add(stored("c"))
-        leased = {d.delivery_id for d in await inbox.lease("w", limit=10, seconds=30)}
-        assert leased == {"a", "b", "c"}
-        assert not await inbox.add(stored("a"))
-        assert await inbox.complete("a", "w")
-        assert await inbox.fail("b", "w", error="boom", retry_in=None)
-        assert not await inbox.add(stored("a")) and not await inbox.add(stored("b"))
-
-    async def test_concurrent_adds_of_one_id_store_it_once(self, inbox: Inbox) -> None:
-        """Twenty replicas adding the same delivery at once: exactly one stores it."""
-        results = await asyncio.gather(*(inbox.add(stored("same")) for _ in range(20)))
-        assert results.count(True) == 1
-
-    async def test_lease_returns_what_was_stored_oldest_first_within_limit(
-        self, inbox: Inbox
-    ) -> None:
-        """Leased deliveries carry their body, name and webhook id; limit is respected."""
-        for i in range(5):
-            assert await inbox.add(StoredDelivery(f"d{i}", "upload", i, f"body {i}".encode()))
-            await asyncio.sleep(0.002)  # distinct arrival times
-        first = await inbox.lease("w", limit=2, seconds=30)
-        assert [(d.delivery_id, d.body, d.webhook_id, d.attempts) for d in first] == [
-            ("d0", b"body 0", 0, 0),
-            ("d1", b"body 1", 1, 0),
-        ]
-        assert first[0].name == "upload" and first[0].received_at > 0
-        rest = await inbox.lease("w", limit=10, seconds=30)
-        assert [d.delivery_id for d in rest] == ["d2", "d3", "d4"]
-
-    async def test_a_lease_is_exclusive_until_it_expires(self, inbox: Inbox) -> None:
-        """Another worker gets a delivery only after its holder's lease expired."""
-        await inbox.add(stored("x"))
-        assert len(await inbox.lease("dead-worker", limit=1, seconds=0.2)) == 1
-        assert await inbox.lease("other", limit=1, seconds=30) == []
-        await asyncio.sleep(0.3)
-        taken = await inbox.lease("other", limit=1, seconds=30)
-        assert [d.delivery_id for d in taken] == ["x"]
-        # the old holder lost it: it can neither extend, fail nor release it
-        assert not await inbox.extend("x", "dead-worker", seconds=30)
-        assert not await inbox.fail("x", "dead-worker", error="late", retry_in=0)
-        assert not await inbox.release("x", "dead-worker")
-        assert await inbox.extend("x", "other", seconds=30)
-
-    async def test_extend_keeps_a_lease_alive(self, inbox: Inbox) -> None:
-        """A holder that renews keeps the delivery past the first lease's end."""
-        await inbox.add(stored("x"))
-        await inbox.lease("w", limit=1, seconds=0.2)
-        for _ in range(3):
-            await asyncio.sleep(0.1)
-            assert await inbox.extend("x", "w", seconds=0.2)
-        assert await inbox.lease("other", limit=1, seconds=30) == []
-
-    async def test_complete_removes_it_from_work(self, inbox: Inbox) -> None:
-        """A completed delivery is never leased again; a second complete is False."""
-        await inbox.add(stored("x"))
-        await inbox.lease("w", limit=1, seconds=0.1)
-        assert await inbox.complete("x", "w")
-        assert not await inbox.complete("x", "w")
-        await asyncio.sleep(0.2)
-        assert await inbox.lease("w", limit=1, seconds=30) == []
-
-    async def test_fail_counts_attempts_and_delays_the_retry(self, inbox: Inbox) -> None:
-        """A failed attempt is due again after retry_in, with its count and error."""
-        await inbox.add(stored("x"))
-        await inbox.lease("w", limit=1, seconds=30)
-        assert await inbox.fail("x", "w", error="RuntimeError: down", retry_in=0.3)
-        assert await inbox.lease("w", limit=1, seconds=30) == []
-        await asyncio.sleep(0.4)
-        (again,) = await inbox.lease("w", limit=1, seconds=30)
-        assert (again.attempts, again.last_error) == (1, "RuntimeError: down")
-
-    async def test_dead_letters_are_listed_and_redriven(self, inbox: Inbox) -> None:
-        """fail(retry_in=None) is a dead letter: listed with its body, redriven to pending."""
-        await inbox.add(stored("x", b'{"k": 1}'))
-        await inbox.lease("w", limit=1, seconds=30)
-        assert await inbox.fail("x", "w", error="ValueError: bad", retry_in=None)
-        assert await inbox.lease("w", limit=1, seconds=30) == []
-        (dead,) = await inbox.dead_letters()
-        assert (dead.delivery_id, dead.body, dead.attempts) == ("x", b'{"k": 1}', 1)
-        assert dead.last_error == "ValueError: bad"
-        assert not await inbox.redrive("unknown")
-        assert await inbox.redrive("x") and not await inbox.redrive("x")
-        assert await inbox.dead_letters() == []
-        (back,) = await inbox.lease("w", limit=1, seconds=30)
-        assert back.attempts == 0 and back.body == b'{"k": 1}'
-
-    async def test_release_gives_it_back_untried(self, inbox: Inbox) -> None:
-        """A released delivery is due at once, its attempts unchanged."""
-        await inbox.add(stored("x"))
-        await inbox.lease("w", limit=1, seconds=30)
-        assert await inbox.release("x", "w")
-        (again,) = await inbox.lease("other", limit=1, seconds=30)
-        assert again.attempts == 0
-
-    async def test_open_twice_is_harmless(self, inbox: Inbox) -> None:
-        """open() on an open inbox changes nothing."""
-        await inbox.add(stored("x"))
-        await inbox.open()
-        assert not await inbox.add(stored("x"))
+from .helpers_receiver import UPLOAD, InboxContract, bearer, nothing, running, stored
 
 
 class TestSQLiteInbox(InboxContract):
@@ -289,6 +176,40 @@ async def test_failures_are_retried_then_dead_lettered_then_redriven(tmp_path: P
         await asyncio.wait_for(ran_after_fix.wait(), 10)
         assert await receiver.dead_letters() == [] and len(attempts) == 4
         assert not await receiver.redrive("d-1")
+
+
+async def test_each_failed_attempt_is_logged_with_its_traceback_and_told_to_on_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With an inbox, every failed attempt is an ERROR with the traceback, the delivery id and
+    what happens next (retry or dead letter), and every on_error hook is told of it."""
+    receiver = with_inbox(tmp_path / "inbox.db", max_attempts=2)
+    told: list[tuple[str | None, str]] = []
+    dead = asyncio.Event()
+
+    @receiver.on("upload")
+    async def broken(event: InboundEvent) -> None:
+        raise RuntimeError("bug in the handler")
+
+    @receiver.on_error
+    async def alert(event: InboundEvent, error: Exception) -> None:
+        told.append((event.delivery_id, str(error)))
+        if len(told) == 2:
+            dead.set()
+
+    with caplog.at_level(logging.ERROR, logger="centrepoint_async.receiver"):
+        async with receiver:
+            assert (await receiver.process("POST", bearer("f-1"), UPLOAD)).status == 202
+            await asyncio.wait_for(dead.wait(), 10)
+            for _ in range(400):  # the hook runs just before the inbox records the failure
+                if await receiver.dead_letters():
+                    break
+                await asyncio.sleep(0.025)
+    assert told == [("f-1", "bug in the handler")] * 2
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.exc_info is not None for r in errors] == [True, True]
+    assert "'f-1' (attempt 1 of 2): retry in" in errors[0].getMessage()
+    assert errors[1].getMessage().endswith("'f-1' (attempt 2 of 2): now a dead letter")
 
 
 async def test_a_hanging_attempt_times_out_and_is_retried(tmp_path: Path) -> None:
@@ -487,3 +408,80 @@ async def test_kill_9_after_the_2xx_and_the_handler_still_runs(tmp_path: Path) -
     finally:
         restarted.kill()
         await restarted.wait()
+
+
+# --- one process per SQLite inbox file --------------------------------------------------------
+
+HOLDER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from centrepoint_async.receiver import SQLiteInbox
+
+    async def main():
+        inbox = SQLiteInbox(sys.argv[1])
+        try:
+            await inbox.open()
+        except Exception as exc:
+            print(f"refused {type(exc).__name__}: {exc}", flush=True)
+            sys.exit(2)
+        leased = await inbox.lease(f"holder-{sys.argv[2]}", limit=10, seconds=3600)
+        print(f"open {len(leased)}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    """
+)
+
+
+def holder(
+    tmp_path: Path, name: str
+) -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
+    """A process that opens ``tmp_path/inbox.db``, leases everything and holds on to it."""
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    return running(str(script), str(tmp_path / "inbox.db"), name)
+
+
+async def said(process: asyncio.subprocess.Process) -> str:
+    assert process.stdout is not None
+    return (await asyncio.wait_for(process.stdout.readline(), 60)).decode().strip()
+
+
+async def test_a_second_process_on_one_sqlite_inbox_is_refused_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """One process per inbox file: a second opener gets a ConfigurationError naming the
+    holder, and the holder's leases stay its own (nothing runs twice); once the holder is
+    killed (-9), the next process opens the file and takes its deliveries over."""
+    inbox = SQLiteInbox(tmp_path / "inbox.db")
+    await inbox.open()
+    for n in range(3):
+        await inbox.add(stored(f"d-{n}"))
+    await inbox.close()
+    async with holder(tmp_path, "a") as first:
+        assert await said(first) == "open 3"
+        async with holder(tmp_path, "b") as second:
+            refusal = await said(second)
+            assert await second.wait() == 2
+        assert refusal.startswith("refused ConfigurationError: SQLiteInbox")
+        assert f"already open (pid {first.pid}, started" in refusal
+        assert "one process per inbox file" in refusal
+        with contextlib.closing(sqlite3.connect(tmp_path / "inbox.db")) as db:
+            owners = db.execute("SELECT DISTINCT owner FROM deliveries").fetchall()
+        assert owners == [("holder-a",)]  # the refused opener released nothing
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    async with holder(tmp_path, "c") as third:
+        assert await said(third) == "open 3"
+
+
+async def test_two_sqlite_inboxes_on_one_file_in_one_process_are_refused(tmp_path: Path) -> None:
+    """The lock holds within one process too; closing the first frees the file."""
+    first, second = SQLiteInbox(tmp_path / "x.db"), SQLiteInbox(tmp_path / "x.db")
+    await first.open()
+    with pytest.raises(cp.ConfigurationError, match=f"already open \\(pid {os.getpid()}"):
+        await second.open()
+    await first.close()
+    await second.open()
+    await second.open()  # idempotent
+    await second.close()

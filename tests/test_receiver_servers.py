@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
-import socket
+import sqlite3
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from asyncio.subprocess import PIPE
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +27,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from yarl import URL
 
+import centrepoint_async as cp
 from centrepoint_async.receiver import (
     InboundEvent,
     SQLiteInbox,
@@ -34,34 +36,18 @@ from centrepoint_async.receiver import (
     sign,
 )
 
-from .test_receiver import SAMPLES, UPLOAD, basic, bearer, delivery_headers, nothing
+from .helpers_receiver import (
+    SAMPLES,
+    UPLOAD,
+    basic,
+    bearer,
+    delivery_headers,
+    nothing,
+    running,
+    serve_asgi,
+)
 
 Serve = Callable[[WebhookReceiver], Awaitable[str]]  # starts a server, returns the hook URL
-
-
-def _loopback_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextlib.asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[int]:
-    """Serve an ASGI app with a real uvicorn on a loopback port (yielded), lifespan on."""
-    sock = _loopback_socket()
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # a server that cannot start fails the test
-            await asyncio.sleep(0.01)
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @contextlib.asynccontextmanager
@@ -78,20 +64,9 @@ async def _aiohttp(receiver: WebhookReceiver) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def _closing_with(
-    receiver: WebhookReceiver,
-) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Any) -> AsyncIterator[None]:
-        async with receiver:  # a mounted ASGI app gets no lifespan of its own
-            yield
-
-    return lifespan
-
-
 @contextlib.asynccontextmanager
 async def _fastapi(receiver: WebhookReceiver) -> AsyncIterator[str]:
-    app = FastAPI(lifespan=_closing_with(receiver))
+    app = FastAPI(lifespan=receiver.lifespan)  # a mounted ASGI app gets no lifespan of its own
     app.mount("/hooks", receiver.asgi())
     async with serve_asgi(app) as port:
         yield f"http://127.0.0.1:{port}/hooks/"  # a Starlette mount serves below its path
@@ -100,7 +75,7 @@ async def _fastapi(receiver: WebhookReceiver) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def _starlette(receiver: WebhookReceiver) -> AsyncIterator[str]:
     routes = [Route("/hooks", receiver.asgi(), methods=["POST"])]
-    app = Starlette(routes=routes, lifespan=_closing_with(receiver))
+    app = Starlette(routes=routes, lifespan=receiver.lifespan)
     async with serve_asgi(app) as port:
         yield f"http://127.0.0.1:{port}/hooks"
 
@@ -130,6 +105,11 @@ async def post(url: str, headers: dict[str, str], body: Any = UPLOAD) -> tuple[i
 
 async def raw_post(url: str, header_lines: bytes, body: bytes = UPLOAD) -> int:
     """POST with header bytes exactly as given (invalid UTF-8 and all); returns the status."""
+    return (await raw_exchange(url, header_lines, body))[0]
+
+
+async def raw_exchange(url: str, header_lines: bytes, body: bytes = UPLOAD) -> tuple[int, bytes]:
+    """POST with header bytes exactly as given; the answer's status and body."""
     parsed = URL(url)
     reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
     request = (
@@ -140,9 +120,10 @@ async def raw_post(url: str, header_lines: bytes, body: bytes = UPLOAD) -> int:
     )
     writer.write(request)
     await writer.drain()
-    status_line = await asyncio.wait_for(reader.readline(), 30)
+    answer = await asyncio.wait_for(reader.read(), 30)  # Connection: close: read to the end
     writer.close()
-    return int(status_line.split()[1])
+    head, _, content = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), content
 
 
 async def test_handshake_and_a_signed_delivery(serve: Serve) -> None:
@@ -231,15 +212,66 @@ async def test_with_an_sqlite_inbox(serve: Serve, tmp_path: Path) -> None:
     assert (await post(url, bearer()))[:2] == (200, b"duplicate")
 
 
-async def test_asgi_lifespan_starts_and_closes_the_receiver(tmp_path: Path) -> None:
-    """receiver.asgi() run by uvicorn itself: startup resumes a pending delivery before any
-    request arrives; shutdown closes the receiver (new deliveries would get 503)."""
-    path = tmp_path / "inbox.db"
+async def test_headers_that_are_not_utf8_get_400_alike_and_store_nothing(
+    serve: Serve, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A delivery id or event name with bytes that are not UTF-8: every adapter answers 400
+    with the same body (CentrePoint does not resend a 4xx), logs no traceback, stores nothing."""
+    receiver = WebhookReceiver(bearer_token="t", inbox=SQLiteInbox(tmp_path / "i.db"))
+    receiver.on()(nothing)
+    url = await serve(receiver)
+    auth = b"Authorization: Bearer t\r\n"
+    answers = []
+    with caplog.at_level(logging.DEBUG, logger="centrepoint_async"):
+        for bad in (
+            b"X-ActiGraph-Event: upload\r\nX-ActiGraph-Delivery: d-\xff\xfe\r\n",
+            b"X-ActiGraph-Event: up\xc3\x28load\r\nX-ActiGraph-Delivery: d-2\r\n",
+        ):
+            answers.append(await raw_exchange(url, auth + bad))
+    reason = b"X-ActiGraph-Event or X-ActiGraph-Delivery is not valid UTF-8"
+    assert answers == [(400, reason)] * 2
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert await receiver.dead_letters() == []
+    with contextlib.closing(sqlite3.connect(tmp_path / "i.db")) as db:
+        assert db.execute("SELECT COUNT(*) FROM deliveries").fetchone() == (0,)
+
+
+async def _left_over(path: Path, delivery_id: str) -> None:
+    """A delivery stored (and never handled) by an earlier run of the app."""
     earlier = SQLiteInbox(path)
     await earlier.open()
-    await earlier.add(StoredDelivery("left-over", "upload", 15, UPLOAD))
+    await earlier.add(StoredDelivery(delivery_id, "upload", 15, UPLOAD))
     await earlier.close()
-    receiver = WebhookReceiver(bearer_token="t", inbox=SQLiteInbox(path), poll_interval=0.05)
+
+
+def _mounted_fastapi(receiver: WebhookReceiver) -> Any:
+    app = FastAPI(lifespan=receiver.lifespan)
+    app.mount("/hooks", receiver.asgi())
+    return app
+
+
+def _mounted_starlette(receiver: WebhookReceiver) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncGenerator[None, None]:
+        async with receiver.lifespan(app):  # the user's own lifespan, composed
+            yield
+
+    return Starlette(routes=[Route("/hooks/", receiver.asgi())], lifespan=lifespan)
+
+
+@pytest.mark.parametrize(
+    ("make_app", "path"),
+    [(lambda r: r.asgi(), "/"), (_mounted_fastapi, "/hooks/"), (_mounted_starlette, "/hooks/")],
+    ids=["asgi-alone", "fastapi-lifespan", "starlette-own-lifespan"],
+)
+async def test_the_lifespan_starts_and_closes_the_receiver(
+    make_app: Callable[[WebhookReceiver], Any], path: str, tmp_path: Path
+) -> None:
+    """Served by uvicorn (alone, or mounted with lifespan=receiver.lifespan): start-up resumes
+    a delivery stored by an earlier run before any request arrives; shutdown closes it."""
+    await _left_over(tmp_path / "inbox.db", "left-over")
+    inbox = SQLiteInbox(tmp_path / "inbox.db")
+    receiver = WebhookReceiver(bearer_token="t", inbox=inbox, poll_interval=0.05)
     resumed = asyncio.Event()
 
     @receiver.on("upload")
@@ -247,18 +279,138 @@ async def test_asgi_lifespan_starts_and_closes_the_receiver(tmp_path: Path) -> N
         if event.delivery_id == "left-over":
             resumed.set()
 
-    async with serve_asgi(receiver.asgi()) as port:
+    async with serve_asgi(make_app(receiver)) as port:
         await asyncio.wait_for(resumed.wait(), 30)
-        url = f"http://127.0.0.1:{port}/"
-        assert (await post(url, bearer("new")))[:2] == (202, b"stored")
-    assert (await receiver.process("POST", bearer("late"), UPLOAD)).status == 503
+        assert (await post(f"http://127.0.0.1:{port}{path}", bearer("new")))[:2] == (202, b"stored")
+    assert (await receiver.process("POST", bearer("late"), UPLOAD)).body == b"shutting down"
+
+
+async def test_a_receiver_that_cannot_start_fails_aiohttp_s_start(tmp_path: Path) -> None:
+    """receiver.mount(app): an inbox that cannot open (its file already open elsewhere) fails
+    the app's start-up with the reason, instead of an app answering 503 to every delivery."""
+    holder = SQLiteInbox(tmp_path / "inbox.db")
+    await holder.open()
+    receiver = WebhookReceiver(bearer_token="t", inbox=SQLiteInbox(tmp_path / "inbox.db"))
+    app = web.Application()
+    receiver.mount(app, "/hooks")
+    runner = web.AppRunner(app)
+    try:
+        with pytest.raises(cp.ConfigurationError, match="already open"):
+            await runner.setup()
+    finally:
+        await runner.cleanup()
+        await holder.close()
+
+
+# --- uvicorn in a process of its own: start-up failure, kill -9, shutdown ----------------------
+
+UVICORN_APP = textwrap.dedent(
+    """
+    import asyncio, socket, sys
+    from pathlib import Path
+    import uvicorn
+    from fastapi import FastAPI
+    from centrepoint_async.receiver import SQLiteInbox, WebhookReceiver
+
+    db, marks, mode, kind = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+    receiver = WebhookReceiver(
+        bearer_token="t", inbox=SQLiteInbox(db), poll_interval=0.05, close_timeout=0.5
+    )
+
+    @receiver.on("upload")
+    async def handler(event):
+        with marks.open("a") as f:
+            f.write(f"start {event.delivery_id}\\n")
+        if mode == "hang" or event.delivery_id.startswith("stuck"):
+            await asyncio.Event().wait()
+        with marks.open("a") as f:
+            f.write(f"done {event.delivery_id}\\n")
+
+    if kind == "fastapi":
+        app = FastAPI(lifespan=receiver.lifespan)
+        app.mount("/hooks", receiver.asgi())
+    else:
+        app = receiver.asgi()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until the server accepts them
+    print(sock.getsockname()[1], flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    """
+)
+
+
+@contextlib.asynccontextmanager
+async def uvicorn_app(
+    tmp_path: Path, mode: str, kind: str = "fastapi"
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """The app above in a process of its own, on ``tmp_path/inbox.db``; yields it and its URL."""
+    script = tmp_path / "app.py"
+    script.write_text(UVICORN_APP)
+    args = [str(tmp_path / "inbox.db"), str(tmp_path / "marks.txt"), mode, kind]
+    async with running(str(script), *args, stderr=PIPE) as process:
+        assert process.stdout is not None
+        port = int(await asyncio.wait_for(process.stdout.readline(), 60))
+        yield process, f"http://127.0.0.1:{port}{'/hooks/' if kind == 'fastapi' else '/'}"
+
+
+def marks(tmp_path: Path) -> list[str]:
+    """The lines the app's handler wrote: ``start ID`` and ``done ID``."""
+    path = tmp_path / "marks.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def until_marked(tmp_path: Path, mark: str, timeout: float = 30) -> None:
+    """Wait until the app's handler wrote ``mark``."""
+    deadline = time.monotonic() + timeout
+    while mark not in marks(tmp_path):
+        assert time.monotonic() < deadline, f"{mark!r} never written: {marks(tmp_path)}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["fastapi", "asgi"])
+async def test_uvicorn_refuses_to_start_when_the_receiver_cannot(kind: str, tmp_path: Path) -> None:
+    """uvicorn with FastAPI(lifespan=receiver.lifespan), or receiver.asgi() alone, whose inbox
+    cannot open: the server exits 3 naming the reason, and never listens."""
+    holder = SQLiteInbox(tmp_path / "inbox.db")  # another process would do the same
+    await holder.open()
+    try:
+        async with uvicorn_app(tmp_path, "finish", kind) as (process, _):
+            _, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 3, err.decode()
+        assert b"already open" in err
+    finally:
+        await holder.close()
+
+
+async def test_uvicorn_kill_9_then_restart_handles_the_stored_delivery(tmp_path: Path) -> None:
+    """FastAPI(lifespan=receiver.lifespan) under uvicorn: a delivery stored (202) and then the
+    process killed mid-handler is handled after a restart with no new delivery arriving; on
+    SIGTERM the lifespan closes the receiver, which hands its running delivery back."""
+    async with uvicorn_app(tmp_path, "hang") as (process, url):
+        assert (await post(url, bearer("k-1")))[:2] == (202, b"stored")
+        await until_marked(tmp_path, "start k-1")
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    async with uvicorn_app(tmp_path, "finish") as (process, url):
+        await until_marked(tmp_path, "done k-1")  # nothing was posted to this run
+        assert (await post(url, bearer("stuck-1")))[:2] == (202, b"stored")
+        await until_marked(tmp_path, "start stuck-1")
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) in (0, -signal.SIGTERM)
+    with contextlib.closing(sqlite3.connect(tmp_path / "inbox.db")) as db:
+        rows = db.execute("SELECT delivery_id, state, owner FROM deliveries ORDER BY 1")
+        # close() released the lease: pending again at once, for the next start
+        assert rows.fetchall() == [("k-1", "done", None), ("stuck-1", "pending", None)]
+    assert not (tmp_path / "inbox.db.lock").exists()  # the inbox was closed too
+    assert marks(tmp_path).count("done k-1") == 1
 
 
 # --- SIGTERM ----------------------------------------------------------------------------------
 
 APP = textwrap.dedent(
     """
-    import asyncio, contextlib, socket, sys
+    import asyncio, socket, sys
     from centrepoint_async.receiver import WebhookReceiver
 
     kind = sys.argv[1]
@@ -282,12 +434,7 @@ APP = textwrap.dedent(
         import uvicorn
         from fastapi import FastAPI
 
-        @contextlib.asynccontextmanager
-        async def lifespan(app):
-            async with receiver:
-                yield
-
-        app = FastAPI(lifespan=lifespan)
+        app = FastAPI(lifespan=receiver.lifespan)
         app.mount("/hooks", receiver.asgi())
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     """

@@ -21,13 +21,11 @@ import pytest
 
 import centrepoint_async as cp
 from centrepoint_async.receiver import InboundEvent, Inbox, StoredDelivery, WebhookReceiver
-from centrepoint_async.redis import RedisInbox, RedisServerProcess, RedisUnavailableError
+from centrepoint_async.redis import RedisInbox, RedisUnavailableError
+from centrepoint_async.redis._inbox import durability_problem
+from centrepoint_async.testing import RedisServerProcess
 
-from .test_receiver import UPLOAD, bearer
-from .test_receiver_inbox import InboxContract
-from .test_redis_ratelimit import line, spawn
-
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers_receiver import UPLOAD, InboxContract, bearer, line, nothing, spawn
 
 
 def delivery(n: int, body: bytes = b'{"x": 1}') -> StoredDelivery:
@@ -262,6 +260,91 @@ async def test_a_replica_started_while_redis_is_away_answers_503_then_works(
             await asyncio.wait_for(handled.wait(), 10)
 
 
+# --- durability ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"appendonly": "yes", "appendfsync": "always"}, None),
+        ({"appendonly": "yes", "appendfsync": "everysec"}, None),
+        ({"appendonly": "yes", "appendfsync": "no"}, "appendonly yes, appendfsync no"),
+        ({"appendonly": "no", "appendfsync": "everysec"}, "appendonly no, appendfsync everysec"),
+        ({"appendonly": "", "appendfsync": ""}, "appendonly ?, appendfsync ?"),
+        (None, "does not allow CONFIG GET"),
+    ],
+)
+def test_durability_rule(settings: dict[str, str] | None, problem: str | None) -> None:
+    """Durable: the append-only file, fsynced always or every second; anything else, or a
+    server that hides its settings, is a problem that names the opt-out."""
+    found = durability_problem("redis://h:6379/0", settings)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+        assert "allow_non_durable=True" in found and "redis://h:6379/0" in found
+
+
+@pytest.mark.parametrize(
+    ("persistent", "args", "reason"),
+    [
+        (False, [], "is not durable (appendonly no"),
+        (True, ["--appendfsync", "no"], "is not durable (appendonly yes, appendfsync no)"),
+        (True, ["--rename-command", "CONFIG", ""], "does not allow CONFIG GET"),
+    ],
+    ids=["no-aof", "fsync-no", "config-disabled"],
+)
+async def test_a_redis_that_could_lose_deliveries_is_refused_unless_allowed(
+    tmp_path: Path, persistent: bool, args: list[str], reason: str
+) -> None:
+    """Against real servers: no append-only file, one never fsynced, or CONFIG disabled (as
+    managed Redis does): open() and so the receiver's start raise a ConfigurationError that
+    says why and names the opt-out; with allow_non_durable=True the inbox works."""
+    with RedisServerProcess(tmp_path, persistent=persistent, args=args) as server:
+        receiver = WebhookReceiver(bearer_token="t", inbox=RedisInbox(server.url))
+        receiver.on("upload")(nothing)
+        with pytest.raises(cp.ConfigurationError, match="allow_non_durable=True") as refused:
+            await receiver.start()
+        assert reason in str(refused.value)
+        assert (await receiver.process("POST", bearer(), UPLOAD)).status == 503  # never 2xx
+        await receiver.close()
+        async with RedisInbox(server.url, allow_non_durable=True) as inbox:
+            await inbox.open()
+            assert await inbox.add(delivery(1))
+
+
+async def test_a_redis_away_at_open_is_checked_before_the_first_delivery(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Started while Redis was down, the inbox checks durability when Redis is back, before
+    it acknowledges anything: a non-durable server then gets 503s, never a 202."""
+    server = RedisServerProcess(tmp_path, persistent=False)
+    receiver = WebhookReceiver(bearer_token="t", inbox=RedisInbox(server.url, timeout=0.5))
+    receiver.on("upload")(nothing)
+    with caplog.at_level(logging.WARNING, "centrepoint_async.receiver"):
+        async with receiver:  # Redis is not running yet: a warning, not a failure
+            assert "503 until it answers" in caplog.text
+            with server:
+                assert (await receiver.process("POST", bearer(), UPLOAD)).status == 503
+    assert "is not durable" in caplog.text
+
+
+async def test_the_durable_test_server_keeps_what_was_stored_across_kill_9(
+    redis_server: RedisServerProcess,
+) -> None:
+    """The fixture's server (accepted as durable) loses nothing acknowledged when Redis itself
+    is killed with SIGKILL and restarted."""
+    async with RedisInbox(redis_server.url, timeout=1.0) as inbox:
+        await inbox.open()
+        assert all([await inbox.add(delivery(n)) for n in range(200)])
+        assert redis_server.process is not None
+        redis_server.process.send_signal(signal.SIGKILL)
+        redis_server.process.wait()
+        redis_server.start()
+        leased = await inbox.lease("w", limit=500, seconds=30)
+    assert sorted(d.delivery_id for d in leased) == sorted(f"d-{n}" for n in range(200))
+
+
 def test_bad_arguments_are_configuration_errors() -> None:
     """Bad URLs and settings are refused at once; the repr hides a password."""
     with pytest.raises(cp.ConfigurationError):
@@ -314,6 +397,7 @@ async def test_a_killed_worker_s_delivery_is_taken_over_after_its_lease(
 
 
 def spawn_inbox(mode: str, **args: Any) -> Any:
+    """This module as a worker process (see :func:`worker`)."""
     return spawn(mode, module="tests.test_redis_inbox", **args)
 
 

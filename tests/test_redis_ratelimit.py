@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import centrepoint_async as cp
-from centrepoint_async.redis import RedisRateLimit, RedisServerProcess, RedisUnavailableError
-from centrepoint_async.testing import FakeCentrePoint
+from centrepoint_async.redis import RedisRateLimit, RedisUnavailableError
+from centrepoint_async.testing import FakeCentrePoint, RedisServerProcess
 
 from .conftest import STUDY, fast_retry
+from .helpers_receiver import line, spawn
 from .test_ratelimit import busiest_window
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,18 +111,17 @@ async def test_redis_down_is_a_typed_error_never_unlimited(
         await limit.release(await limit.acquire())
 
 
-async def test_places_in_flight_come_back_after_redis_lost_them(
-    redis_server: RedisServerProcess,
-) -> None:
+async def test_places_in_flight_come_back_after_redis_lost_them(tmp_path: Path) -> None:
     """Redis restarted empty: the places of requests still in flight are held again."""
-    async with RedisRateLimit(redis_server.url, period=1.0, lease=0.2) as limit:
-        held = [await limit.acquire() for _ in range(3)]
-        redis_server.stop()
-        redis_server.start()  # empty: nothing persisted
-        await asyncio.sleep(0.5)  # a renewal or two
-        assert await limit.in_use() == 3
-        for member in held:
-            await limit.release(member)
+    with RedisServerProcess(tmp_path, persistent=False) as redis_server:  # keeps nothing
+        async with RedisRateLimit(redis_server.url, period=1.0, lease=0.2) as limit:
+            held = [await limit.acquire() for _ in range(3)]
+            redis_server.stop()
+            redis_server.start()  # empty: nothing persisted
+            await asyncio.sleep(0.5)  # a renewal or two
+            assert await limit.in_use() == 3
+            for member in held:
+                await limit.release(member)
 
 
 async def test_hung_redis_times_out(redis_server: RedisServerProcess) -> None:
@@ -173,43 +170,9 @@ def test_bad_arguments_are_configuration_errors() -> None:
 # --- many processes -----------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def spawn(
-    mode: str,
-    *,
-    module: str = "tests.test_redis_ratelimit",
-    env: dict[str, str] | None = None,
-    **args: Any,
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A test module as a worker process (killed if still running when the block ends).
-
-    ``env`` is added to the environment (``FakeCentrePoint.env()``: where clients connect).
-    """
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        mode,
-        json.dumps(args),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
-
-
-async def line(process: asyncio.subprocess.Process, timeout: float = 60) -> dict[str, Any]:
-    """The next JSON line a worker printed."""
-    assert process.stdout is not None
-    text = await asyncio.wait_for(process.stdout.readline(), timeout)
-    assert text, "the worker exited early"
-    result: dict[str, Any] = json.loads(text)
-    return result
+def spawn_limit(mode: str, **args: Any) -> Any:
+    """This module as a worker process (see :func:`worker`)."""
+    return spawn(mode, module="tests.test_redis_ratelimit", **args)
 
 
 async def test_four_processes_stay_under_one_ceiling(redis_server: RedisServerProcess) -> None:
@@ -219,10 +182,10 @@ async def test_four_processes_stay_under_one_ceiling(redis_server: RedisServerPr
         args: dict[str, Any] = {"redis": redis_server.url, "limit": limit, "period": period}
         args["seconds"] = 4 * period
         async with (
-            spawn("load", env=fake.env(), **args) as a,
-            spawn("load", env=fake.env(), **args) as b,
-            spawn("load", env=fake.env(), **args) as c,
-            spawn("load", env=fake.env(), **args) as d,
+            spawn_limit("load", env=fake.env(), **args) as a,
+            spawn_limit("load", env=fake.env(), **args) as b,
+            spawn_limit("load", env=fake.env(), **args) as c,
+            spawn_limit("load", env=fake.env(), **args) as d,
         ):
             for p in (a, b, c, d):
                 assert (await line(p))["ready"]
@@ -243,7 +206,7 @@ async def test_a_killed_process_frees_its_places_within_a_window(
     period = 1.0
     shape: dict[str, Any] = {"redis": redis_server.url, "limit": 20, "period": period}
     async with RedisRateLimit(redis_server.url, max_requests=20, period=period) as survivor:
-        async with spawn("hold", **shape) as holder:
+        async with spawn_limit("hold", **shape) as holder:
             assert (await line(holder))["held"] == survivor.budget
             assert await survivor.in_use() == survivor.budget
             await asyncio.sleep(2 * period)  # its requests are still in flight: renewed
@@ -267,9 +230,9 @@ async def test_a_429_in_one_process_pauses_the_others(redis_server: RedisServerP
         args: dict[str, Any] = {"redis": redis_server.url, "limit": 100_000, "period": 1.0}
         args |= {"seconds": 5.0, "gap": 0.02, "concurrency": 2, "env": fake.env()}
         async with (
-            spawn("load", **args) as a,
-            spawn("load", **args) as b,
-            spawn("load", **args) as c,
+            spawn_limit("load", **args) as a,
+            spawn_limit("load", **args) as b,
+            spawn_limit("load", **args) as c,
         ):
             for p in (a, b, c):
                 assert (await line(p))["ready"]

@@ -25,15 +25,10 @@ import pytest
 from aiohttp import web
 
 from centrepoint_async.receiver import InboundEvent, WebhookReceiver
-from centrepoint_async.redis import (
-    RedisInbox,
-    RedisRateLimit,
-    RedisServerProcess,
-    RedisUnavailableError,
-)
+from centrepoint_async.redis import RedisInbox, RedisRateLimit, RedisUnavailableError
+from centrepoint_async.testing import RedisServerProcess
 
-from .test_receiver import UPLOAD, bearer
-from .test_redis_ratelimit import line, spawn
+from .helpers_receiver import UPLOAD, bearer, line, spawn
 
 
 @asynccontextmanager

@@ -100,16 +100,16 @@ async def test_non_retryable_fault_carries_a_resume_offset_that_completes(concur
     """A 404 mid-export under chaos ends in NotFoundError; resuming there completes the export."""
     async with FakeCentrePoint(dataset=one_history(2000, 5), rate_limit=None) as fake:
         fake.chaos(0.1, seed=5, kinds=("status", "drop", "truncate"), retry_after=0.01)
-        fake.inject("status", status=404, path="offset=1200")
+        fake.inject("status", status=404, path="offset=1176")  # pages after the first: 49 on
         async with fake.client(timeout=TIMEOUT, retry=chaos_retry()) as client:
             got: list[int | None] = []
             pager = client.webhooks.history(STUDY, WEBHOOK, page_size=50, concurrency=concurrency)
             with pytest.raises(cp.NotFoundError) as info:
                 async for delivery in pager:
                     got.append(delivery.id)
-            assert info.value.resume_offset == 1200 == len(got)
+            assert info.value.resume_offset == 1177 == len(got)
             rest = client.webhooks.history(
-                STUDY, WEBHOOK, page_size=50, concurrency=concurrency, offset=1200
+                STUDY, WEBHOOK, page_size=50, concurrency=concurrency, offset=1177
             )
             got += [d.id for d in await rest.collect()]
         assert got == [item["id"] for item in fake.history_items(STUDY, WEBHOOK)]
@@ -118,7 +118,7 @@ async def test_non_retryable_fault_carries_a_resume_offset_that_completes(concur
 async def test_retries_spent_ends_in_typed_error_then_resume_completes() -> None:
     """A page failing past every retry: ServerError with attempts and resume_offset; resume."""
     async with FakeCentrePoint(dataset=one_history(1000), rate_limit=None) as fake:
-        fake.inject("status", status=503, path="offset=500", count=4)
+        fake.inject("status", status=503, path="offset=495", count=4)  # the sixth page
         policy = fast_retry(max_attempts=3)
         async with fake.client(retry=policy) as client:
             pager = client.webhooks.history(STUDY, WEBHOOK, concurrency=4)
@@ -126,7 +126,7 @@ async def test_retries_spent_ends_in_typed_error_then_resume_completes() -> None
             with pytest.raises(cp.ServerError) as info:
                 async for delivery in pager:
                     got.append(delivery.id)
-            assert info.value.attempts == 3 and info.value.resume_offset == 500
+            assert info.value.attempts == 3 and info.value.resume_offset == 496
             assert "after 3 attempts" in str(info.value)
             rest = await client.webhooks.history(
                 STUDY, WEBHOOK, offset=pager.resume_offset
@@ -183,7 +183,7 @@ async def test_exception_mid_listing_leaves_no_task_or_connection() -> None:
     latency = 0.05
     limiter = CountingLimiter()  # held from send to answer: the client's requests in flight
     async with FakeCentrePoint(dataset=one_history(3000), latency=latency, rate_limit=None) as fake:
-        fake.inject("status", status=404, path="offset=300")
+        fake.inject("status", status=404, path="offset=297")
         async with (
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8)) as session,
             fake.client(session=session, rate_limit=limiter) as client,

@@ -1,5 +1,7 @@
-"""The aiohttp adapter of :class:`WebhookReceiver`: ``receiver.handle`` (``mount`` routes to it).
+"""The aiohttp adapter: ``receiver.handle`` and ``receiver.mount(app, path)``.
 
+It imports the core and is imported by nothing in the package at import time (the façade
+loads it on first use), so ``import centrepoint_async.receiver`` never loads ``aiohttp.web``.
 The body is read with the receiver's ``body_timeout`` and ``max_body_size``; a body that
 trickles or runs far past the cap closes the connection instead of being read to its end.
 """
@@ -7,27 +9,43 @@ trickles or runs far past the cap closes the connection instead of being read to
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ._core import ReceiverCore
 from ._reply import TIMEOUT, TOO_LARGE
 
-if TYPE_CHECKING:
-    from ._core import WebhookReceiver
+__all__ = ["handle", "mount"]
 
 
-async def handle(receiver: WebhookReceiver, request: web.Request) -> web.StreamResponse:
-    """Answer one aiohttp request by the receiver's core."""
+def mount(receiver: ReceiverCore, app: web.Application, path: str) -> None:
+    """Route POST ``path`` of ``app`` to the receiver; start and close it with the app."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await handle(receiver, request)
+
+    async def start(_: web.Application) -> None:
+        await receiver.start()
+
+    async def close(_: web.Application) -> None:
+        await receiver.close()
+
+    app.router.add_post(path, handler)
+    app.on_startup.append(start)
+    app.on_shutdown.append(close)  # before aiohttp waits for open requests
+
+
+async def handle(receiver: ReceiverCore, request: web.Request) -> web.StreamResponse:
+    """Answer one aiohttp request by the receiver's rules."""
     reply = receiver.precheck(request.method, request.headers)
     if reply is None:
-        ended = True
+        config, ended = receiver.config, True
         try:
-            async with asyncio.timeout(receiver.body_timeout):
-                body = await _read_capped(request, receiver.max_body_size)
+            async with asyncio.timeout(config.body_timeout):
+                body = await _read_capped(request, config.max_body_size)
                 if body is None:  # read the rest away so the 413 gets through, but
                     # not without end: past 4x the cap it is cheaper to drop the connection
-                    ended = await _discard(request, 4 * receiver.max_body_size)
+                    ended = await _discard(request, 4 * config.max_body_size)
         except TimeoutError:
             reply, ended = TIMEOUT, False
         else:

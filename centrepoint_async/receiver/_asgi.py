@@ -1,21 +1,28 @@
-"""The ASGI adapter of :class:`WebhookReceiver` (Starlette, FastAPI, uvicorn): ~60 lines.
+"""The ASGI adapter: ``receiver.asgi()``, for Starlette, FastAPI and any ASGI server.
 
-Headers are decoded as Latin-1, as Starlette does; the body is read with the receiver's
-``body_timeout`` and ``max_body_size``; the lifespan starts and closes the receiver.
+Header bytes are decoded as aiohttp decodes them (UTF-8, undecodable bytes kept as lone
+surrogates), so both adapters see the same text and answer alike; the body is read with the
+receiver's ``body_timeout`` and ``max_body_size``. Run as the application itself, its lifespan
+starts and closes the receiver, and a receiver that cannot start (a broken inbox) fails the
+server's start-up (``lifespan.startup.failed``). Mounted in Starlette or FastAPI it gets no
+lifespan of its own: pass ``lifespan=receiver.lifespan`` to the app.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from multidict import CIMultiDict
 
+from ._core import ReceiverCore
 from ._reply import TIMEOUT, TOO_LARGE, Reply
 
-if TYPE_CHECKING:
-    from ._core import WebhookReceiver
+__all__ = ["ASGIApp"]
+
+log = logging.getLogger("centrepoint_async.receiver")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,38 +33,45 @@ Send = Callable[[Message], Awaitable[None]]
 class ASGIApp:
     """``receiver.asgi()``: an ASGI 3 application answering CentrePoint deliveries."""
 
-    def __init__(self, receiver: WebhookReceiver) -> None:
+    def __init__(self, receiver: ReceiverCore) -> None:
         self.receiver = receiver
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection: ``lifespan``, ``http``; websockets are refused."""
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
             await self._http(scope, receive, send)
-        else:  # websockets: refuse the connection
+        else:
             await send({"type": "websocket.close", "code": 1003})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.receiver.start()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.receiver.close()
-                await send({"type": "lifespan.shutdown.complete"})
+            kind = message["type"].removeprefix("lifespan.")
+            if kind not in ("startup", "shutdown"):
+                continue
+            step = self.receiver.start if kind == "startup" else self.receiver.close
+            try:
+                await step()
+            except Exception as exc:
+                log.exception("the receiver's %s failed", kind)
+                reason = f"{type(exc).__name__}: {exc}"
+                await send({"type": f"lifespan.{kind}.failed", "message": reason})
+                return
+            await send({"type": f"lifespan.{kind}.complete"})
+            if kind == "shutdown":
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         receiver = self.receiver
-        headers = CIMultiDict(
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]
-        )
+        headers = CIMultiDict((_text(name), _text(value)) for name, value in scope["headers"])
         reply = receiver.precheck(scope["method"], headers)
         if reply is None:
+            config = receiver.config
             try:
-                async with asyncio.timeout(receiver.body_timeout):
-                    body = await _read_capped(receive, receiver.max_body_size)
+                async with asyncio.timeout(config.body_timeout):
+                    body = await _read_capped(receive, config.max_body_size)
             except TimeoutError:
                 reply = TIMEOUT
             else:
@@ -71,6 +85,11 @@ class ASGIApp:
 
 
 _DISCONNECTED = b"\0disconnected"  # a marker compared by identity, never a real body
+
+
+def _text(raw: bytes) -> str:
+    # as aiohttp does: what is not UTF-8 stays visible (lone surrogates) for the rules to refuse
+    return raw.decode("utf-8", "surrogateescape")
 
 
 async def _read_capped(receive: Receive, limit: int) -> bytes | None:

@@ -39,8 +39,10 @@ can be run against any implementation):
    leased and dead deliveries are never dropped by retention: they are data.
 5. **Dead letters** keep their body, attempt count and last error, are listed oldest first by
    ``dead_letters``, and go back to pending with ``attempts = 0`` by ``redrive``.
-6. ``open`` is idempotent and makes the inbox ready (creates tables or scripts); ``close``
-   releases its resources; neither drops a delivery.
+6. ``open`` is idempotent and makes the inbox ready (creates tables or scripts), or raises
+   ``ConfigurationError`` when the inbox could not keep rule 1 (``SQLiteInbox``: its file is
+   open in another process; ``RedisInbox``: Redis is not durable); ``close`` releases its
+   resources; neither drops a delivery.
 """
 
 from __future__ import annotations

@@ -34,21 +34,44 @@ def sign(body: bytes | str, secret: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
+def check_secrets(secret: object) -> tuple[str, ...]:
+    """``secret`` (one, or a list for rotation) as a tuple, or ``ConfigurationError``.
+
+    The one rule for HMAC secrets, for :func:`verify_signature` and the receiver alike: an
+    empty secret (``os.environ.get("SECRET", "")``), an empty list or a non-string is refused,
+    since a body signed with the empty key would pass.
+    """
+    given: list[object] = []
+    if isinstance(secret, str):
+        given = [secret]
+    elif isinstance(secret, Sequence) and not isinstance(secret, bytes):
+        given = list(secret)
+    secrets = tuple(s for s in given if isinstance(s, str) and s)
+    if not given or len(secrets) != len(given):
+        raise ConfigurationError("secret must be a non-empty string or list of them")
+    return secrets
+
+
 def verify_signature(
     body: bytes | str, signature: str | None, *, secret: str | Sequence[str]
 ) -> bool:
     """True if ``signature`` is the HMAC of ``body`` under ``secret`` (or any of several).
 
     Compare against the raw body bytes as received. Constant time per secret; a missing,
-    empty or malformed signature is ``False``, never an exception.
+    empty or malformed signature is ``False``, never an exception. An empty secret (or list)
+    is a :class:`~centrepoint_async.ConfigurationError`, as it is for ``WebhookReceiver``.
     """
+    return signature_matches(body, signature, check_secrets(secret))
+
+
+def signature_matches(body: bytes | str, signature: str | None, secrets: Sequence[str]) -> bool:
+    """:func:`verify_signature` for secrets already checked by :func:`check_secrets`."""
     if not signature or not isinstance(signature, str):
         return False
     try:
         given = base64.b64decode(signature.strip(), validate=True)
     except (binascii.Error, ValueError):
         return False
-    secrets = [secret] if isinstance(secret, str) else list(secret)
     data = body.encode() if isinstance(body, str) else body
     matched = False
     for key in secrets:  # check every secret: the time does not tell which one matched
@@ -122,12 +145,7 @@ class Credentials:
         bearer_token: str | None,
     ) -> Credentials:
         """Check the receiver's credential arguments; every footgun is a ConfigurationError."""
-        secrets: tuple[str, ...] = ()
-        if secret is not None:
-            secrets = (secret,) if isinstance(secret, str) else tuple(secret)
-            if not secrets or not all(isinstance(s, str) and s for s in secrets):
-                # os.environ.get("SECRET", "") would accept anything signed with the empty key
-                raise ConfigurationError("secret must be a non-empty string or list of them")
+        secrets = check_secrets(secret) if secret is not None else ()
         if basic_auth is not None and bearer_token is not None:
             # CentrePoint sends one Authorization header: both could never pass
             raise ConfigurationError("give basic_auth or bearer_token, not both")
@@ -184,8 +202,14 @@ class Credentials:
         signature = CIMultiDict(headers).get(SIGNATURE_HEADER)
         if not signature:
             raise ReceiverAuthError("missing X-ActiGraph-Signature")
-        if not verify_signature(body, signature, secret=self.secrets):
+        if not signature_matches(body, signature, self.secrets):
             raise ReceiverAuthError("X-ActiGraph-Signature does not match the body")
+
+
+def is_utf8(text: str) -> bool:
+    """Whether header text was valid UTF-8 (both adapters decode header bytes as UTF-8, with
+    undecodable bytes kept as lone surrogates, which nothing can store or encode)."""
+    return text.isascii() or _utf8(text) is not None
 
 
 def _utf8(text: str) -> bytes | None:

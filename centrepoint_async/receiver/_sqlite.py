@@ -5,14 +5,18 @@ from the event loop), WAL journal, every change committed before the call return
 answered 2xx is on disk, and survives ``kill -9``. With ``synchronous="FULL"`` (the default) it
 also survives a power cut; ``"NORMAL"`` is faster and still survives the process dying.
 
-One receiver per file: on :meth:`~SQLiteInbox.open` every lease left over is released at once
-(its holder was this program before it stopped), so pending deliveries run again on start.
-Several replicas need a shared inbox: ``centrepoint_async.redis.RedisInbox``.
+One process per file, enforced: :meth:`~SQLiteInbox.open` takes an exclusive lock on
+``PATH.lock`` (an ``flock``, which the kernel drops when its process dies, ``kill -9``
+included), and a second opener, in another process or this one, gets a ``ConfigurationError``
+naming the holder before it touches anything. So on open every lease left over is released at
+once (its holder was this program before it stopped), and pending deliveries run again on
+start. Several replicas need a shared inbox: ``centrepoint_async.redis.RedisInbox``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import sqlite3
@@ -20,10 +24,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from os import PathLike
+from os import PathLike, fspath
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .._exceptions import ConfigurationError
+from .._lock import LockHeld, OutputLock
 from .._protocol import check_count, check_number
 from ._inbox import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
 
@@ -85,6 +91,7 @@ class SQLiteInbox:
         self.prune_interval = float(prune_interval)
         self._db: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._lock: OutputLock | None = None  # held while open: one process per file
         self._done_bytes = 0
         self._pruned = 0.0
         self._queue: list[tuple[Callable[[sqlite3.Connection, float], Any], asyncio.Future[Any]]]
@@ -101,15 +108,39 @@ class SQLiteInbox:
         return await asyncio.get_running_loop().run_in_executor(self._thread, work, db)
 
     async def open(self) -> None:
-        """Create the file and table if needed, release leftover leases. Idempotent."""
+        """Lock the file, create it and its table if needed, release leftover leases.
+
+        Idempotent. ``ConfigurationError`` when another process (or another ``SQLiteInbox``
+        of this one) has the file open.
+        """
         if self._db is not None:
             return
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-inbox")
-        loop = asyncio.get_running_loop()
-        self._db = await loop.run_in_executor(self._thread, self._connect)
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-inbox")
+        try:
+            db = await asyncio.get_running_loop().run_in_executor(thread, self._connect)
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        self._db, self._thread = db, thread
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        name = fspath(self.path)
+        with contextlib.ExitStack() as undo:  # what is done so far, undone if a step fails
+            if name not in ("", ":memory:"):  # a file, not a database in memory
+                self._lock = _take_lock(Path(name))
+                undo.callback(self._unlock)
+            db = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+            undo.callback(db.close)
+            self._setup(db)
+            undo.pop_all()
+        return db
+
+    def _unlock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def _setup(self, db: sqlite3.Connection) -> None:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.executescript(_SCHEMA)
@@ -119,7 +150,6 @@ class SQLiteInbox:
                 "SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE state = 'done'"
             ).fetchone()
         self._done_bytes = int(total)
-        return db
 
     async def close(self) -> None:
         """Close the file; everything stored stays stored."""
@@ -129,7 +159,14 @@ class SQLiteInbox:
             await self._flusher  # writes under way are committed (or fail) first
         db, thread = self._db, self._thread
         self._db = self._thread = None
-        await asyncio.get_running_loop().run_in_executor(thread, db.close)
+
+        def disconnect() -> None:
+            try:
+                db.close()
+            finally:
+                self._unlock()
+
+        await asyncio.get_running_loop().run_in_executor(thread, disconnect)
         thread.shutdown(wait=True)
 
     async def _write(self, op: Callable[[sqlite3.Connection, float], T]) -> T:
@@ -328,6 +365,18 @@ class SQLiteInbox:
             return db.execute(sql, {"now": now, **params}).rowcount == 1
 
         return await self._write(update)
+
+
+def _take_lock(path: Path) -> OutputLock:
+    lock = OutputLock(path)
+    try:
+        lock.acquire()
+    except LockHeld as held:
+        raise ConfigurationError(
+            f"SQLiteInbox {str(path)!r} is already open ({held.holder}): one process per inbox "
+            "file (replicas share a centrepoint_async.redis.RedisInbox)"
+        ) from None
+    return lock
 
 
 class _transaction:

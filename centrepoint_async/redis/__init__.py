@@ -12,7 +12,6 @@ here, on ``redis.asyncio`` (the optional extra ``centrepoint-async[redis]``).
 - :class:`RedisInbox`: the receiver's inbox (``WebhookReceiver(inbox=...)``) and dedupe record,
   shared by receiver replicas: a delivery is stored and its id claimed atomically before the
   2xx, and each is handled by one replica at a time (a lease, taken over if that replica dies).
-- :class:`RedisServerProcess`: a throwaway ``redis-server`` on loopback for tests.
 
 Every Redis call has a timeout. When Redis is down or too slow, :class:`RedisUnavailableError`
 (a :class:`~centrepoint_async.TransportError`) is raised: a shared limiter that cannot be
@@ -22,6 +21,5 @@ reached never lets requests through unlimited, and a receiver answers 503.
 from .._exceptions import RedisUnavailableError
 from ._inbox import RedisInbox
 from ._ratelimit import RedisRateLimit
-from ._server import RedisServerProcess
 
-__all__ = ["RedisInbox", "RedisRateLimit", "RedisServerProcess", "RedisUnavailableError"]
+__all__ = ["RedisInbox", "RedisRateLimit", "RedisUnavailableError"]

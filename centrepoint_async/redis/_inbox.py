@@ -12,6 +12,11 @@ in one Redis Cluster slot)::
 
 A done delivery keeps only its id in ``B:done`` (the dedupe record). Times come from Redis
 ``TIME``.
+
+A delivery answered 2xx must survive a restart of Redis, so :meth:`RedisInbox.open` (and the
+first ``add`` after a start while Redis was away) reads ``CONFIG GET appendonly`` and
+``appendfsync`` and refuses a server that would lose it (:func:`durability_problem`), unless
+``allow_non_durable=True``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ import logging
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from .._exceptions import ConfigurationError, RedisUnavailableError
 from ..receiver import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
@@ -186,6 +194,52 @@ def _us(seconds: float, name: str) -> int:
     return math.ceil(seconds * US)
 
 
+#: ``appendfsync`` values under which an acknowledged write survives a crash: ``always`` (also
+#: a power cut), ``everysec`` (a crash of Redis; at most about a second lost to a power cut).
+DURABLE_FSYNC = frozenset({"always", "everysec"})
+
+_OPT_OUT = "pass RedisInbox(..., allow_non_durable=True) to accept that risk"
+
+
+def durability_problem(url: str, settings: dict[str, str] | None) -> str | None:
+    """Why Redis at ``url`` would lose acknowledged deliveries, or ``None`` if it would not.
+
+    ``settings`` are its ``CONFIG GET appendonly`` and ``appendfsync`` answers; ``None`` when
+    the server does not allow ``CONFIG`` (managed Redis often renames or forbids it).
+    """
+    if settings is None:
+        return (
+            f"Redis at {url} does not allow CONFIG GET (managed Redis often disables it), so "
+            "RedisInbox cannot check that it keeps what it acknowledged across a restart. "
+            "Make sure persistence is on (the append-only file, appendonly yes, with "
+            f"appendfsync everysec or always) in your provider's settings, then {_OPT_OUT}"
+        )
+    appendonly = settings.get("appendonly", "")
+    fsync = settings.get("appendfsync", "")
+    if appendonly == "yes" and fsync in DURABLE_FSYNC:
+        return None
+    return (
+        f"Redis at {url} is not durable (appendonly {appendonly or '?'}, appendfsync "
+        f"{fsync or '?'}): a restart of Redis would lose deliveries already answered 2xx. "
+        "Turn on the append-only file (appendonly yes, appendfsync everysec or always, in "
+        f"redis.conf or with CONFIG SET), or {_OPT_OUT}"
+    )
+
+
+async def _persistence(client: aioredis.Redis) -> dict[str, str] | None:
+    """``appendonly`` and ``appendfsync`` as Redis reports them; ``None`` if CONFIG is refused."""
+    try:
+        found = await client.config_get("append*")
+    except ResponseError:  # unknown command (renamed away) or NOPERM (an ACL)
+        return None
+    text = {_str(k): _str(v) for k, v in found.items()}
+    return {name: text.get(name, "") for name in ("appendonly", "appendfsync")}
+
+
+def _str(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class RedisInbox(RedisOwner):
     """An inbox (``WebhookReceiver(inbox=...)``) that several receiver replicas share.
 
@@ -199,9 +253,12 @@ class RedisInbox(RedisOwner):
     Each Redis call is bounded by ``timeout`` seconds; a Redis that is down or slow raises
     :class:`~centrepoint_async.redis.RedisUnavailableError`, and the receiver answers 503, so
     CentrePoint sends again later. (A store that timed out may still have reached Redis: the
-    resend then gets 200, and the delivery is handled once.) The delivery is as durable as
-    Redis is configured to be: turn on ``appendonly`` (AOF) for deliveries to survive a
-    restart of Redis itself.
+    resend then gets 200, and the delivery is handled once.)
+
+    A delivery is as durable as Redis is configured to be, so the inbox refuses (with a
+    ``ConfigurationError`` from :meth:`open`, and the receiver does not start) a Redis without
+    the append-only file (``appendonly yes``, ``appendfsync everysec`` or ``always``), or one
+    that does not allow ``CONFIG GET`` to check it, unless ``allow_non_durable=True``.
     """
 
     _SCRIPTS: ClassVar[dict[str, str]] = {
@@ -226,8 +283,11 @@ class RedisInbox(RedisOwner):
         retention: float = DEFAULT_RETENTION,
         max_dedupe_bytes: int = DEFAULT_MAX_DEDUPE_BYTES,
         timeout: float = 5.0,
+        allow_non_durable: bool = False,
     ) -> None:
         super().__init__(url, timeout)
+        if not isinstance(allow_non_durable, bool):
+            raise ConfigurationError("allow_non_durable must be True or False")
         if not isinstance(prefix, str) or not prefix:
             raise ConfigurationError("prefix must be a non-empty string")
         if not (isinstance(retention, int | float) and retention > 0):
@@ -237,6 +297,8 @@ class RedisInbox(RedisOwner):
         self.prefix = prefix
         self.retention = float(retention)
         self.max_dedupe_bytes = max_dedupe_bytes
+        self.allow_non_durable = allow_non_durable
+        self._checked = False  # Redis was found durable (or the check is waived)
         base = "{" + prefix + "}"
         self._keys = [f"{base}:{state}" for state in ("pending", "leased", "dead", "done")]
         self._keys.append(f"{base}:done-bytes")
@@ -249,16 +311,30 @@ class RedisInbox(RedisOwner):
         return await self._conn().script(name, self._keys, [self._data, *args])
 
     async def open(self) -> None:
-        """Check that Redis answers; if not, say so and carry on.
+        """Check that Redis answers and is durable (``ConfigurationError`` if it is not).
 
         A replica that starts while Redis is away still starts: its deliveries get 503 (so
-        CentrePoint sends them again) until Redis is back, instead of the replica failing.
+        CentrePoint sends them again) until Redis is back and found durable, instead of the
+        replica failing.
         """
-        redis = self._conn()
         try:
-            await redis.call("ping", redis.client.ping)
+            await self._check()
         except RedisUnavailableError as exc:
             log.warning("%s; deliveries get 503 until it answers", exc)
+        except ConfigurationError:
+            await self.aclose()  # refused: nothing is left open
+            raise
+
+    async def _check(self) -> None:
+        redis = self._conn()
+        if self.allow_non_durable:
+            await redis.call("ping", redis.client.ping)
+        else:
+            settings = await redis.call("read its settings", lambda: _persistence(redis.client))
+            problem = durability_problem(redis.url, settings)
+            if problem is not None:
+                raise ConfigurationError(problem)
+        self._checked = True
 
     async def close(self) -> None:
         """Close the connections; every stored delivery stays in Redis."""
@@ -266,6 +342,8 @@ class RedisInbox(RedisOwner):
 
     async def add(self, delivery: StoredDelivery) -> bool:
         """Store ``delivery`` as pending and claim its id, in one script; ``False`` if known."""
+        if not self._checked:  # Redis was away at open(): nothing is acknowledged unchecked
+            await self._check()
         webhook_id = "" if delivery.webhook_id is None else str(delivery.webhook_id)
         stored = await self._run(
             "add", delivery.delivery_id, delivery.name, webhook_id, delivery.body

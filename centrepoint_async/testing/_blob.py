@@ -5,6 +5,11 @@ its own signature and expiry (``se``, seconds since the epoch) and needs no othe
 request with an ``Authorization`` header is refused (the bearer token must never travel here);
 an expired or forged link is a 403; ``Range: bytes=N-`` and ``bytes=N-M`` are honoured with a
 206. File contents are generated as they are sent, so a 500 MB file costs no memory.
+
+Files are stored by path (:meth:`BlobStore.put`), or found on demand by a ``resolve`` function
+(the Data Access day files of a whole study, never listed here one by one). Two URL styles are
+signed: the data retrieval style (``se`` in seconds since the epoch) and the Azure SAS style of
+Data Access (``sp=r&st=...&se=...&spr=https&sv=...&sr=b&sig=...``, ISO dates).
 """
 
 from __future__ import annotations
@@ -17,16 +22,31 @@ import random
 import secrets
 import time
 import urllib.parse
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Literal, Protocol
 
 import attrs
 from aiohttp import web
 
-__all__ = ["BlobFault", "BlobFile", "BlobRequest", "BlobStore"]
+__all__ = ["Blob", "BlobFault", "BlobFile", "BlobRequest", "BlobStore"]
 
 BlobFaultKind = Literal["drop", "stall", "expired", "status"]
 _CHUNK = 64 * 1024
+
+
+class Blob(Protocol):
+    """What the blob host serves: a name, a size, and the bytes of any span."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
+
+    def content(self) -> bytes: ...
 
 
 @attrs.frozen
@@ -79,6 +99,7 @@ class BlobRequest:
     authorization: bool  # whether an Authorization header came (it never should)
     status: int
     fault: str | None = None
+    method: str = "GET"  # HEAD gives the headers (Content-Length) without the body
 
 
 class BlobStore:
@@ -88,7 +109,8 @@ class BlobStore:
         self.host = host
         self.port = 0
         self.link_lifetime = link_lifetime
-        self.files: dict[str, BlobFile] = {}
+        self.files: dict[str, Blob] = {}
+        self.resolve: Callable[[str], Blob | None] | None = None  # files found by their path
         self.faults: list[BlobFault] = []
         self.requests: list[BlobRequest] = []
         self.bytes_sent = 0
@@ -105,7 +127,7 @@ class BlobStore:
     async def start(self) -> None:
         self._closing = asyncio.Event()
         app = web.Application()
-        app.router.add_get("/{container}/{name}", self._download)
+        app.router.add_get("/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, 0).start()
@@ -132,6 +154,24 @@ class BlobStore:
         )
         return f"{self.url}{path}?{query}", expires
 
+    def sign_sas(self, path: str, expires: float, *, version: str = "2020-08-04") -> str:
+        """An Azure-style SAS URL for ``path``, valid until ``expires`` (seconds since the epoch).
+
+        ``st`` is five minutes back, as portals sign; ``se`` is ISO 8601 with ``Z`` (with
+        milliseconds only when the expiry is not a whole second).
+        """
+        se = _iso(expires)
+        query = {
+            "sp": "r",
+            "st": _iso(int(time.time()) - 300),
+            "se": se,
+            "spr": "https",
+            "sv": version,
+            "sr": "b",
+            "sig": self._signature(path, se),
+        }
+        return f"{self.url}{path}?{urllib.parse.urlencode(query)}"
+
     def _signature(self, path: str, se: str) -> str:
         return hmac.new(self._key, f"{path}\n{se}".encode(), hashlib.sha256).hexdigest()
 
@@ -152,6 +192,7 @@ class BlobStore:
                 "Authorization" in request.headers,
                 status,
                 fault,
+                request.method,
             )
         )
 
@@ -166,6 +207,8 @@ class BlobStore:
             # as cloud storage does: a SAS URL and an Authorization header do not mix
             return self._refuse(request, 400, "Authorization header not allowed with a SAS URL")
         file = self.files.get(request.path)
+        if file is None and self.resolve is not None:
+            file = self.resolve(request.path)
         se, sig = request.query.get("se", ""), request.query.get("sig", "")
         if file is None:
             return self._refuse(request, 404, "BlobNotFound")
@@ -174,7 +217,7 @@ class BlobStore:
         fault = self._fault()
         if fault is not None and fault.kind == "status":
             return self._refuse(request, fault.status, "injected", "status")
-        if float(se or 0) < time.time() or (fault is not None and fault.kind == "expired"):
+        if _expiry(se) < time.time() or (fault is not None and fault.kind == "expired"):
             return self._refuse(
                 request,
                 403,
@@ -196,6 +239,9 @@ class BlobStore:
             response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
         self._record(request, response.status, fault.kind if fault else None)
         await response.prepare(request)
+        if request.method == "HEAD":  # the headers (Content-Length) and no body
+            await response.write_eof()
+            return response
         sent = 0
         for chunk in file.chunks(start, end):
             breaks = fault is not None and fault.kind in ("drop", "stall")
@@ -215,6 +261,25 @@ class BlobStore:
             self.bytes_sent += len(chunk)
         await response.write_eof()
         return response
+
+
+def _iso(seconds: float) -> str:
+    """``2021-02-01T01:10:52Z`` (milliseconds only if not a whole second)."""
+    when = datetime.fromtimestamp(seconds, UTC)
+    millis = f".{when.microsecond // 1000:03d}" if when.microsecond else ""
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + millis + "Z"
+
+
+def _expiry(se: str) -> float:
+    """The expiry a signed ``se`` says, in seconds since the epoch (0 if unreadable)."""
+    try:
+        return float(se)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(se.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:

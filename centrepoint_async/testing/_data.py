@@ -6,33 +6,40 @@ quirks of the public documents: ids sent as strings, seven fractional digits, na
 dates, event names that disagree with headers, unknown events, bodies that are not JSON, extra
 fields, failed deliveries without a response, and the seed's own two items (webhook 236 of
 study 8, whose documented ``totalCount`` is 1 for two items).
+
+The rest of a study is made by the family modules (:mod:`._study`, :mod:`._analytics`,
+:mod:`._access`); :class:`Dataset` holds it and is the oracle of every answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import attrs
 import orjson
 
+from . import _access, _study
+from ._access import NEVER, Revision
+from ._analytics import (
+    CROUTER,
+    EPOCH_COUNTS,
+    FREEDSON,
+    STAUDENMAYER,
+    STEPS,
+    MinuteRows,
+    figures,
+    settings_of,
+)
+from ._analytics import table as table_rows
+from ._blob import Blob
+from ._content import CATEGORIES, DayFile
+from ._seeded import guid, mix, naive, offset_seconds, z_millis
+from ._serving import When, as_guid
+from ._study import BASE_DAY, Span, StudyPlan
+
 __all__ = ["SEED_HISTORY_ITEMS", "SIZES", "Dataset", "History"]
-
-_MASK = (1 << 64) - 1
-
-
-def _mix(*values: int) -> int:
-    """A 64-bit hash of integers (splitmix64 steps): cheap, deterministic randomness."""
-    x = 0x9E3779B97F4A7C15
-    for v in values:
-        x = (x ^ (v & _MASK)) & _MASK
-        x = (x + 0x9E3779B97F4A7C15) & _MASK
-        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
-        x ^= x >> 31
-    return x
-
 
 WEBHOOK_EVENTS: list[dict[str, Any]] = [
     {"id": 3, "name": "upload", "description": "Upload processing started, completed or failed"},
@@ -99,56 +106,12 @@ _MODES = ["Epoch+Raw", "Raw Only", "Epoch Only"]
 def _stamp(when: datetime, style: int) -> str:
     """A date in one of the documented spellings."""
     if style == 0:
-        return when.strftime("%Y-%m-%dT%H:%M:%S")  # naive
+        return naive(when)
     if style == 1:
         return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond:06d}0"  # 7 digits
     if style == 2:
         return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 10000:02d}Z"
-    return when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-
-
-def _guid(h: int) -> str:
-    x = f"{h:016x}{_mix(h):016x}"
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
-
-
-# the figures of the daily statistics event, by the documentation's own naming patterns
-_FILTERS = ("nonFiltered", "wearFiltered", "wearAwakeFiltered", "wearSleepFiltered")
-_FREEDSON = [
-    f + v
-    for f in _FILTERS
-    for v in ("VASedentary", "VALight", "VAModerate", "VAVigorous", "VAVeryVigorous")
-]
-_STAUDENMAYER = [
-    f + v
-    for f in _FILTERS
-    for v in (
-        "Light",
-        "Moderate",
-        "Vigorous",
-        "MVPA",
-        "Sedentary",
-        "NonSedentary",
-        "Locomotion",
-        "NonLocomotion",
-    )
-]
-_CROUTER = [
-    f + a + v
-    for a in ("VM", "VA")
-    for f in _FILTERS
-    for v in ("Sedentary", "Light", "Moderate", "Vigorous", "MVPA")
-]
-_STEPS = [f + "Steps" for f in _FILTERS]
-_EPOCH_COUNTS = [
-    f"{f}Axis{axis}Counts"
-    for f in ("wearFiltered", "wearAwakeFiltered", "wearSleepFiltered")
-    for axis in "XYZ"
-] + [f"{f}VectorMagnitude" for f in ("wearFiltered", "wearAwakeFiltered", "wearSleepFiltered")]
-
-
-def _figures(h: int, names: list[str]) -> dict[str, int]:
-    return {name: (h >> (i % 40)) % 5000 for i, name in enumerate(names)}
+    return offset_seconds(when)
 
 
 def _upload(h: int, study_id: int, when: datetime) -> dict[str, Any]:
@@ -194,7 +157,7 @@ def _data_retrieval_complete(h: int, study_id: int, when: datetime) -> dict[str,
     subject = _subject_of(h)
     return {
         "client_id": f"cid{h % 10**6:06d}",
-        "tracking_id": _guid(h),
+        "tracking_id": guid(h),
         "study_id": study_id,
         "subject_id": subject,
         "subject_identifier": f"S{subject:05d}",
@@ -231,7 +194,7 @@ def _daily_statistics_complete(h: int, study_id: int, when: datetime) -> dict[st
         "siteId": 2900 + h % 50,
         "activityMonitorSerials": [f"TAS1Z{h % 10**8:08d}"],
         "epochAggregation": {
-            **_figures(h, _EPOCH_COUNTS),
+            **figures(h, EPOCH_COUNTS),
             "wearMinutes": minutes,
             "nonWearMinutes": 5.0,
             "sleepMinutes": 3.0,
@@ -249,11 +212,11 @@ def _daily_statistics_complete(h: int, study_id: int, when: datetime) -> dict[st
             "lastEpochDateTimeLocal": _stamp(when, 3),
         },
         # every documented figure, as the documentation's example sends them
-        "freedsonAggregations": [_figures(h, _FREEDSON)],
-        "staudenmayerAggregations": [_figures(h >> 1, _STAUDENMAYER)],
-        **({"crouterAggregations": [_figures(h >> 2, _CROUTER)]} if h % 3 == 0 else {}),
-        **({"uwfAggregations": [_figures(h >> 3, _STEPS)]} if h % 3 == 1 else {}),
-        "mavmAggregation": _figures(h >> 4, _STEPS),
+        "freedsonAggregations": [figures(h, FREEDSON)],
+        "staudenmayerAggregations": [figures(h >> 1, STAUDENMAYER)],
+        **({"crouterAggregations": [figures(h >> 2, CROUTER)]} if h % 3 == 0 else {}),
+        **({"uwfAggregations": [figures(h >> 3, STEPS)]} if h % 3 == 1 else {}),
+        "mavmAggregation": figures(h >> 4, STEPS),
     }
 
 
@@ -348,7 +311,7 @@ class History:
 
     def _generate(self, index: int) -> dict[str, Any]:
         """Delivery number ``index`` (0 = oldest) of this webhook: a pure function."""
-        h = _mix(self.seed, self.webhook_id, index)
+        h = mix(self.seed, self.webhook_id, index)
         when = _EPOCH + timedelta(minutes=7 * index + self.webhook_id, microseconds=h % 10**6)
         kind = h % 100
         event = self.events[(h >> 20) % len(self.events)]
@@ -360,7 +323,7 @@ class History:
             listed_name = (
                 "raw_processing_complete" if event != "raw_processing_complete" else "upload"
             )
-        delivery = _guid(h)
+        delivery = guid(h)
         if kind < 3:
             body = orjson.dumps({"subjectId": h % 5000, "score": h % 100}).decode()
         elif kind < 5:
@@ -368,7 +331,7 @@ class History:
         else:
             payload = _PAYLOADS[event](h, self.study_id, when)
             if kind < 10:
-                payload["traceId"] = _guid(h >> 3)  # a field nobody documented
+                payload["traceId"] = guid(h >> 3)  # a field nobody documented
             body = orjson.dumps(payload).decode()
         headers = {
             "Content-Type": ["application/json"],
@@ -414,30 +377,6 @@ SIZES: dict[str, tuple[int, int, int]] = {
 }
 
 
-_SEX = ("Male", "Female")
-_ZONES = ("America/Chicago", "Europe/London", "Africa/Abidjan", "Asia/Kolkata")
-
-
-def _subject(seed: int, study_id: int, index: int) -> dict[str, Any]:
-    """Subject number ``index`` of a study, shaped as the Subjects documentation shows."""
-    h = _mix(seed, study_id, index, 17)
-    site = 2900 + study_id % 50
-    return {
-        "id": study_id * 1000 + index + 1,
-        "studyId": study_id,
-        "siteId": site,
-        "siteIdentifier": str(site % 1000),
-        "subjectIdentifier": f"S{study_id}-{index + 1:04d}",
-        "dob": f"{1940 + h % 60}-{1 + h % 12:02d}-{1 + h % 28:02d}",
-        "gender": _SEX[h % 2],
-        "timezone": _ZONES[(h >> 3) % len(_ZONES)],
-        "wearPosition": _WEAR[(h >> 5) % len(_WEAR)],
-        "weight": round(100 + (h >> 7) % 1500 / 10, 2),
-        "weightUnit": "Lbs",
-        "assignmentStatus": "Assigned" if h % 5 else "Not Assigned",
-    }
-
-
 def _seed_example(seed: int) -> tuple[dict[str, Any], dict[str, Any], History]:
     """The study, webhook and two-item history of the public documents' example, verbatim."""
     study = {
@@ -464,11 +403,49 @@ def _seed_example(seed: int) -> tuple[dict[str, Any], dict[str, Any], History]:
     return study, webhook, history
 
 
+def _study_json(seed: int, s: int) -> dict[str, Any]:
+    """Study number ``s`` (id ``100 + s``)."""
+    h = mix(seed, s)
+    created = _EPOCH + timedelta(days=h % 300, microseconds=(h >> 9) % 10**6)
+    return {
+        "id": 100 + s,
+        "name": f"Study {chr(65 + s % 26)}{s // 26 or ''} (seed {seed})",
+        "organizationName": "ActiGraph Research",
+        "createdDateTime": z_millis(created),
+        "studyStatus": "Active" if s % 4 else "Completed",
+        "defaultWearPosition": _WEAR[h % len(_WEAR)],
+        "wearPositions": _WEAR[: 1 + h % len(_WEAR)],
+        "monitorDataCollectionMode": _MODES[h % len(_MODES)],
+    }
+
+
+#: The analytics tables (as ``export-analytics`` names them) and their kinds.
+_TABLES = {
+    "minute-summaries": "minute",
+    "daily-statistics": "daily",
+    "sleep-periods": "sleep",
+    "event-markers": "event",
+}
+
+#: Data Access categories recorded, by ``study id % 3`` (study 100: three; 101: all; 102: one).
+_CATEGORY_SETS = {
+    1: ("raw-accelerometer", "temperature", "imu"),
+    2: tuple(CATEGORIES),
+    0: ("raw-accelerometer",),
+}
+
+
 @attrs.define
 class Dataset:
-    """Studies, webhook registrations, histories and subjects of a fake CentrePoint account.
+    """Everything a fake CentrePoint account holds, and the oracle of what the fake serves.
 
-    Uploads and daily statistics of a subject are pure functions of the seed and the subject.
+    Studies, webhooks, histories, sites, subjects, activity monitors, assignments and study
+    milestones are lists of JSON objects, by study id, served as they are (change them, and
+    the next answer changes). Subjects' uploads, milestones, time zone history, analytics and
+    day files are pure functions of the seed and the subject, made when asked for; the methods
+    below give them exactly as the server sends them (day and dataset files without their two
+    link fields, which are signed per answer). ``days`` of data per subject start on
+    :data:`BASE_DAY` plus ``index % 14`` days.
     """
 
     seed: int
@@ -477,6 +454,17 @@ class Dataset:
     histories: dict[int, History]  # by webhook id
     webhook_events: list[dict[str, Any]] = attrs.field(factory=lambda: list(WEBHOOK_EVENTS))
     subjects: dict[int, list[dict[str, Any]]] = attrs.field(factory=dict)  # by study id
+    sites: dict[int, list[dict[str, Any]]] = attrs.field(factory=dict)  # by study id
+    activity_monitors: dict[int, list[dict[str, Any]]] = attrs.field(factory=dict)
+    assignments: dict[int, list[dict[str, Any]]] = attrs.field(factory=dict)
+    milestones: dict[int, list[dict[str, Any]]] = attrs.field(factory=dict)  # study milestones
+    spans: dict[int, Span] = attrs.field(factory=dict)  # days of data, by subject id
+    plans: dict[int, StudyPlan] = attrs.field(factory=dict)  # what a study records, by id
+    revisions: dict[tuple[int, str, date], Revision] = attrs.field(factory=dict)  # bumped days
+    changes: list[dict[str, Any]] = attrs.field(factory=list)  # subject edits and their reasons
+    day_file_size: int = 32 * 1024  # bytes of each day file, about (exact: DayFile.size)
+    never: str | None = NEVER  # "never" in export subjects (None: null, as a branch has it)
+    last_id: int = 9_000_000  # the last id given to something created
 
     @classmethod
     def generate(
@@ -488,30 +476,27 @@ class Dataset:
         deliveries: int = 250,
         subjects_per_study: int = 25,
         include_seed_example: bool = True,
+        days: int = 7,
+        day_file_size: int = 32 * 1024,
     ) -> Dataset:
-        """A dataset of the given shape; the same seed gives the same data."""
+        """A dataset of the given shape; the same seed gives the same data.
+
+        ``subjects_per_study`` (at most 999) subjects per study, each with ``days`` days of
+        data (minute summaries, day files, ...); day files of about ``day_file_size`` bytes.
+        """
+        if not 0 <= subjects_per_study <= 999:
+            raise ValueError("subjects_per_study must be 0 to 999")
+        if days < 0 or day_file_size < 1:
+            raise ValueError("days must not be negative, day_file_size must be positive")
         study_list: list[dict[str, Any]] = []
         webhooks: dict[int, list[dict[str, Any]]] = {}
         histories: dict[int, History] = {}
-        subjects: dict[int, list[dict[str, Any]]] = {}
         names = [e["name"] for e in WEBHOOK_EVENTS]
         for s in range(studies):
-            h = _mix(seed, s)
+            h = mix(seed, s)
             study_id = 100 + s
             created = _EPOCH + timedelta(days=h % 300)
-            study_list.append(
-                {
-                    "id": study_id,
-                    "name": f"Study {chr(65 + s % 26)}{s // 26 or ''} (seed {seed})",
-                    "organizationName": "ActiGraph Research",
-                    "createdDateTime": _stamp(created, 2),
-                    "studyStatus": "Active" if s % 4 else "Completed",
-                    "defaultWearPosition": _WEAR[h % len(_WEAR)],
-                    "wearPositions": _WEAR[: 1 + h % len(_WEAR)],
-                    "monitorDataCollectionMode": _MODES[h % len(_MODES)],
-                }
-            )
-            subjects[study_id] = [_subject(seed, study_id, i) for i in range(subjects_per_study)]
+            study_list.append(_study_json(seed, s))
             webhooks[study_id] = []
             for w in range(webhooks_per_study):
                 webhook_id = 1000 + s * 100 + w
@@ -528,12 +513,16 @@ class Dataset:
                     }
                 )
                 histories[webhook_id] = History(seed, study_id, webhook_id, deliveries, events)
+        dataset = cls(seed, study_list, webhooks, histories, day_file_size=day_file_size)
+        for study in study_list:
+            _study.populate(dataset, study, subjects_per_study, days)
         if include_seed_example:
             study, webhook, history = _seed_example(seed)
-            study_list.append(study)
-            webhooks[8] = [webhook]
-            histories[236] = history
-        return cls(seed, study_list, webhooks, histories, subjects=subjects)
+            dataset.studies.append(study)
+            dataset.webhooks[8] = [webhook]
+            dataset.histories[236] = history
+            _study.populate(dataset, study, 0, days)
+        return dataset
 
     @classmethod
     def sized(cls, size: str = "small", seed: int = 0, *, deliveries: int | None = None) -> Dataset:
@@ -552,6 +541,8 @@ class Dataset:
             deliveries=per_webhook if deliveries is None else deliveries,
         )
 
+    # --- lookups -------------------------------------------------------------------------
+
     def study(self, study_id: int) -> dict[str, Any] | None:
         """The study with this id, if any."""
         return next((s for s in self.studies if s["id"] == study_id), None)
@@ -563,55 +554,281 @@ class Dataset:
 
     def subject(self, study_id: int, subject_id: int) -> dict[str, Any] | None:
         """The subject with this id in this study, if any."""
-        return next((s for s in self.subjects.get(study_id, ()) if s["id"] == subject_id), None)
+        items = self.subjects.get(study_id, ())
+        return next((s for s in items if s.get("id") == subject_id), None)
+
+    def _subject(self, study_id: int, subject_id: int) -> dict[str, Any]:
+        found = self.subject(study_id, subject_id)
+        if found is None:
+            raise KeyError(f"no subject {subject_id} in study {study_id}")
+        return found
+
+    def site(self, study_id: int, site_id: object) -> dict[str, Any] | None:
+        """The site with this id in this study, if any."""
+        return next((s for s in self.sites.get(study_id, ()) if s["id"] == site_id), None)
+
+    def activity_monitor(self, study_id: int, serial: str) -> dict[str, Any] | None:
+        """The activity monitor with this serial (any case) in this study, if any."""
+        items = self.activity_monitors.get(study_id, ())
+        return next((m for m in items if m["serial"].lower() == serial.lower()), None)
+
+    def assignment(self, study_id: int, assignment_id: int) -> dict[str, Any] | None:
+        """The assignment with this id in this study, if any."""
+        items = self.assignments.get(study_id, ())
+        return next((a for a in items if a["id"] == assignment_id), None)
+
+    def assignment_of(self, study_id: int, subject_id: int) -> dict[str, Any] | None:
+        """A subject's latest assignment, if it has one."""
+        items = [a for a in self.assignments.get(study_id, ()) if a["subjectId"] == subject_id]
+        return items[-1] if items else None
+
+    def span(self, subject_id: int) -> Span:
+        """The days a subject has data for (none for a subject added without ``days``)."""
+        return self.spans.get(subject_id, Span(BASE_DAY, 0))
+
+    def plan(self, study_id: int) -> StudyPlan:
+        """What a study records (its Data Access categories), its settings and programs."""
+        plan = self.plans.get(study_id)
+        if plan is None:
+            plan = StudyPlan(
+                _CATEGORY_SETS[study_id % 3],
+                study_id % 3 != 0,  # study 102 refuses the partial assignment workflow
+                settings_of(self.seed, study_id),
+                _access.programs_of(self.seed, study_id),
+            )
+            self.plans[study_id] = plan
+        return plan
+
+    def new_id(self) -> int:
+        """A fresh id for something created (an assignment)."""
+        self.last_id += 1
+        return self.last_id
+
+    def new_subject_id(self, study_id: int) -> int:
+        """A fresh subject id: the study's next (``study id * 1000 + n``) while there is one."""
+        taken = [s["id"] for s in self.subjects.get(study_id, []) if isinstance(s.get("id"), int)]
+        candidate = max(taken, default=study_id * 1000) + 1
+        return candidate if candidate < (study_id + 1) * 1000 else self.new_id()
+
+    # --- the CentrePoint family ----------------------------------------------------------
+
+    def add_subject(
+        self,
+        study_id: int,
+        *,
+        site_id: int | None = None,
+        days: int = 0,
+        start: date | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Add a subject to a study (as if created elsewhere) and return it.
+
+        It is made as the generated ones are (what its site collects: ``site_id``, else the
+        study's first site), then ``fields`` (API names: ``subjectIdentifier="X"``) override;
+        it has ``days`` days of data from ``start`` (default :data:`BASE_DAY`), so a later
+        listing finds its files.
+        """
+        study = self.study(study_id)
+        if study is None:
+            raise KeyError(f"no study {study_id}")
+        sites = self.sites.get(study_id, [])
+        site = next((s for s in sites if site_id in (None, s["id"])), None)
+        if site is None:
+            raise KeyError(f"no site {site_id} in study {study_id}")
+        index = len(self.subjects.get(study_id, []))
+        subject = _study.make_subject(self.seed, study, index, site)
+        subject["id"] = self.new_subject_id(study_id)
+        subject["assignmentStatus"] = "Not Assigned"
+        subject.pop("assignmentId", None)
+        subject |= fields
+        self.subjects.setdefault(study_id, []).append(subject)
+        self.spans[subject["id"]] = Span(start or BASE_DAY, days)
+        return subject
+
+    def subject_milestones(self, study_id: int, subject_id: int) -> list[dict[str, Any]]:
+        """A subject's milestones (``.../Subjects/{id}/milestones``)."""
+        return _study.subject_milestones(self, self._subject(study_id, subject_id))
+
+    def timezone_history(self, study_id: int, subject_id: int) -> list[dict[str, Any]]:
+        """A subject's time zones, oldest first (``.../TimezoneHistory``)."""
+        return _study.timezone_history(self, self._subject(study_id, subject_id))
 
     def uploads(self, study_id: int, subject_id: int) -> list[dict[str, Any]]:
         """A subject's uploads, oldest first, as the Uploads documentation shows them."""
-        items = []
-        for i in range(1 + _mix(self.seed, subject_id) % 4):
-            h = _mix(self.seed, subject_id, i, 29)
-            end = _EPOCH + timedelta(days=7 * (i + 1) + subject_id % 300, seconds=h % 86400)
-            begin = end - timedelta(days=6, hours=h % 12)
-            items.append(
-                {
-                    "id": subject_id * 10 + i,
-                    "studyId": study_id,
-                    "subjectId": subject_id,
-                    "activityMonitorSerial": f"CPW1B{h % 10**8:08d}",
-                    "assignmentId": 3000 + subject_id % 1000,
-                    "dateUploadedUtc": _stamp(end + timedelta(minutes=h % 600), 3),
-                    "activityMonitorBatteryVoltage": 3.5 + (h % 700) / 1000,
-                    "activityMonitorFirmware": "1.1.2",
-                    "activityMonitorSampleRateHz": (32, 64, 100)[h % 3],
-                    "uploadFiles": [
-                        {
-                            "id": subject_id * 100 + i * 10 + k,
-                            "fileType": kind,
-                            "totalRecords": 100 + (h >> k) % 10000,
-                            "recordsInserted": 100 + (h >> k) % 10000,
-                            "beginOfData": _stamp(begin, 2),
-                            "endOfData": _stamp(end, 2),
-                        }
-                        for k, kind in enumerate(("RAW", "EPOCH")[: 1 + h % 2])
-                    ],
-                }
-            )
-        return items
+        return _study.uploads(self, study_id, subject_id)
 
-    def daily_statistics(self, study_id: int, subject_id: int) -> list[dict[str, Any]]:
+    # --- the Analytics family ------------------------------------------------------------
+
+    def _settings(self, study_id: int, family: str) -> list[dict[str, Any]]:
+        return self.plan(study_id).settings[family]
+
+    def algorithm_settings(
+        self, study_id: int, algorithm_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """``AlgorithmSettings``, of one ``algorithmType`` (any case) if given."""
+        items = self._settings(study_id, "algorithm")
+        if algorithm_type is None:
+            return items
+        return [i for i in items if i["algorithmType"].lower() == algorithm_type.lower()]
+
+    def minute_summary_settings(self, study_id: int) -> list[dict[str, Any]]:
+        """``MinuteSummarySettings`` (``cutPointSettingIds``, as the example spells it)."""
+        return self._settings(study_id, "minute")
+
+    def daily_statistics_settings(self, study_id: int) -> list[dict[str, Any]]:
+        """``DailyStatisticsSettings`` (``cutpointSettingIds``)."""
+        return self._settings(study_id, "daily")
+
+    def sleep_period_settings(self, study_id: int) -> list[dict[str, Any]]:
+        """``DustinTracySleepPeriodSettings``."""
+        return self._settings(study_id, "sleep")
+
+    def event_marker_settings(self, study_id: int) -> list[dict[str, Any]]:
+        """``EventMarkerSettings``."""
+        return self._settings(study_id, "event")
+
+    def analytics(
+        self,
+        table: str,
+        study_id: int,
+        subject_id: int,
+        from_date: When = None,
+        to_date: When = None,
+        setting_id: str | None = None,
+    ) -> Sequence[dict[str, Any]]:
+        """A subject's rows of an analytics ``table``, exactly as served, in the served order.
+
+        ``table``: ``minute-summaries`` (a lazy :class:`MinuteRows`), ``daily-statistics``,
+        ``sleep-periods`` or ``event-markers``. ``from_date``/``to_date`` mean what
+        ``fromDate``/``toDate`` mean (a string as a client would send it, a ``date`` or a
+        ``datetime``; naive ones in the subject's zone); ``setting_id`` what the table's
+        setting filter means (``minuteSummarySettingId``, ``dailyStatisticsSettingId``,
+        ``algorithmSettingId``).
+        """
+        kind = _TABLES.get(table)
+        if kind is None:
+            raise ValueError(f"unknown table {table!r}; choose from {', '.join(_TABLES)}")
+        subject = self._subject(study_id, subject_id)
+        wanted = None if setting_id is None else as_guid(setting_id, "setting_id")
+        return table_rows(self, subject, kind, from_date, to_date, wanted)
+
+    def minute_summaries(
+        self,
+        study_id: int,
+        subject_id: int,
+        from_date: When = None,
+        to_date: When = None,
+        setting_id: str | None = None,
+    ) -> MinuteRows:
+        """A subject's minute summaries as served: a lazy sequence (``len``, slices, iteration)."""
+        rows = self.analytics(
+            "minute-summaries", study_id, subject_id, from_date, to_date, setting_id
+        )
+        assert isinstance(rows, MinuteRows)
+        return rows
+
+    def daily_statistics(
+        self, study_id: int, subject_id: int, from_date: When = None, to_date: When = None
+    ) -> list[dict[str, Any]]:
         """A subject's days of statistics, oldest first (the analytics listing)."""
-        days = []
-        for d in range(3 + _mix(self.seed, subject_id, 41) % 5):
-            h = _mix(self.seed, subject_id, d, 43)
-            day = _daily_statistics_complete(h, study_id, _EPOCH + timedelta(days=d))
-            subject = self.subject(study_id, subject_id) or {}
-            identifier = subject.get("subjectIdentifier", day["subjectIdentifier"])
-            days.append(
-                day
-                | {
-                    "subjectId": subject_id,
-                    "subjectIdentifier": identifier,
-                    "id": subject_id * 100 + d,
-                }
-            )
-        return days
+        return list(self.analytics("daily-statistics", study_id, subject_id, from_date, to_date))
+
+    # --- the Data Access family ----------------------------------------------------------
+
+    def categories(self, study_id: int) -> tuple[str, ...]:
+        """The Data Access categories a study records."""
+        return self.plan(study_id).categories
+
+    def day_files(
+        self,
+        study_id: int,
+        subject_id: int,
+        category: str,
+        *,
+        start: When = None,
+        end: When = None,
+        file_format: str | None = None,
+        sort_order: str = "asc",
+        year: int | None = None,
+        month: int | None = None,
+        day: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A subject's day files as listed, but for ``downloadUrl``/``downloadUrlExpiresOn``.
+
+        The arguments mean what the query's do (``year``/``month``/``day``: the dated routes).
+        """
+        subject = self._subject(study_id, subject_id)
+        return _access.day_files(
+            self,
+            subject,
+            category,
+            start=start,
+            end=end,
+            file_format=file_format,
+            sort_order=sort_order,
+            year=year,
+            month=month,
+            day=day,
+        )
+
+    def day_file(
+        self, study_id: int, subject_id: int, category: str, day: date, file_format: str = "csv"
+    ) -> DayFile:
+        """The file behind a day (``.name``, ``.size``, ``.content()``, ``.chunks()``)."""
+        return _access.day_file(
+            self, self._subject(study_id, subject_id), category, day, file_format
+        )
+
+    def bump_day(
+        self,
+        study_id: int,
+        subject_id: int,
+        category: str,
+        day: date,
+        *,
+        rename: bool = False,
+        modified: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Re-process a day: ``modifiedDate`` moves on (to ``modified``, else now), the bytes
+        change, and with ``rename`` the file name's hex too. Returns the day's items."""
+        subject = self._subject(study_id, subject_id)
+        return _access.bump_day(self, subject, category, day, rename=rename, modified=modified)
+
+    def programs(self, study_id: int) -> list[dict[str, Any]]:
+        """A study's programs, as listed (``studyProgramId`` a GUID string)."""
+        return [
+            {k: p[k] for k in ("studyProgramId", "studyId", "studyProgramName")}
+            for p in self.plan(study_id).programs
+        ]
+
+    def program_datasets(self, study_id: int, program_id: str) -> list[dict[str, Any]]:
+        """The datasets of a program: ``{studyProgramId, dataSetName}``."""
+        for program in self.plan(study_id).programs:
+            if program["studyProgramId"] == program_id.lower():
+                return [
+                    {"studyProgramId": program_id.lower(), "dataSetName": n}
+                    for n in program["dataSets"]
+                ]
+        raise KeyError(f"no program {program_id} in study {study_id}")
+
+    def dataset_files(
+        self,
+        study_id: int,
+        *,
+        subject_id: int | None = None,
+        program_id: str | None = None,
+        dataset_name: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A study's dataset files as listed, but for ``fileUrl``/``downloadUrlExpiresOn``."""
+        program = None if program_id is None else program_id.lower()
+        return _access.dataset_files(
+            self, study_id, subject_id=subject_id, program_id=program, dataset_name=dataset_name
+        )
+
+    def export_subjects(self, study_id: int) -> list[dict[str, Any]]:
+        """DataSet Export Subjects of a study (:attr:`never` where a program never ran)."""
+        return [_access.export_subject(self, s) for s in self.subjects.get(study_id, [])]
+
+    def blob(self, path: str) -> Blob | None:
+        """The file the blob host serves at ``path`` (a day file or a dataset file), if any."""
+        return _access.resolve(self, path)

@@ -38,9 +38,12 @@ from aiohttp import web
 
 from .._client import CentrePointClient
 from .._ratelimit import RateLimit
+from . import _access, _analytics, _study
 from ._blob import BlobFault, BlobFaultKind, BlobFile, BlobRequest, BlobStore
 from ._data import SIZES, Dataset, History
 from ._retrieval import RequestRefused, Retrieval, RetrievalService
+from ._seeded import offset_seconds, offset_trimmed
+from ._serving import Call, Endpoint, Listing, Query, Refused, Reply, envelope, page_links
 
 __all__ = ["FakeCentrePoint", "Fault", "RecordedRequest", "SentWebhook"]
 
@@ -55,7 +58,7 @@ ENV_CLIENT_ID = "CENTREPOINT_CLIENT_ID"
 ENV_CLIENT_SECRET = "CENTREPOINT_CLIENT_SECRET"  # noqa: S105 (a variable's name)
 ENV_NAMES = (ENV_BASE_URL, ENV_AUTH_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET)
 
-_API_PREFIXES = ("/centrepoint/v3/", "/analytics/v3/", "/dataretrieval/v3/")
+_API_PREFIXES = ("/centrepoint/v3/", "/analytics/v3/", "/dataaccess/v3/", "/dataretrieval/v3/")
 SCOPES = frozenset({"CentrePoint", "DataAccess", "Analytics", "DataRetrieval"})
 
 
@@ -99,7 +102,11 @@ class _Chaos:
 
 @attrs.frozen
 class RecordedRequest:
-    """One request the fake received, and how it answered."""
+    """One request the fake received, and how it answered.
+
+    ``query`` is decoded (a ``+`` that arrived unencoded reads as a space there);
+    ``raw_query`` is the query string exactly as it arrived.
+    """
 
     method: str
     path: str
@@ -107,6 +114,7 @@ class RecordedRequest:
     status: int
     at: float  # time.monotonic()
     fault: str | None = None
+    raw_query: str = ""
 
 
 @attrs.frozen
@@ -124,6 +132,31 @@ def _require(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
+#: What each constructor argument must be: (test, message).
+_KNOBS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "dataset": (lambda v: v is None or isinstance(v, Dataset), "dataset must be a Dataset"),
+    "size": (lambda v: v in SIZES, f"unknown size; choose from {', '.join(SIZES)}"),
+    "port": (lambda v: 0 <= v <= 65535, "port must be 0 to 65535"),
+    "client_id": (bool, "client_id must not be empty"),
+    "rate_limit": (lambda v: v is None or v >= 1, "rate_limit must be None or >= 1"),
+    "rate_period": (lambda v: v > 0, "rate_period must be positive"),
+    "latency": (lambda v: v >= 0, "latency must not be negative"),
+    "latency_jitter": (lambda v: v >= 0, "latency_jitter must not be negative"),
+    "token_lifetime": (lambda v: v > 0, "token_lifetime must be positive"),
+    "page_cache": (lambda v: v >= 0, "page_cache must not be negative"),
+    "retrieval_delay": (lambda v: v >= 0, "retrieval_delay must not be negative"),
+    "file_size": (lambda v: v >= 0, "file_size must not be negative"),
+    "link_lifetime": (lambda v: v > 0, "link_lifetime must be positive"),
+    "file_link_lifetime": (lambda v: v >= 0, "file_link_lifetime must not be negative"),
+}
+
+
+def _check(knobs: dict[str, Any]) -> None:
+    """Refuse a constructor argument out of range (ValueError naming it)."""
+    for name, (ok, message) in _KNOBS.items():
+        _require(bool(ok(knobs[name])), f"{message}, got {knobs[name]!r}")
+
+
 class FakeCentrePoint:
     """A stateful, fault-injectable fake CentrePoint, on loopback.
 
@@ -134,7 +167,8 @@ class FakeCentrePoint:
     - ``dataset`` (or ``seed`` and ``size``): what is served.
     - ``rate_limit``/``rate_period``: the sliding window (500 per 60 s; ``None`` turns it off);
       shrink ``rate_period`` to scale time in tests.
-    - ``latency``: seconds added to every API answer.
+    - ``latency``: seconds added to every API answer, plus up to ``latency_jitter`` more
+      (uniform, seeded).
     - ``total_count_error``: added to every ``totalCount`` (negative to understate).
     - ``token_lifetime``: ``expires_in`` of granted tokens, enforced.
     - ``page_cache``: history pages kept serialized (for benchmarks, so that the server's own
@@ -143,6 +177,10 @@ class FakeCentrePoint:
     - ``retrieval_delay``: seconds a data retrieval request takes from ``pending`` to
       ``completed``; ``file_size``: bytes of each request's data file; ``link_lifetime``:
       seconds a download link stays valid; :meth:`inject_blob`: faults on the blob host.
+    - ``file_link_lifetime``: seconds a Data Access day file's or dataset file's signed URL
+      stays valid (403 after its ``downloadUrlExpiresOn``; whole seconds from 1 s up).
+    - Data: ``fake.dataset`` (a :class:`Dataset`) is the oracle of every answer, and its
+      :meth:`Dataset.bump_day` and :meth:`Dataset.add_subject` change what is served.
     - :meth:`send_webhooks_to`: announce completed requests (and
       :meth:`complete_raw_processing`) to a receiver, HMAC-signed if given a secret.
     """
@@ -169,19 +207,10 @@ class FakeCentrePoint:
         retrieval_delay: float = 0.2,
         file_size: int = 256 * 1024,
         link_lifetime: float = 120.0,
+        latency_jitter: float = 0.0,
+        file_link_lifetime: float = 4 * 3600.0,
     ) -> None:
-        _require(dataset is None or isinstance(dataset, Dataset), "dataset must be a Dataset")
-        _require(size in SIZES, f"unknown size {size!r}; choose from {', '.join(SIZES)}")
-        _require(0 <= port <= 65535, f"port must be 0 to 65535, got {port!r}")
-        _require(bool(client_id), "client_id must not be empty")
-        _require(rate_limit is None or rate_limit >= 1, "rate_limit must be None or >= 1")
-        _require(rate_period > 0, "rate_period must be positive")
-        _require(latency >= 0, "latency must not be negative")
-        _require(token_lifetime > 0, "token_lifetime must be positive")
-        _require(page_cache >= 0, "page_cache must not be negative")
-        _require(retrieval_delay >= 0, "retrieval_delay must not be negative")
-        _require(file_size >= 0, "file_size must not be negative")
-        _require(link_lifetime > 0, "link_lifetime must be positive")
+        _check(locals())
         self.dataset = dataset if dataset is not None else Dataset.sized(size, seed)
         self.host = host
         self.port = port
@@ -190,6 +219,9 @@ class FakeCentrePoint:
         self.rate_limit = rate_limit
         self.rate_period = rate_period
         self.latency = latency
+        self.latency_jitter = latency_jitter
+        self._jitter = random.Random(seed)
+        self.file_link_lifetime = file_link_lifetime
         self.total_count_error = total_count_error
         self.token_lifetime = token_lifetime
         self.page_cache = page_cache
@@ -204,19 +236,27 @@ class FakeCentrePoint:
         self._window: deque[float] = deque()
         self._chaos: _Chaos | None = None
         self._runner: web.AppRunner | None = None
-        self.blobs = BlobStore(host, link_lifetime=link_lifetime)
-        self.retrievals = RetrievalService(
-            self.blobs,
-            delay=retrieval_delay,
-            file_size=file_size,
-            seed=self.dataset.seed,
-            on_complete=self._announce,
-        )
+        self.blobs, self.retrievals = self._storage(link_lifetime, retrieval_delay, file_size)
         self.webhooks_sent: list[SentWebhook] = []
         self._webhook_target: tuple[str, str | None, int] | None = None
         self._sender: aiohttp.ClientSession | None = None
         self._routes = self._route_table()
         self.app = self._make_app()
+
+    def _storage(
+        self, link_lifetime: float, delay: float, file_size: int
+    ) -> tuple[BlobStore, RetrievalService]:
+        """The blob host (serving the dataset's files too) and the data retrieval service."""
+        blobs = BlobStore(self.host, link_lifetime=link_lifetime)
+        blobs.resolve = lambda path: self.dataset.blob(path)
+        retrievals = RetrievalService(
+            blobs,
+            delay=delay,
+            file_size=file_size,
+            seed=self.dataset.seed,
+            on_complete=self._announce,
+        )
+        return blobs, retrievals
 
     def __repr__(self) -> str:
         return f"FakeCentrePoint(url={self.url!r})" if self._runner else "FakeCentrePoint()"
@@ -463,26 +503,13 @@ class FakeCentrePoint:
     def _route_table(self) -> list[tuple[str, re.Pattern[str], Route, str | None]]:
         """``(method, path pattern, handler, scope)``; paths match ignoring case."""
         study = "/centrepoint/v3/studies/{study_id}"
-        subject = study + "/subjects/{subject_id}"
         retrieval = "/dataretrieval/v3/{kind}requests"
         table: list[tuple[str, str, Route, str | None]] = [
             ("POST", "/connect/token", self._token, None),
-            ("GET", "/centrepoint/v3/studies", self._studies, "CentrePoint"),
-            ("GET", study, self._study, "CentrePoint"),
             ("GET", "/centrepoint/v3/webhookevents", self._webhook_events, "CentrePoint"),
             ("GET", study + "/webhooks", self._webhooks, "CentrePoint"),
             ("GET", study + "/webhooks/{webhook_id}", self._webhook, "CentrePoint"),
             ("GET", study + "/webhooks/{webhook_id}/history", self._history, "CentrePoint"),
-            ("GET", study + "/subjects", self._subjects, "CentrePoint"),
-            ("GET", subject, self._subject, "CentrePoint"),
-            ("GET", subject + "/uploads", self._uploads, "CentrePoint"),
-            ("GET", subject + "/uploads/{upload_id}", self._upload, "CentrePoint"),
-            (
-                "GET",
-                "/analytics/v3/studies/{study_id}/subjects/{subject_id}/dailystatistics",
-                self._daily_statistics,
-                "Analytics",
-            ),
             ("POST", retrieval, self._request_create, "DataRetrieval"),
             ("GET", retrieval + "/{tracking_id}", self._request_get, "DataRetrieval"),
             ("GET", retrieval + "/{tracking_id}/datafiles", self._request_files, "DataRetrieval"),
@@ -505,6 +532,13 @@ class FakeCentrePoint:
                 "DataRetrieval",
             ),
         ]
+        source = self._source
+        families = [
+            *_study.endpoints(source),
+            *_analytics.endpoints(source),
+            *_access.endpoints(source, self.sign_file),
+        ]
+        table += [(e.method, e.template, self._adapt(e), e.scope) for e in families]
         routes = []
         for method, template, handler, scope in table:
             pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template).replace(
@@ -532,6 +566,43 @@ class FakeCentrePoint:
                 return denied
             return await handler(request, match.groupdict())
         return _text(405, "Method not allowed") if allowed else _text(404, "Not found")
+
+    def _source(self) -> Dataset:
+        return self.dataset
+
+    def sign_file(self, path: str) -> tuple[str, str]:
+        """A signed blob host URL for a Data Access path, and its ``downloadUrlExpiresOn``.
+
+        The expiry is a whole second (as listed, ``+00:00``) unless ``file_link_lifetime`` is
+        under one second, when the listing shows the fraction too; the URL stops working
+        exactly then.
+        """
+        expires = time.time() + self.file_link_lifetime
+        if self.file_link_lifetime >= 1:
+            expires = float(math.floor(expires))
+        when = datetime.fromtimestamp(expires, UTC)
+        shown = offset_seconds(when) if expires.is_integer() else offset_trimmed(when)
+        return self.blobs.sign_sas(path, expires), shown
+
+    def _adapt(self, endpoint: Endpoint) -> Route:
+        """A route answering as a declared endpoint does (refusals as text)."""
+
+        async def route(request: web.Request, ids: dict[str, str]) -> web.StreamResponse:
+            try:
+                body = await _json_body(request) if endpoint.body else None
+                answer = endpoint.function(Call(ids, Query(request.query.items()), body))
+            except Refused as refused:
+                return _text(refused.status, refused.text)
+            if isinstance(answer, Listing):
+                rows = answer.rows
+                return self._page(
+                    request, rows.slice, len(rows), links=answer.links, finish=answer.finish
+                )
+            if isinstance(answer, Reply):
+                return _json(answer.status, answer.body)
+            return _json(200, answer)
+
+        return route
 
     def _next_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
@@ -570,8 +641,8 @@ class FakeCentrePoint:
         self.concurrency += 1
         self.peak_concurrency = max(self.peak_concurrency, self.concurrency)
         try:
-            if self.latency and _is_api(request.path):
-                await self._sleep(self.latency)
+            if (self.latency or self.latency_jitter) and _is_api(request.path):
+                await self._sleep(self.latency + self._jitter.uniform(0, self.latency_jitter))
             response, fault = await self._answer(request, handler)
             self.requests.append(
                 RecordedRequest(
@@ -581,6 +652,7 @@ class FakeCentrePoint:
                     response.status,
                     time.monotonic(),
                     fault,
+                    request.rel_url.raw_query_string,
                 )
             )
             return response
@@ -661,25 +733,31 @@ class FakeCentrePoint:
         return None
 
     def _page(
-        self, request: web.Request, items: Callable[[int, int], list[Any]], total: int
+        self,
+        request: web.Request,
+        items: Callable[[int, int], list[Any]],
+        total: int,
+        *,
+        links: bool = True,
+        finish: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> web.Response:
-        limit_text = request.query.get("limit", "100")
-        offset_text = request.query.get("offset", "0")
+        """A page of a listing of ``total`` items, in the documented envelope."""
+        query = Query(request.query.items())
         try:
-            limit, offset = int(limit_text), int(offset_text)
-        except ValueError:
+            limit, offset = query.integer("limit", 100), query.integer("offset", 0)
+        except Refused:
             return _text(400, "limit and offset must be integers")
         if not 1 <= limit <= 100:
             return _text(400, "limit must be between 1 and 100")
         if offset < 0:
             return _text(400, "offset must be zero or more")
-        page = {
-            "items": items(offset, limit),
-            "links": {},
-            "totalCount": max(0, total + self.total_count_error),
-            "limit": limit,
-            "offset": offset,
-        }
+        found = items(offset, limit)
+        if finish is not None:
+            found = [finish(item) for item in found]
+        url = request.rel_url
+        around = page_links(self.url, url.raw_path, url.raw_query_string, offset, limit, total)
+        reported = max(0, total + self.total_count_error)
+        page = envelope(found, reported, offset, limit, around if links else {})
         return web.Response(body=orjson.dumps(page), content_type="application/json")
 
     def _cached_page(self, request: web.Request, history: History) -> web.Response:
@@ -693,29 +771,19 @@ class FakeCentrePoint:
         if body is not None:
             self._pages.move_to_end(key)
             return web.Response(body=body, content_type="application/json")
-        response = self._page(request, history.slice, history.total_count())
+        response = self._page(request, history.slice, history.total_count(), links=False)
         if response.status == 200 and isinstance(response.body, bytes):
             self._pages[key] = response.body
             while len(self._pages) > self.page_cache:
                 self._pages.popitem(last=False)
         return response
 
-    async def _studies(self, request: web.Request, _: dict[str, str]) -> web.Response:
-        return self._listing(request, self.dataset.studies)
-
-    async def _study(self, request: web.Request, ids: dict[str, str]) -> web.Response:
-        study_id = _int(ids["study_id"])
-        study = self.dataset.study(study_id) if study_id is not None else None
-        if study is None:
-            return _text(404, "Study not found")
-        return _json(200, study)
-
     async def _webhook_events(self, request: web.Request, _: dict[str, str]) -> web.Response:
         return self._listing(request, self.dataset.webhook_events)
 
     def _listing(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
-        """A page of a list held in memory."""
-        return self._page(request, lambda o, n: items[o : o + n], len(items))
+        """A page of a webhook listing held in memory (``links`` empty, as before)."""
+        return self._page(request, lambda o, n: items[o : o + n], len(items), links=False)
 
     def _of_study(
         self, request: web.Request, ids: dict[str, str], by_study: dict[int, list[dict[str, Any]]]
@@ -748,44 +816,7 @@ class FakeCentrePoint:
             return _text(404, "Webhook not found")
         if self.page_cache:
             return self._cached_page(request, history)
-        return self._page(request, history.slice, history.total_count())
-
-    def _find_subject(self, ids: dict[str, str]) -> dict[str, Any] | None:
-        study_id, subject_id = _int(ids["study_id"]), _int(ids["subject_id"])
-        if study_id is None or subject_id is None:
-            return None
-        return self.dataset.subject(study_id, subject_id)
-
-    async def _subjects(self, request: web.Request, ids: dict[str, str]) -> web.Response:
-        return self._of_study(request, ids, self.dataset.subjects)
-
-    async def _subject(self, request: web.Request, ids: dict[str, str]) -> web.Response:
-        subject = self._find_subject(ids)
-        return _text(404, "Subject not found") if subject is None else _json(200, subject)
-
-    def _of_subject(
-        self,
-        request: web.Request,
-        ids: dict[str, str],
-        listing: Callable[[int, int], list[dict[str, Any]]],
-    ) -> web.Response:
-        """A page of ``listing(study_id, subject_id)``; 404 for an unknown subject."""
-        subject = self._find_subject(ids)
-        if subject is None:
-            return _text(404, "Subject not found")
-        return self._listing(request, listing(subject["studyId"], subject["id"]))
-
-    async def _uploads(self, request: web.Request, ids: dict[str, str]) -> web.Response:
-        return self._of_subject(request, ids, self.dataset.uploads)
-
-    async def _upload(self, request: web.Request, ids: dict[str, str]) -> web.Response:
-        subject = self._find_subject(ids)
-        uploads = self.dataset.uploads(subject["studyId"], subject["id"]) if subject else []
-        upload = next((u for u in uploads if u["id"] == _int(ids["upload_id"])), None)
-        return _text(404, "Upload not found") if upload is None else _json(200, upload)
-
-    async def _daily_statistics(self, request: web.Request, ids: dict[str, str]) -> web.Response:
-        return self._of_subject(request, ids, self.dataset.daily_statistics)
+        return self._page(request, history.slice, history.total_count(), links=False)
 
     async def _request_create(self, request: web.Request, ids: dict[str, str]) -> web.Response:
         try:
@@ -826,6 +857,22 @@ class FakeCentrePoint:
     async def _download_url(self, request: web.Request, ids: dict[str, str]) -> web.Response:
         link = self.retrievals.download_url(ids["file_id"])
         return _text(404, "Data file not found") if link is None else _json(200, link)
+
+
+async def _json_body(request: web.Request) -> Any:
+    """A write's JSON body, as ASP.NET binds one (415 without the JSON content type)."""
+    if request.content_type != "application/json":
+        raise Refused(415, "Unsupported Media Type: send Content-Type: application/json")
+    raw = await request.read()
+    if not raw.strip():
+        raise Refused(400, "A non-empty request body is required.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Refused(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise Refused(400, "The request body must be a JSON object.")
+    return body
 
 
 def _kind(ids: dict[str, str]) -> Literal["raw", "epoch"]:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import attrs
 
 from ._blob import BlobFile, BlobStore
+from ._seeded import offset_seven
 
 __all__ = ["GT3X_MAX_DAYS", "MAX_ACTIVE", "Retrieval", "RetrievalService"]
 
@@ -64,21 +65,16 @@ class Retrieval:
             "subjectId": self.subject_id,
             # the documents show both spellings; epoch answers here use the capitalised one
             "status": self.status.capitalize() if self.kind == "epoch" else self.status,
-            "beginTimestampUtc": _stamp7(self.begin),
-            "endTimestampUtc": _stamp7(self.end),
-            "createdDateTimeUtc": _stamp7(self.created),
+            "beginTimestampUtc": offset_seven(self.begin),
+            "endTimestampUtc": offset_seven(self.end),
+            "createdDateTimeUtc": offset_seven(self.created),
         }
         body |= self.options
         if self.started is not None:
-            body["startDateTimeUtc"] = _stamp7(self.started)
+            body["startDateTimeUtc"] = offset_seven(self.started)
         if self.completed is not None:
-            body["completedDateTimeUtc"] = _stamp7(self.completed)
+            body["completedDateTimeUtc"] = offset_seven(self.completed)
         return body
-
-
-def _stamp7(when: datetime) -> str:
-    """``2019-07-11T18:36:38.2171641+00:00``: seven fractional digits and an offset."""
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond:06d}1+00:00"
 
 
 def _utc(value: object, name: str) -> datetime:
@@ -206,7 +202,7 @@ class RetrievalService:
                 {
                     "id": file_id,
                     "fileName": name,
-                    "expirationDateUtc": _stamp7(expires),
+                    "expirationDateUtc": offset_seven(expires),
                     "fileSizeBytes": size,
                 }
             )
@@ -228,7 +224,7 @@ class RetrievalService:
         url, expires = self.blobs.sign(retrieval.paths[entry["id"]])
         return {
             "downloadUrl": url,
-            "expirationDateUtc": _stamp7(datetime.fromtimestamp(expires, UTC)),
+            "expirationDateUtc": offset_seven(datetime.fromtimestamp(expires, UTC)),
         }
 
     def blob(self, data_file_id: str) -> BlobFile:
@@ -237,7 +233,9 @@ class RetrievalService:
         if found is None:
             raise KeyError(data_file_id)
         retrieval, entry = found
-        return self.blobs.files[retrieval.paths[entry["id"]]]
+        file = self.blobs.files[retrieval.paths[entry["id"]]]
+        assert isinstance(file, BlobFile)  # only data retrieval files are put here by id
+        return file
 
     async def close(self) -> None:
         for task in list(self._tasks):
