@@ -233,6 +233,23 @@ def _open_part(part: Path, sidecar: Path, version: str | None, offset: int) -> I
     return handle
 
 
+async def _opened(part: Path, sidecar: Path, version: str | None, offset: int) -> IO[bytes]:
+    """:func:`_open_part` in a thread. Cancelled meanwhile, it waits for the thread and closes
+    the file it opened (closed all the same if cancelled again), then is cancelled."""
+    opening = asyncio.ensure_future(asyncio.to_thread(_open_part, part, sidecar, version, offset))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_opened)
+        await asyncio.wait([opening])
+        raise
+
+
+def _close_opened(opening: asyncio.Future[IO[bytes]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
+
+
 def _sync_directory(folder: Path) -> None:
     """Flush a rename in ``folder`` to disk (POSIX; elsewhere the rename is what there is)."""
     if os.name != "posix":  # pragma: no cover
@@ -481,7 +498,7 @@ class _Download:
         limit = self.total if self.total is not None else self.limits.max_size
         first = self.kept
         skip = first - start  # a host that ignored Range resends what is kept: drop it
-        handle = await asyncio.to_thread(_open_part, self.part, self.sidecar, self.version, first)
+        handle = await _opened(self.part, self.sidecar, self.version, first)
         now = self.loop.time
         try:
             async for chunk in response.content.iter_any():

@@ -389,6 +389,24 @@ async def test_a_part_left_by_an_earlier_run_is_resumed(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
 
 
+async def test_download_all_stops_the_others_on_a_failure(
+    fake: FakeCentrePoint, tmp_path: Path
+) -> None:
+    """One file refused for good: download_all raises at once, the other is not left running."""
+    async with client_of(fake) as client:
+        request = await client.data_retrieval.request_raw(STUDY, SUBJECT, BEGIN, END)
+        await client.data_retrieval.wait(request.id, poll_interval=0.01)
+        fake.inject_blob("stall", after_bytes=1000)  # whichever file asks first hangs there
+        fake.inject_blob("status", status=404)  # and the other is refused
+        before = asyncio.all_tasks()
+        with pytest.raises(cp.DownloadError, match="404"):
+            # the stalled one would hold it for read_timeout (60 s) if it were awaited
+            await asyncio.wait_for(client.data_retrieval.download_all(request.id, tmp_path), 30)
+        left = [t for t in asyncio.all_tasks() - before if "download" in repr(t.get_coro())]
+        assert left == []  # nothing of download_all still runs
+    assert sorted(r.status for r in fake.blob_requests) == [200, 404]
+
+
 async def test_a_part_of_unknown_origin_is_not_trusted(
     fake: FakeCentrePoint, tmp_path: Path
 ) -> None:

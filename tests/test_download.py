@@ -7,15 +7,18 @@ import gzip
 import random
 import signal
 import sys
+import threading
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 import pytest
 
 import centrepoint_async as cp
+from centrepoint_async import _download as dl
 from centrepoint_async._download import PROGRESS, Downloaded, Link, download_file
 from centrepoint_async.testing import set_testing
 
@@ -473,3 +476,28 @@ async def test_a_rerun_after_a_kill_never_trusts_a_wrong_part(
     assert (tmp_path / "day.csv.gz").read_bytes() == GZ
     assert [seen.range for seen in host.requests] == [None, "bytes=250000-", None]
     assert names(tmp_path) == ["day.csv.gz"]
+
+
+async def test_a_download_cancelled_while_its_part_opens_leaves_no_open_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled while the part is opened and flushed in a thread: that file is closed."""
+    opened: list[IO[bytes]] = []
+    started = threading.Event()
+    real = dl._open_part
+
+    def slow(*args: Any) -> IO[bytes]:
+        started.set()
+        time.sleep(0.2)  # an fsync on a busy disk
+        handle = real(*args)
+        opened.append(handle)
+        return handle
+
+    monkeypatch.setattr(dl, "_open_part", slow)
+    part = tmp_path / "a.csv.part"
+    task = asyncio.create_task(dl._opened(part, tmp_path / "a.csv.part.version", "v", 0))
+    await asyncio.to_thread(started.wait)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(opened) == 1 and opened[0].closed
