@@ -35,12 +35,17 @@ async def fake() -> AsyncIterator[FakeCentrePoint]:
         yield server
 
 
+async def completed_request(client: cp.CentrePointClient, subject: int = SUBJECT) -> str:
+    """The tracking id of a raw request, once completed."""
+    request = await client.data_retrieval.request_raw(STUDY, subject, BEGIN, END)
+    await client.data_retrieval.wait(request.id, poll_interval=0.01)
+    return request.id
+
+
 async def completed_files(
     client: cp.CentrePointClient, subject: int = SUBJECT
 ) -> list[cp.DataRetrievalFile]:
-    request = await client.data_retrieval.request_raw(STUDY, subject, BEGIN, END)
-    await client.data_retrieval.wait(request.id, poll_interval=0.01)
-    return await client.data_retrieval.files(request.id)
+    return await client.data_retrieval.files(await completed_request(client, subject))
 
 
 async def test_subjects_uploads_and_daily_statistics(fake: FakeCentrePoint) -> None:
@@ -330,22 +335,20 @@ async def test_an_unsafe_name_in_a_listing_writes_nothing(
 ) -> None:
     """download_all with a '..' among the names: DecodeError before any download or part."""
     async with client_of(fake) as client:
-        request = await client.data_retrieval.request_raw(STUDY, SUBJECT, BEGIN, END)
-        await client.data_retrieval.wait(request.id, poll_interval=0.01)
-        fake.retrievals.requests[request.id].files[1]["fileName"] = ".."
+        tracking_id = await completed_request(client)
+        fake.retrievals.requests[tracking_id].files[1]["fileName"] = ".."
         with pytest.raises(cp.DecodeError, match=r"'\.\.'"):
-            await client.data_retrieval.download_all(request.id, tmp_path / "out")
+            await client.data_retrieval.download_all(tracking_id, tmp_path / "out")
     assert list(tmp_path.iterdir()) == [] and fake.blob_requests == []
 
 
 async def test_two_files_with_one_name_are_both_kept(fake: FakeCentrePoint, tmp_path: Path) -> None:
     """Two files listed under one fileName: both downloaded whole, the later with its id."""
     async with client_of(fake) as client:
-        request = await client.data_retrieval.request_raw(STUDY, SUBJECT, BEGIN, END)
-        await client.data_retrieval.wait(request.id, poll_interval=0.01)
-        entries = fake.retrievals.requests[request.id].files
+        tracking_id = await completed_request(client)
+        entries = fake.retrievals.requests[tracking_id].files
         entries[1]["fileName"] = entries[0]["fileName"].upper()  # as a case-blind disk sees it
-        paths = await client.data_retrieval.download_all(request.id, tmp_path)
+        paths = await client.data_retrieval.download_all(tracking_id, tmp_path)
     stem, _, extension = entries[0]["fileName"].upper().rpartition(".")
     assert [p.name for p in paths] == [
         entries[0]["fileName"],
@@ -394,14 +397,13 @@ async def test_download_all_stops_the_others_on_a_failure(
 ) -> None:
     """One file refused for good: download_all raises at once, the other is not left running."""
     async with client_of(fake) as client:
-        request = await client.data_retrieval.request_raw(STUDY, SUBJECT, BEGIN, END)
-        await client.data_retrieval.wait(request.id, poll_interval=0.01)
+        tracking_id = await completed_request(client)
         fake.inject_blob("stall", after_bytes=1000)  # whichever file asks first hangs there
         fake.inject_blob("status", status=404)  # and the other is refused
         before = asyncio.all_tasks()
         with pytest.raises(cp.DownloadError, match="404"):
             # the stalled one would hold it for read_timeout (60 s) if it were awaited
-            await asyncio.wait_for(client.data_retrieval.download_all(request.id, tmp_path), 30)
+            await asyncio.wait_for(client.data_retrieval.download_all(tracking_id, tmp_path), 30)
         left = [t for t in asyncio.all_tasks() - before if "download" in repr(t.get_coro())]
         assert left == []  # nothing of download_all still runs
     assert sorted(r.status for r in fake.blob_requests) == [200, 404]
