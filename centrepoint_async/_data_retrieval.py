@@ -28,12 +28,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import aiohttp
-
 from . import _endpoints as ep
-from ._download import download_file
+from ._download import MIN_RATE, Link, destination, download_file
 from ._endpoints import Caller
 from ._exceptions import APIError, CentrePointError, ConfigurationError, DecodeError
+from ._files import unique_names
 from ._models import DataRetrievalCompleteEvent
 from ._namespaces import Namespace
 from ._protocol import check_id
@@ -208,37 +207,40 @@ class DataRetrieval(Namespace):
         *,
         max_attempts: int = 8,
         read_timeout: float = 60.0,
+        min_rate: float = MIN_RATE,
     ) -> Path:
         """Download a file to ``dest`` (a file path, or a directory to keep its ``fileName``).
 
-        Streams to ``dest.part`` (a ``.part`` left by an interrupted run is continued);
-        resumes with ``Range`` after any failure; renews an expired
-        link; never sends the bearer token to the storage host; checks the size against
-        ``fileSizeBytes``; renames atomically. Raises :class:`DownloadError` when
-        ``max_attempts`` tries in a row bring nothing (see ``_download``). A connection that
-        brings no bytes for ``read_timeout`` seconds is given up and resumed.
+        The one downloader (``_download``): streams to ``<name>.part``, resumes with
+        ``Range`` after a failure (and a part left by an earlier run of the same file), renews
+        an expired link through ``downloadurl``, never sends the bearer token to the storage
+        host, checks the size against ``fileSizeBytes`` (and a ``.gz`` / ``.avro`` by its
+        content), renames atomically. A server-given name that is unsafe (``..``, a path
+        separator, a control character: ``_files.check_file_name``) is a :class:`DecodeError`
+        before anything is written. Raises :class:`DownloadError` when ``max_attempts`` tries
+        in a row fail, or the download keeps under ``min_rate`` bytes a second; a connection
+        with no byte for ``read_timeout`` seconds is given up and resumed.
         """
+        path = destination(dest, data_file.file_name or data_file.id)
 
-        async def renew() -> DownloadUrl:
-            return await self.download_url(data_file.id)
+        async def renew() -> Link:
+            fresh = await self.download_url(data_file.id)
+            return Link(fresh.download_url, fresh.expiration_date_utc)
 
         # the client's session carries no credentials (_send adds the token to API requests
-        # only); a caller's session with a default Authorization header is not used here
-        session = self._client.storage_session()
-        if "Authorization" not in session.headers:
-            return await download_file(
-                session,
-                data_file,
-                dest,
-                renew,
-                max_attempts=max_attempts,
-                read_timeout=read_timeout,
-                proxy_for=self._client.storage_proxy,
-            )
-        async with aiohttp.ClientSession() as clean:
-            return await download_file(
-                clean, data_file, dest, renew, max_attempts=max_attempts, read_timeout=read_timeout
-            )
+        # only); download_file does not use a caller's session with default credentials
+        done = await download_file(
+            self._client.storage_session(),
+            path,
+            renew,
+            expected_size=data_file.file_size_bytes,
+            version=f"data retrieval file {data_file.id}, {data_file.file_size_bytes} bytes",
+            max_attempts=max_attempts,
+            read_timeout=read_timeout,
+            min_rate=min_rate,
+            proxy_for=self._client.storage_proxy,
+        )
+        return done.path
 
     async def download_all(
         self,
@@ -249,19 +251,37 @@ class DataRetrieval(Namespace):
         kind: Kind = "raw",
     ) -> list[Path]:
         """Download every file of a completed request into ``directory``, ``concurrency`` at a
-        time; returns their paths in the listing's order."""
+        time; returns their paths in the listing's order.
+
+        Every name is checked before anything is written (an unsafe one is a
+        :class:`DecodeError`). Two files listed under one name (compared case-insensitively)
+        are kept apart: the first keeps it, a later one gets its id before the extension
+        (``a.csv`` -> ``a.<id>.csv``; ``_files.unique_names``). On the first failure the
+        other downloads are cancelled (their parts stay, to be continued) and it is raised.
+        """
         if not (isinstance(concurrency, int) and concurrency >= 1):
             raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
         folder = Path(directory)
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         files = await self.files(tracking_id, kind=kind)
+        names = unique_names((f.id, f.file_name) for f in files)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(data_file: DataRetrievalFile) -> Path:
+        async def one(data_file: DataRetrievalFile, name: str) -> Path:
             async with gate:
-                return await self.download(data_file, folder)
+                return await self.download(data_file, folder / name)
 
-        return list(await asyncio.gather(*(one(f) for f in files)))
+        jobs: dict[Path, asyncio.Task[Path]] = {}
+        for data_file, name in zip(files, names, strict=True):
+            if folder / name not in jobs:  # the same file listed twice: fetched once
+                jobs[folder / name] = asyncio.create_task(one(data_file, name))
+        try:
+            await asyncio.gather(*jobs.values())
+        finally:
+            for job in jobs.values():
+                job.cancel()
+            await asyncio.gather(*jobs.values(), return_exceptions=True)
+        return [folder / name for name in names]
 
     # --- the whole flow ----------------------------------------------------------------------
 

@@ -240,11 +240,14 @@ def _typed(exc: Exception) -> CentrePointError:
 
 def _connect_error(exc: aiohttp.ClientConnectorError) -> ConnectError:
     """What failed to connect, in one line, with the host and the kind of failure."""
-    where = {"host": exc.host, "port": exc.port}
+    host, port = exc.host, exc.port
     dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)
     if dns_error is not None and isinstance(exc, dns_error):
         return ConnectError(
-            f"DNS lookup of {exc.host} failed (no such host, or no network)", kind="dns", **where
+            f"DNS lookup of {exc.host} failed (no such host, or no network)",
+            kind="dns",
+            host=host,
+            port=port,
         )
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         cause = exc.certificate_error
@@ -253,18 +256,20 @@ def _connect_error(exc: aiohttp.ClientConnectorError) -> ConnectError:
             f"TLS with {exc.host}:{exc.port} failed: certificate verify failed: {why}",
             kind="tls",
             detail=f"certificate verify failed: {why}",
-            **where,
+            host=host,
+            port=port,
         )
     if isinstance(exc, aiohttp.ClientSSLError):
         return ConnectError(
             f"TLS with {exc.host}:{exc.port} failed: {exc.os_error}",
             kind="tls",
             detail=str(exc.os_error),
-            **where,
+            host=host,
+            port=port,
         )
     refused = isinstance(exc.os_error, ConnectionRefusedError)
     return ConnectError(
-        f"{type(exc).__name__}: {exc}", kind="refused" if refused else None, **where
+        f"{type(exc).__name__}: {exc}", kind="refused" if refused else None, host=host, port=port
     )
 
 

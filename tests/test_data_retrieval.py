@@ -15,7 +15,7 @@ from aiohttp import web
 
 import centrepoint_async as cp
 from centrepoint_async._data_retrieval import split_range
-from centrepoint_async._download import target_path
+from centrepoint_async._download import destination
 from centrepoint_async.receiver import InboundEvent, WebhookReceiver
 from centrepoint_async.testing import FakeCentrePoint, fast_retry, serve_app
 
@@ -35,12 +35,17 @@ async def fake() -> AsyncIterator[FakeCentrePoint]:
         yield server
 
 
+async def completed_request(client: cp.CentrePointClient, subject: int = SUBJECT) -> str:
+    """The tracking id of a raw request, once completed."""
+    request = await client.data_retrieval.request_raw(STUDY, subject, BEGIN, END)
+    await client.data_retrieval.wait(request.id, poll_interval=0.01)
+    return request.id
+
+
 async def completed_files(
     client: cp.CentrePointClient, subject: int = SUBJECT
 ) -> list[cp.DataRetrievalFile]:
-    request = await client.data_retrieval.request_raw(STUDY, subject, BEGIN, END)
-    await client.data_retrieval.wait(request.id, poll_interval=0.01)
-    return await client.data_retrieval.files(request.id)
+    return await client.data_retrieval.files(await completed_request(client, subject))
 
 
 async def test_subjects_uploads_and_daily_statistics(fake: FakeCentrePoint) -> None:
@@ -124,19 +129,21 @@ async def test_links_that_expire_by_time_are_renewed(tmp_path: Path) -> None:
     assert len(fake.api_requests("/downloadurl")) == 2
 
 
-async def test_a_wrong_size_is_an_error_and_keeps_the_part(
+async def test_a_wrong_size_is_an_error_and_leaves_nothing(
     fake: FakeCentrePoint, tmp_path: Path
 ) -> None:
-    """A file whose size is not fileSizeBytes is not renamed into place."""
+    """A host whose file is not fileSizeBytes long: DownloadError, no file, no part."""
     async with client_of(fake) as client:
         data_file = (await completed_files(client))[0]
         size = data_file.file_size_bytes or 0
         for wrong in (size - 1, size + 1):
-            with pytest.raises(cp.DownloadError, match="expected"):
+            with pytest.raises(cp.DownloadError, match=f"{size} bytes, {wrong} expected"):
                 await client.data_retrieval.download(
-                    attrs.evolve(data_file, file_size_bytes=wrong), tmp_path / "f.csv"
+                    attrs.evolve(data_file, file_size_bytes=wrong),
+                    tmp_path / "f.csv",
+                    max_attempts=2,
                 )
-            assert not (tmp_path / "f.csv").exists()
+            assert list(tmp_path.iterdir()) == []
 
 
 async def test_download_gives_up_after_attempts(fake: FakeCentrePoint, tmp_path: Path) -> None:
@@ -316,12 +323,40 @@ async def test_resources_are_lenient_except_for_their_ids(fake: FakeCentrePoint)
 
 
 def test_a_file_name_from_the_server_stays_inside_the_directory(tmp_path: Path) -> None:
-    """A fileName with directories in it cannot put the download outside ``dest``."""
-    evil = cp.DataRetrievalFile(id="f1", file_name="../../etc/passwd", file_size_bytes=1)
-    assert target_path(evil, tmp_path) == tmp_path / "passwd"
-    nameless = cp.DataRetrievalFile(id="f2")
-    assert target_path(nameless, tmp_path) == tmp_path / "f2"
-    assert target_path(evil, tmp_path / "x.csv") == tmp_path / "x.csv"
+    """A fileName with directories in it is refused; a path given by the caller is kept."""
+    with pytest.raises(cp.DecodeError, match="path separator"):
+        destination(tmp_path, "../../etc/passwd")
+    assert destination(tmp_path, "f2") == tmp_path / "f2"
+    assert destination(tmp_path / "x.csv", "../../etc/passwd") == tmp_path / "x.csv"
+
+
+async def test_an_unsafe_name_in_a_listing_writes_nothing(
+    fake: FakeCentrePoint, tmp_path: Path
+) -> None:
+    """download_all with a '..' among the names: DecodeError before any download or part."""
+    async with client_of(fake) as client:
+        tracking_id = await completed_request(client)
+        fake.retrievals.requests[tracking_id].files[1]["fileName"] = ".."
+        with pytest.raises(cp.DecodeError, match=r"'\.\.'"):
+            await client.data_retrieval.download_all(tracking_id, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == [] and fake.blob_requests == []
+
+
+async def test_two_files_with_one_name_are_both_kept(fake: FakeCentrePoint, tmp_path: Path) -> None:
+    """Two files listed under one fileName: both downloaded whole, the later with its id."""
+    async with client_of(fake) as client:
+        tracking_id = await completed_request(client)
+        entries = fake.retrievals.requests[tracking_id].files
+        entries[1]["fileName"] = entries[0]["fileName"].upper()  # as a case-blind disk sees it
+        paths = await client.data_retrieval.download_all(tracking_id, tmp_path)
+    stem, _, extension = entries[0]["fileName"].upper().rpartition(".")
+    assert [p.name for p in paths] == [
+        entries[0]["fileName"],
+        f"{stem}.{entries[1]['id']}.{extension}",
+    ]
+    for path, entry in zip(paths, entries, strict=True):
+        assert path.read_bytes() == fake.data_file(entry["id"]).content()
+    assert sorted(tmp_path.iterdir()) == sorted(paths)
 
 
 async def test_a_stalled_connection_is_given_up_and_resumed(
@@ -339,14 +374,51 @@ async def test_a_stalled_connection_is_given_up_and_resumed(
 async def test_a_part_left_by_an_earlier_run_is_resumed(
     fake: FakeCentrePoint, tmp_path: Path
 ) -> None:
-    """A .part from an interrupted run (another process) is continued, not started over."""
+    """A .part of the same file from an interrupted download is continued, not started over."""
     async with client_of(fake) as client:
         data_file = (await completed_files(client))[0]
         content = fake.data_file(data_file.id).content()
-        (tmp_path / "out.csv.part").write_bytes(content[:123_456])
-        path = await client.data_retrieval.download(data_file, tmp_path / "out.csv")
+        fake.inject_blob("stall", after_bytes=123_456)
+        first = asyncio.create_task(client.data_retrieval.download(data_file, tmp_path / "o.csv"))
+        part = tmp_path / "o.csv.part"
+        while not (part.exists() and part.stat().st_size == 123_456):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        first.cancel()  # interrupted: the part stays, with the version it holds beside it
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        path = await client.data_retrieval.download(data_file, tmp_path / "o.csv")
     assert path.read_bytes() == content
-    assert [r.range for r in fake.blob_requests] == ["bytes=123456-"]
+    assert [r.range for r in fake.blob_requests] == [None, "bytes=123456-"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
+
+
+async def test_download_all_stops_the_others_on_a_failure(
+    fake: FakeCentrePoint, tmp_path: Path
+) -> None:
+    """One file refused for good: download_all raises at once, the other is not left running."""
+    async with client_of(fake) as client:
+        tracking_id = await completed_request(client)
+        fake.inject_blob("stall", after_bytes=1000)  # whichever file asks first hangs there
+        fake.inject_blob("status", status=404)  # and the other is refused
+        before = asyncio.all_tasks()
+        with pytest.raises(cp.DownloadError, match="404"):
+            # the stalled one would hold it for read_timeout (60 s) if it were awaited
+            await asyncio.wait_for(client.data_retrieval.download_all(tracking_id, tmp_path), 30)
+        left = [t for t in asyncio.all_tasks() - before if "download" in repr(t.get_coro())]
+        assert left == []  # nothing of download_all still runs
+    assert sorted(r.status for r in fake.blob_requests) == [200, 404]
+
+
+async def test_a_part_of_unknown_origin_is_not_trusted(
+    fake: FakeCentrePoint, tmp_path: Path
+) -> None:
+    """A .part with no record of which file it holds is discarded, never continued."""
+    async with client_of(fake) as client:
+        data_file = (await completed_files(client))[0]
+        (tmp_path / "out.csv.part").write_bytes(b"x" * 123_456)
+        path = await client.data_retrieval.download(data_file, tmp_path / "out.csv")
+    assert path.read_bytes() == fake.data_file(data_file.id).content()
+    assert [r.range for r in fake.blob_requests] == [None]
 
 
 async def test_a_download_url_answer_without_a_url_is_a_decode_error(

@@ -40,9 +40,7 @@ def minimal(cls: type[Any]) -> dict[str, Any]:
     attrs.resolve_types(cls)
     samples = {int: 1, str: "x", datetime: "2024-01-01T00:00:00Z"}
     return {
-        json_name(cls, f): samples[f.type]
-        for f in attrs.fields(cls)
-        if f.default is attrs.NOTHING
+        json_name(cls, f): samples[f.type] for f in attrs.fields(cls) if f.default is attrs.NOTHING
     }
 
 

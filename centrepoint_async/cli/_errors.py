@@ -16,7 +16,6 @@ from ._base import DATA, USAGE, UsageError
 __all__ = ["error_line", "status_of"]
 
 
-
 def _plain(exc: CentrePointError) -> str:
     """The error's own message, with the number of attempts but no note meant for programs."""
     text = Exception.__str__(exc)
