@@ -8,11 +8,13 @@ never reached the server.
 
 from __future__ import annotations
 
+import os
 import re
 import typing
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Literal, Unpack
+from pathlib import Path
+from typing import Any, Literal, Unpack, cast
 
 from . import _endpoints as ep
 from ._analytics import (
@@ -31,6 +33,7 @@ from ._data_access_models import (
     StudyProgram,
 )
 from ._deliveries import WebhookDelivery, structure_delivery
+from ._download import MIN_RATE, DownloadError, Link, destination, download_file
 from ._endpoints import Caller, id_value
 from ._exceptions import ConfigurationError
 from ._models import DailyStatisticsCompleteEvent, Study, Webhook, WebhookEvent
@@ -576,6 +579,70 @@ class DataAccess(Namespace):
             ids += route
         return endpoint.pager(self._client, *ids, paging=paging, **filters)
 
+    async def download(
+        self,
+        data_access_file: DataAccessFile,
+        dest: str | os.PathLike[str],
+        *,
+        max_attempts: int = 8,
+        read_timeout: float = 60.0,
+        min_rate: float = MIN_RATE,
+    ) -> Path:
+        """Download a day file to ``dest`` (a directory keeps its ``fileName``, else a path).
+
+        Streamed to ``<name>.part`` and resumed with ``Range`` after a failure (a part left by
+        an earlier run of the same version of the day is continued; another is discarded);
+        verified before it gets its name (the storage host's size; a ``.csv.gz`` is a whole
+        gzip stream, an ``.avro`` starts with the Avro magic); renamed atomically. An expired
+        link is renewed by listing that day again; the bearer token never goes to the storage
+        host. A server-given name that is unsafe is a :class:`DecodeError` before anything is
+        written; a day processed again under a new name meanwhile is a :class:`DownloadError`
+        (list it again). Returns the final path.
+        """
+        path = destination(dest, data_access_file.file_name)
+        modified = data_access_file.modified_date
+        done = await download_file(
+            self._client.storage_session(),
+            path,
+            lambda: self._renew(data_access_file),
+            link=_link(data_access_file),
+            version=None if modified is None else modified.isoformat(),
+            max_attempts=max_attempts,
+            read_timeout=read_timeout,
+            min_rate=min_rate,
+            proxy_for=self._client.storage_proxy,
+        )
+        return done.path
+
+    async def _renew(self, stale: DataAccessFile) -> Link:
+        """A fresh link for ``stale``'s day: that day listed again."""
+        study, subject, category, when = (
+            stale.study_id,
+            stale.subject_id,
+            stale.data_category,
+            stale.date,
+        )
+        if study is None or subject is None or category is None or when is None:
+            raise DownloadError(f"{stale.file_name}: its link expired and its day is unknown")
+        day = when.date()
+        listing = self.files(
+            study,
+            subject,
+            category,
+            start=day,
+            end=day,
+            file_format=cast(FileFormat | None, stale.file_format),
+        )
+        async for fresh in listing:
+            if fresh.file_name == stale.file_name:
+                link = _link(fresh)
+                if link is not None:
+                    return link
+        raise DownloadError(
+            f"{stale.file_name}: no longer listed for {day} (processed again under another "
+            "name, or removed): list the day again"
+        )
+
     def programs(self, study_id: int, **paging: Unpack[Paging]) -> AsyncPager[StudyProgram]:
         """The programs ActiGraph runs for a study (empty until processing was asked for)."""
         return ep.PROGRAMS.pager(self._client, study_id, paging=paging)
@@ -618,6 +685,13 @@ class DataAccess(Namespace):
         """One subject's processing state."""
         found: ExportSubject = await ep.EXPORT_SUBJECT.call(self._client, study_id, subject_id)
         return found
+
+
+def _link(found: DataAccessFile) -> Link | None:
+    """The file's pre-signed link, if the listing gave one."""
+    if not found.download_url:
+        return None
+    return Link(found.download_url, found.download_url_expires_on)
 
 
 _CATEGORY = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")

@@ -3,6 +3,7 @@ server receives them, scopes, and the EDC writes with their no-resend rule."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -190,7 +191,7 @@ async def test_settings_every_list_and_get(
     assert kind is not None
     only = await client.analytics.algorithm_settings(STUDY, algorithm_type=kind).collect()
     assert only and all(s.algorithm_type == kind for s in only)
-    pairs = [
+    pairs: list[tuple[Any, Any, Any]] = [
         (client.analytics.minute_summary_settings, client.analytics.minute_summary_setting,
          data.minute_summary_settings),
         (client.analytics.daily_statistics_settings, client.analytics.daily_statistics_setting,
@@ -440,3 +441,70 @@ async def test_a_write_is_not_sent_twice_unless_it_never_arrived(
     created = await client.subjects.create(STUDY, subject_identifier="TWICE", site_id=site["id"])
     posts = [r for r in fake.api_requests("/Subjects") if r.method == "POST"]
     assert len(posts) == 3 and created.subject_identifier == "TWICE"
+
+
+async def test_a_day_file_downloads_whole_and_verified(
+    fake: FakeCentrePoint, client: cp.CentrePointClient, tmp_path: Any
+) -> None:
+    """Both formats of a day, byte for byte what the storage host holds, under their names;
+    no part file left, and no bearer token sent to the storage host."""
+    subject = a_subject(fake)["id"]
+    day = fake.dataset.span(subject).start
+    files = await client.data_access.files(
+        STUDY, subject, "raw-accelerometer", start=day, end=day
+    ).collect()
+    assert {f.file_format for f in files} == {"csv", "avro"}
+    for found in files:
+        path = await client.data_access.download(found, tmp_path)
+        fmt = found.file_format or "csv"
+        served = fake.dataset.day_file(STUDY, subject, "raw-accelerometer", day, fmt)
+        assert path == tmp_path / found.file_name
+        assert path.read_bytes() == served.content()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f.file_name for f in files)
+    assert fake.blob_requests and all(r.status in (200, 206) for r in fake.blob_requests)
+
+
+async def test_an_expired_link_is_renewed_by_listing_the_day_again(
+    fake: FakeCentrePoint, client: cp.CentrePointClient, tmp_path: Any
+) -> None:
+    """A link past its expiry: the day is listed again (its date, its format) for a new one."""
+    subject = a_subject(fake)["id"]
+    day = fake.dataset.span(subject).start
+    fake.file_link_lifetime = 0.2
+    found = (
+        await client.data_access.files(
+            STUDY, subject, "temperature", start=day, end=day, file_format="csv"
+        ).collect()
+    )[0]
+    await asyncio.sleep(0.3)  # the link has expired
+    listings = len(fake.api_requests("/temperature"))
+    fake.file_link_lifetime = 3600
+    path = await client.data_access.download(found, tmp_path / "day.csv.gz")
+    assert path.read_bytes() == fake.dataset.day_file(STUDY, subject, "temperature", day).content()
+    assert len(fake.api_requests("/temperature")) == listings + 1
+    sent = dict(last_query(fake, "/temperature"))
+    assert (sent["startDate"], sent["endDate"], sent["fileFormat"]) == (
+        day.isoformat(),
+        day.isoformat(),
+        "csv",
+    )
+
+
+async def test_a_day_renamed_meanwhile_is_a_clear_error(
+    fake: FakeCentrePoint, client: cp.CentrePointClient, tmp_path: Any
+) -> None:
+    """A day processed again under a new name while its old link expired: DownloadError saying
+    to list the day again, and nothing under the old name."""
+    subject = a_subject(fake)["id"]
+    day = fake.dataset.span(subject).start
+    fake.file_link_lifetime = 0
+    found = (
+        await client.data_access.files(
+            STUDY, subject, "imu", start=day, end=day, file_format="avro"
+        ).collect()
+    )[0]
+    fake.dataset.bump_day(STUDY, subject, "imu", day, rename=True)
+    fake.file_link_lifetime = 3600
+    with pytest.raises(cp.DownloadError, match="list the day again"):
+        await client.data_access.download(found, tmp_path)
+    assert not (tmp_path / found.file_name).exists()
