@@ -29,19 +29,27 @@ from ._data_access_models import (
     StudyDataset,
     StudyProgram,
 )
-from ._data_retrieval import DataRetrieval, DataRetrievalError
+from ._data_retrieval import DataRetrieval
 from ._deliveries import DeliveryRequest, DeliveryResponse, WebhookDelivery
-from ._download import DownloadError
 from ._events import EVENT_TYPES
 from ._exceptions import (
     APIError,
     AuthenticationError,
     BadRequestError,
     CentrePointError,
+    CheckpointError,
     ConfigurationError,
     ConnectError,
+    DataRetrievalError,
     DecodeError,
+    DownloadError,
+    ExportError,
+    HistoryChangedError,
     NotFoundError,
+    NothingToResumeError,
+    OutputExistsError,
+    OutputLockedError,
+    OutputPathError,
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
@@ -54,14 +62,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._export import (
-    CheckpointError,
-    ExportError,
     ExportResult,
-    HistoryChangedError,
-    NothingToResumeError,
-    OutputExistsError,
-    OutputLockedError,
-    OutputPathError,
     Shortfall,
     export_history,
 )

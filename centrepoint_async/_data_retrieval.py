@@ -31,7 +31,12 @@ from typing import Any, Literal
 from . import _endpoints as ep
 from ._download import MIN_RATE, Link, destination, download_file
 from ._endpoints import Caller
-from ._exceptions import APIError, CentrePointError, ConfigurationError, DecodeError
+from ._exceptions import (
+    APIError,
+    ConfigurationError,
+    DataRetrievalError,
+    DecodeError,
+)
 from ._files import unique_names
 from ._models import DataRetrievalCompleteEvent
 from ._namespaces import Namespace
@@ -55,14 +60,6 @@ MAX_ACTIVE = 10
 #: A GT3X request covers at most this long.
 GT3X_MAX_SPAN = timedelta(days=15)
 FORMATS = ("csv", "avro", "gt3x")
-
-
-class DataRetrievalError(CentrePointError):
-    """A data retrieval request ended in ``error``, or did not finish in time."""
-
-    def __init__(self, message: str, tracking_id: str | None = None) -> None:
-        super().__init__(message)
-        self.tracking_id = tracking_id
 
 
 def _utc_text(value: datetime, name: str) -> str:

@@ -52,7 +52,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._exceptions import CentrePointError
+from ._exceptions import DownloadError
 from ._files import PART_SUFFIX, VERSION_SUFFIX, ContentCheck, check_file_name, content_check_for
 from ._protocol import RETRYABLE_STATUSES, check_number, safe_url
 from ._retry import backoff
@@ -85,10 +85,6 @@ PROGRESS = 64 * 1024
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
-
-
-class DownloadError(CentrePointError):
-    """A data file could not be downloaded whole and right (tries spent, too slow, refused)."""
 
 
 class Link(NamedTuple):

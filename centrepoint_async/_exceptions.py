@@ -11,6 +11,15 @@ Every error the SDK raises on purpose derives from :class:`CentrePointError`::
     ├── DecodeError(url, status)                  an answer that is not the JSON the call expects
     │   └── ResponseTooLargeError                 an answer over ``max_response_size``
     ├── PaginationError                           a server that pages in a loop
+    ├── DownloadError                             a data file not downloaded whole and right
+    ├── DataRetrievalError(tracking_id)           a data retrieval request failed or timed out
+    ├── ExportError(path)                         an export cannot start or continue
+    │   ├── OutputLockedError(holder)             another export writes the same file
+    │   ├── OutputExistsError                     the output (or its part) exists already
+    │   ├── OutputPathError                       the output cannot be written there
+    │   ├── NothingToResumeError                  resume=True, but the export is complete
+    │   └── CheckpointError                       the checkpoint cannot be trusted
+    │       └── HistoryChangedError               the last item written is gone
     ├── ReceiverAuthError (alias SignatureError)  receiving side: bad or missing credentials
     └── APIError(status, method, url, body)       any other non-2xx answer
         ├── BadRequestError        400
@@ -29,6 +38,8 @@ request information holds the ``Authorization`` header) is ever chained.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 #: Characters of an answer's body kept in an error: enough for the server's message, small
 #: enough for a log line. The protocol scrubs a larger window first (see ``body_text``) so a
@@ -211,3 +222,57 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx: the server failed."""
+
+
+# --- errors of the jobs built on the API: downloads, data retrieval, exports ----------------
+
+
+class DownloadError(CentrePointError):
+    """A data file could not be downloaded whole and right (tries spent, too slow, refused)."""
+
+
+class DataRetrievalError(CentrePointError):
+    """A data retrieval request ended in ``error``, or did not finish in time."""
+
+    def __init__(self, message: str, tracking_id: str | None = None) -> None:
+        super().__init__(message)
+        self.tracking_id = tracking_id
+
+
+class ExportError(CentrePointError):
+    """An export cannot start or continue; nothing was written to the output (see subclasses)."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class OutputLockedError(ExportError):
+    """Another export is writing the same output file now; ``holder`` names it."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(f"{path} is being written by another export ({holder})", path=path)
+        self.holder = holder
+
+
+class OutputExistsError(ExportError):
+    """The output, or an interrupted export's part or checkpoint, exists already.
+
+    Pass ``resume=True`` to continue an interrupted export or ``overwrite=True`` to start over.
+    """
+
+
+class OutputPathError(ExportError):
+    """The output cannot be written where it was asked for (a directory, no such folder)."""
+
+
+class NothingToResumeError(ExportError):
+    """``resume=True``, but the export is complete already."""
+
+
+class CheckpointError(ExportError):
+    """The checkpoint is unreadable, belongs to another job, or does not match the part file."""
+
+
+class HistoryChangedError(CheckpointError):
+    """The last item written before the interruption is no longer in the server's history."""

@@ -66,7 +66,16 @@ import orjson
 
 from ._client import CentrePointClient, raw_id
 from ._deliveries import WebhookDelivery, structure_delivery
-from ._exceptions import CentrePointError, ConfigurationError
+from ._exceptions import (
+    CheckpointError,
+    ConfigurationError,
+    ExportError,
+    HistoryChangedError,
+    NothingToResumeError,
+    OutputExistsError,
+    OutputLockedError,
+    OutputPathError,
+)
 from ._lock import LockHeld, OutputLock
 from ._models import UnknownEvent
 from ._protocol import MAX_PAGE_SIZE, check_count, check_id, check_page_size
@@ -107,45 +116,6 @@ CSV_COLUMNS = [
 
 
 # --- errors ------------------------------------------------------------------------------
-
-
-class ExportError(CentrePointError):
-    """An export cannot start or continue; nothing was written to the output (see subclasses)."""
-
-    def __init__(self, message: str, *, path: Path | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class OutputLockedError(ExportError):
-    """Another export is writing the same output file now; ``holder`` names it."""
-
-    def __init__(self, path: Path, holder: str) -> None:
-        super().__init__(f"{path} is being written by another export ({holder})", path=path)
-        self.holder = holder
-
-
-class OutputExistsError(ExportError):
-    """The output, or an interrupted export's part or checkpoint, exists already.
-
-    Pass ``resume=True`` to continue an interrupted export or ``overwrite=True`` to start over.
-    """
-
-
-class OutputPathError(ExportError):
-    """The output cannot be written where it was asked for (a directory, no such folder)."""
-
-
-class NothingToResumeError(ExportError):
-    """``resume=True``, but the export is complete already."""
-
-
-class CheckpointError(ExportError):
-    """The checkpoint is unreadable, belongs to another job, or does not match the part file."""
-
-
-class HistoryChangedError(CheckpointError):
-    """The last item written before the interruption is no longer in the server's history."""
 
 
 # --- validation ----------------------------------------------------------------------------

@@ -33,9 +33,9 @@ from ._data_access_models import (
     StudyProgram,
 )
 from ._deliveries import WebhookDelivery, structure_delivery
-from ._download import MIN_RATE, DownloadError, Link, destination, download_file
+from ._download import MIN_RATE, Link, destination, download_file
 from ._endpoints import Caller, id_value
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, DownloadError
 from ._models import DailyStatisticsCompleteEvent, Study, Webhook, WebhookEvent
 from ._pager import AsyncPager, Paging
 from ._protocol import check_id

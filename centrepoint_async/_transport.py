@@ -168,12 +168,14 @@ class AiohttpTransport:
         return found
 
     async def aclose(self) -> None:
+        """Close the session if the transport made it. Safe to call twice."""
         self._closed = True
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
 
     async def send(self, request: Request) -> Answer:
+        """Send ``request`` over the session; its whole answer, or a typed error."""
         proxy, proxy_auth = self.proxy_for(request.url)
         try:
             async with self.session.request(
@@ -295,6 +297,7 @@ class MockTransport:
         self.requests: list[Request] = []
 
     async def send(self, request: Request) -> Answer:
+        """Record ``request`` and return the handler's answer to it."""
         self.requests.append(request)
         answer = self.handler(request)
         if inspect.isawaitable(answer):
@@ -302,4 +305,4 @@ class MockTransport:
         return answer
 
     async def aclose(self) -> None:
-        pass
+        """Nothing to release."""

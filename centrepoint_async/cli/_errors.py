@@ -9,8 +9,13 @@
 from __future__ import annotations
 
 from .. import _protocol as proto
-from .._exceptions import CentrePointError, ConfigurationError, ConnectError
-from .._export import OutputExistsError, OutputPathError
+from .._exceptions import (
+    CentrePointError,
+    ConfigurationError,
+    ConnectError,
+    OutputExistsError,
+    OutputPathError,
+)
 from ._base import DATA, USAGE, UsageError
 
 __all__ = ["error_line", "status_of"]
