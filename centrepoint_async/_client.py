@@ -272,15 +272,19 @@ class CentrePointClient:
         self.stats.requests += 1
         with tracing.span(request.method, url, client=True, resend_count=attempt - 1) as span:
             started = time.monotonic()
+            failure: CentrePointError | None = None
             try:
                 async with self._slot():
                     answer = await self.transport.send(request)
             except CentrePointError as exc:
-                error = self._shown_error(exc, request, url)
-                tracing.fail(span, error)
+                failure = self._shown_error(exc, request, url)
+            if failure is not None:
+                # raised here, outside the except block: the transport's error (whose frames
+                # may hold aiohttp's response and its request headers) is not chained
+                tracing.fail(span, failure)
                 if log.isEnabledFor(logging.DEBUG):
-                    log.debug("%s %s failed: %s", request.method, url(), error)
-                raise error from None
+                    log.debug("%s", failure)
+                raise failure
             elapsed = time.monotonic() - started
             span.set_attribute("http.response.status_code", answer.status)
             if answer.status >= 400:

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import centrepoint_async as cp
+from centrepoint_async._pager import LOOP_WINDOW
 
 from .conftest import Sleeps, fast_retry
 
@@ -312,8 +313,9 @@ async def test_a_page_without_items_is_a_decode_error_carrying_resume_offset(
     """A 200 page with no items list stops the listing with an error, never silently."""
 
     async def listing(request: web.Request) -> web.Response:
+        # pages start at 0, 99, 198 (each after the first at its anchor): the third is broken
         offset = int(request.query["offset"])
-        return page_of(range(offset, offset + 100)) if offset < 200 else web.json_response(broken)
+        return page_of(range(offset, offset + 100)) if offset < 198 else web.json_response(broken)
 
     async with serve({"/centrepoint/v3/Studies": listing}) as url:
         async with client(url, token="tok-abcd") as c:
@@ -321,7 +323,7 @@ async def test_a_page_without_items_is_a_decode_error_carrying_resume_offset(
             with pytest.raises(cp.DecodeError) as caught:
                 async for item in c.studies.list():
                     got.append(item.id)
-    assert got == list(range(200)) and caught.value.resume_offset == 200
+    assert got == list(range(199)) and caught.value.resume_offset == 199
 
 
 @pytest.mark.parametrize("bad_item", [5, "study", None, [1]])
@@ -332,8 +334,8 @@ async def test_an_item_the_model_refuses_is_a_decode_error_carrying_resume_offse
 
     async def listing(request: web.Request) -> web.Response:
         offset = int(request.query["offset"])
-        if offset == 100:
-            items: list[object] = [{"id": i} for i in range(100, 150)]
+        if offset == 99:  # the second page, which starts at its anchor
+            items: list[object] = [{"id": i} for i in range(99, 150)]
             return web.json_response({"items": [*items, bad_item], "totalCount": 1000})
         return page_of(range(offset, offset + 100))
 
@@ -363,10 +365,13 @@ async def test_a_server_cycling_through_full_pages_is_a_pagination_error(
     async with serve({"/centrepoint/v3/Studies": cycling}) as url:
         async with client(url, token="tok-abcd") as c:
             pager = c.studies.list(concurrency=concurrency)
-            with pytest.raises(cp.PaginationError) as caught:
-                await pager.collect()
-    assert caught.value.resume_offset == cycle * 100
-    assert requests <= cycle + 1 + 2 * concurrency
+            got: list[int] = []
+            with pytest.raises(cp.PaginationError):
+                async for study in pager:
+                    got.append(study.id)
+    assert got == list(range(cycle * 100))  # each study once, then the loop is refused
+    # a shift is not a loop until LOOP_WINDOW pages in a row bring nothing: bounded either way
+    assert requests <= cycle + LOOP_WINDOW + 2 * concurrency + 2
 
 
 # --- secrets ---------------------------------------------------------------------------------
