@@ -6,13 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
-import aiohttp
 import orjson
 import pytest
-from aioresponses import aioresponses, core
 from hypothesis import settings
 
 from centrepoint_async.testing import Dataset, FakeCentrePoint, RedisServerProcess, fast_retry
@@ -28,23 +24,6 @@ settings.load_profile("centrepoint")
 
 # the SDK's fixtures are opt-in, as they are for users (centrepoint_fake, centrepoint_client)
 pytest_plugins = ["centrepoint_async.testing.pytest_plugin"]
-
-
-class _ShimResponse(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 builds ClientResponse without ``stream_writer``, which aiohttp 3.14
-    requires (aioresponses issue #289); aiohttp only reads its ``output_size``."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(*args, **kwargs)
-
-
-@pytest.fixture
-def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
-    """aioresponses for tests that only check what is sent (no timing, no connector)."""
-    monkeypatch.setattr(core, "ClientResponse", _ShimResponse)
-    with aioresponses() as m:
-        yield m
 
 
 class Sleeps:

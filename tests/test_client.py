@@ -6,10 +6,10 @@ import asyncio
 import gc
 import logging
 import re
+from urllib.parse import parse_qsl
 
 import aiohttp
 import pytest
-from aioresponses import aioresponses
 
 import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
@@ -261,23 +261,32 @@ def test_repr_shows_neither_client_id_nor_secret_and_client_id_is_not_public() -
     assert not hasattr(client, "client_id")
 
 
-async def test_requests_sent_to_the_real_hosts_by_default(mocked: aioresponses) -> None:
-    """Default URLs: token from auth.actigraphcorp.com, API calls with the bearer token."""
-    mocked.post(
-        "https://auth.actigraphcorp.com/connect/token",
-        payload={"access_token": "tok-1", "expires_in": 3600, "token_type": "Bearer"},
-    )
-    mocked.get(
-        "https://api.actigraphcorp.com/centrepoint/v3/Studies/8", payload={"id": 8, "name": "S"}
-    )
-    async with cp.CentrePointClient("my-id", "my-secret", rate_limit=None) as client:
+async def test_requests_sent_to_the_real_hosts_by_default() -> None:
+    """Default URLs: token from auth.actigraphcorp.com (form-encoded, the call's scope), API
+    calls with the bearer token (the transport seam sees exactly what would go out)."""
+
+    def answer(request: cp.Request) -> cp.Answer:
+        if request.is_token:
+            return cp.Answer(200, {}, b'{"access_token": "tok-1", "expires_in": 3600}')
+        return cp.Answer(200, {}, b'{"id": 8, "name": "S"}')
+
+    transport = cp.MockTransport(answer)
+    async with cp.CentrePointClient(
+        "my-id", "my-secret", rate_limit=None, transport=transport
+    ) as client:
         study = await client.studies.get(8)
     assert study == cp.Study(id=8, name="S")
-    calls = {key[1].human_repr(): value for key, value in mocked.requests.items()}
-    api_call = calls["https://api.actigraphcorp.com/centrepoint/v3/Studies/8"][0]
-    assert api_call.kwargs["headers"]["Authorization"] == "Bearer tok-1"
-    token_call = calls["https://auth.actigraphcorp.com/connect/token"][0]
-    assert b"grant_type=client_credentials" in token_call.kwargs["data"]
+    token_call, api_call = transport.requests
+    assert token_call.url == "https://auth.actigraphcorp.com/connect/token"
+    form = dict(parse_qsl((token_call.data or b"").decode()))
+    assert form == {
+        "client_id": "my-id",
+        "client_secret": "my-secret",
+        "grant_type": "client_credentials",
+        "scope": "CentrePoint",
+    }
+    assert api_call.url == "https://api.actigraphcorp.com/centrepoint/v3/Studies/8"
+    assert api_call.headers["Authorization"] == "Bearer tok-1"
 
 
 async def test_no_secret_or_token_in_logs_errors_or_reprs(
@@ -318,10 +327,12 @@ async def test_no_secret_or_token_in_logs_errors_or_reprs(
     assert re.search(r"Bearer \S", "\n".join(texts)) is None
 
 
-async def test_an_answer_of_the_wrong_shape_is_a_decode_error(mocked: aioresponses) -> None:
+async def test_an_answer_of_the_wrong_shape_is_a_decode_error() -> None:
     """A study answered with a JSON list (not an object) raises DecodeError, nothing else."""
-    mocked.get("https://api.actigraphcorp.com/centrepoint/v3/Studies/8", payload=[1, 2])
-    async with cp.CentrePointClient(token="t", rate_limit=None, retry=None) as client:
+    transport = cp.MockTransport(lambda request: cp.Answer(200, {}, b"[1, 2]"))
+    async with cp.CentrePointClient(
+        token="t", rate_limit=None, retry=None, transport=transport
+    ) as client:
         with pytest.raises(cp.DecodeError, match="Study"):
             await client.studies.get(8)
 
