@@ -201,6 +201,41 @@ class RetryPolicy:
             failed = exc
         return await self._retry(fn, failed, started, what, worth_another_try, on_retry)
 
+    def _stop(self, started: float) -> Callable[[tenacity.RetryCallState], bool]:
+        """stop_after_attempt | stop_before_delay, the delay counted from the first try."""
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            spent = (state.outcome_timestamp or time.monotonic()) - started
+            return (
+                state.attempt_number >= self.max_attempts
+                or spent + state.upcoming_sleep >= self.max_delay
+            )
+
+        return stop
+
+    def _before_sleep(
+        self, what: str | Callable[[], str], on_retry: OnRetry | None
+    ) -> Callable[[tenacity.RetryCallState], Awaitable[None]]:
+        """Log the retry to come (its wait and cause) and tell ``on_retry``."""
+
+        async def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            cause = reason(exc)
+            log.warning(
+                "retrying %s in %.2f s (attempt %d of %d): %s",
+                what if isinstance(what, str) else what(),
+                wait,
+                state.attempt_number + 1,
+                self.max_attempts,
+                cause,
+                extra={"attempt": state.attempt_number + 1, "wait": wait, "reason": cause},
+            )
+            if on_retry is not None and exc is not None:
+                await on_retry(state.attempt_number + 1, wait, exc)
+
+        return before_sleep
+
     async def _retry(
         self,
         fn: Callable[[], Awaitable[T]],
@@ -225,36 +260,12 @@ class RetryPolicy:
                 raise failed
             return await fn()
 
-        def stop(state: tenacity.RetryCallState) -> bool:
-            # stop_after_attempt | stop_before_delay, the delay counted from the first try
-            spent = (state.outcome_timestamp or time.monotonic()) - started
-            return (
-                state.attempt_number >= self.max_attempts
-                or spent + state.upcoming_sleep >= self.max_delay
-            )
-
-        async def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0.0
-            cause = reason(exc)
-            log.warning(
-                "retrying %s in %.2f s (attempt %d of %d): %s",
-                what if isinstance(what, str) else what(),
-                wait,
-                state.attempt_number + 1,
-                self.max_attempts,
-                cause,
-                extra={"attempt": state.attempt_number + 1, "wait": wait, "reason": cause},
-            )
-            if on_retry is not None and exc is not None:
-                await on_retry(state.attempt_number + 1, wait, exc)
-
         retrying = tenacity.AsyncRetrying(
-            stop=stop,
+            stop=self._stop(started),
             wait=self._wait,
             retry=tenacity.retry_if_exception(retry_if),
             sleep=self.sleep,
-            before_sleep=before_sleep,
+            before_sleep=self._before_sleep(what, on_retry),
             reraise=True,
         )
         attempts = 0

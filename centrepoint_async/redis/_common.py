@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .._exceptions import ConfigurationError, RedisUnavailableError
+from .._protocol import safe_url
 
 T = TypeVar("T")
 
@@ -26,15 +27,6 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 US = 1_000_000  # microseconds a second
 
 
-def display_url(url: str) -> str:
-    """The URL without its password (``redis://:secret@host`` must never reach a log)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
 class Connection:
     """One ``redis.asyncio`` client and its scripts, each call under a timeout.
 
@@ -43,7 +35,7 @@ class Connection:
     """
 
     def __init__(self, url: str, timeout: float, scripts: Mapping[str, str]) -> None:
-        self.url = display_url(url)
+        self.url = safe_url(url)
         self.timeout = timeout
         # one reconnect per call: a pooled connection may be stale after Redis restarted
         self.client: aioredis.Redis = aioredis.Redis.from_url(

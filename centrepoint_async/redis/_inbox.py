@@ -30,8 +30,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from .._exceptions import ConfigurationError, RedisUnavailableError
+from .._protocol import safe_url
 from ..receiver import DEFAULT_MAX_DEDUPE_BYTES, DEFAULT_RETENTION, StoredDelivery
-from ._common import NOW_LUA, US, RedisOwner, display_url
+from ._common import NOW_LUA, US, RedisOwner
 
 __all__ = ["RedisInbox"]
 
@@ -305,7 +306,7 @@ class RedisInbox(RedisOwner):
         self._data = f"{base}:d:"
 
     def __repr__(self) -> str:
-        return f"RedisInbox({display_url(self.url)!r}, prefix={self.prefix!r})"
+        return f"RedisInbox({safe_url(self.url)!r}, prefix={self.prefix!r})"
 
     async def _run(self, name: str, *args: Any) -> Any:
         return await self._conn().script(name, self._keys, [self._data, *args])

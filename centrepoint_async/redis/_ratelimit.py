@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager
 from typing import ClassVar, TypeVar
 
 from .._exceptions import ConfigurationError, RedisUnavailableError
+from .._protocol import safe_url
 from .._ratelimit import RateLimit
-from ._common import NOW_LUA, US, Connection, RedisOwner, display_url
+from ._common import NOW_LUA, US, Connection, RedisOwner
 
 __all__ = ["RedisRateLimit"]
 
@@ -161,7 +162,7 @@ class RedisRateLimit(RedisOwner):
 
     def __repr__(self) -> str:
         return (
-            f"RedisRateLimit({display_url(self.url)!r}, key={self.key!r}, "
+            f"RedisRateLimit({safe_url(self.url)!r}, key={self.key!r}, "
             f"max_requests={self.max_requests}, period={self.period})"
         )
 

@@ -24,18 +24,17 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._content import CATEGORIES, DayFile, StaticBlob
+from ._records import NEVER, DatasetView, Revision
 from ._seeded import guid, mix, offset_seconds, offset_trimmed
 from ._serving import Call, Endpoint, Listing, ListRows, Refused, When, Window
 from ._study import find_study, find_subject, uploads
 
 if TYPE_CHECKING:
     from ._blob import Blob
-    from ._data import Dataset
 
 __all__ = ["NEVER", "Revision", "bump_day", "day_files", "endpoints", "resolve"]
 
 #: .NET's ``DateTimeOffset.MinValue``: how the documents say "never" in export subjects.
-NEVER = "0001-01-01T00:00:00+00:00"
 _ORDER = tuple(CATEGORIES)  # a category's number, in the hash of its file names
 _PROGRAMS = (
     ("Activity (30)", ("ActivityDaily8", "ActivityEpochs10")),
@@ -43,15 +42,6 @@ _PROGRAMS = (
     ("Activity (30)", ("ActivityDaily8",)),  # a name repeated with another id, as documented
 )
 Signer = Callable[[str], tuple[str, str]]  # blob path -> (signed URL, expiry as listed)
-
-
-@attrs.frozen
-class Revision:
-    """How often a day was re-processed: its content and its name, and when last."""
-
-    content: int = 0
-    name: int = 0
-    modified: datetime | None = None
 
 
 def _midnight(value: date) -> datetime:
@@ -62,12 +52,12 @@ def _day_key(subject_id: int, category: str, value: date) -> tuple[int, str, dat
     return subject_id, category, value
 
 
-def _hex(dataset: Dataset, subject_id: int, category: str, value: date, revision: int) -> str:
+def _hex(dataset: DatasetView, subject_id: int, category: str, value: date, revision: int) -> str:
     h = mix(dataset.seed, subject_id, _ORDER.index(category), value.toordinal(), revision, 83)
     return f"{h & 0xFFFFFFFF:08x}"
 
 
-def _modified(dataset: Dataset, subject_id: int, category: str, value: date) -> datetime:
+def _modified(dataset: DatasetView, subject_id: int, category: str, value: date) -> datetime:
     revision = dataset.revisions.get(_day_key(subject_id, category, value), Revision())
     if revision.modified is not None:
         return revision.modified
@@ -75,7 +65,7 @@ def _modified(dataset: Dataset, subject_id: int, category: str, value: date) -> 
     return _midnight(value) + timedelta(days=1, hours=18, seconds=h % 14400)  # next evening
 
 
-def file_name(dataset: Dataset, subject_id: int, category: str, value: date, fmt: str) -> str:
+def file_name(dataset: DatasetView, subject_id: int, category: str, value: date, fmt: str) -> str:
     """A day file's current name."""
     revision = dataset.revisions.get(_day_key(subject_id, category, value), Revision())
     suffix = "csv.gz" if fmt == "csv" else "avro"
@@ -100,7 +90,7 @@ def _category(name: str) -> str:
 
 
 def day_files(
-    dataset: Dataset,
+    dataset: DatasetView,
     subject: dict[str, Any],
     category: str,
     *,
@@ -144,7 +134,7 @@ def day_files(
 
 
 def bump_day(
-    dataset: Dataset,
+    dataset: DatasetView,
     subject: dict[str, Any],
     category: str,
     value: date,
@@ -169,7 +159,7 @@ def bump_day(
 
 
 def day_file(
-    dataset: Dataset, subject: dict[str, Any], category: str, value: date, fmt: str
+    dataset: DatasetView, subject: dict[str, Any], category: str, value: date, fmt: str
 ) -> DayFile:
     """The bytes behind a day file, as the blob host serves them now."""
     revision = dataset.revisions.get(_day_key(subject["id"], category, value), Revision())
@@ -205,7 +195,7 @@ def _program(item: dict[str, Any]) -> dict[str, Any]:
     return {k: item[k] for k in ("studyProgramId", "studyId", "studyProgramName")}
 
 
-def _executed(dataset: Dataset, subject: dict[str, Any], k: int) -> datetime | None:
+def _executed(dataset: DatasetView, subject: dict[str, Any], k: int) -> datetime | None:
     """When a program last ran for a subject (None: never, or not yet)."""
     span = dataset.span(subject["id"])
     if span.days == 0 or (subject["id"] % 1000 - 1) % 5 == 4:
@@ -214,11 +204,11 @@ def _executed(dataset: Dataset, subject: dict[str, Any], k: int) -> datetime | N
     return _midnight(span.end) + timedelta(days=2, seconds=h % 86400, microseconds=h % 10**6)
 
 
-def _stamp_or_never(dataset: Dataset, when: datetime | None, tick: int) -> str | None:
+def _stamp_or_never(dataset: DatasetView, when: datetime | None, tick: int) -> str | None:
     return dataset.never if when is None else offset_trimmed(when, tick)
 
 
-def export_subject(dataset: Dataset, subject: dict[str, Any]) -> dict[str, Any]:
+def export_subject(dataset: DatasetView, subject: dict[str, Any]) -> dict[str, Any]:
     """A subject's processing state, as DataSet Export Subjects gives it."""
     uploaded = uploads(dataset, subject["studyId"], subject["id"])
     last = None
@@ -244,7 +234,7 @@ def export_subject(dataset: Dataset, subject: dict[str, Any]) -> dict[str, Any]:
 
 
 def dataset_files(
-    dataset: Dataset,
+    dataset: DatasetView,
     study_id: int,
     *,
     subject_id: int | None = None,
@@ -280,7 +270,7 @@ def dataset_files(
     return items
 
 
-def _export_text(dataset: Dataset, item: dict[str, Any]) -> bytes:
+def _export_text(dataset: DatasetView, item: dict[str, Any]) -> bytes:
     span = dataset.span(item["subjectId"])
     lines = ["SubjectId,DataSetName,Date,Value"]
     for value in span.dates():
@@ -295,7 +285,7 @@ _DAY_PATH = re.compile(
 _EXPORT_PATH = re.compile(r"/study-(\d{10})/subject-(\d{10})/datasetexports/([^/]+)/[^/]+/([^/]+)")
 
 
-def resolve(dataset: Dataset, path: str) -> Blob | None:
+def resolve(dataset: DatasetView, path: str) -> Blob | None:
     """The file the blob host serves at ``path``: a current day file or dataset file."""
     if found := _EXPORT_PATH.fullmatch(path):
         study_id, subject_id, program_id, name = found.groups()
@@ -338,7 +328,7 @@ def _date_part(call: Call, name: str, low: int, high: int) -> int | None:
 class _Api:
     """The Data Access family's answers, over ``source()``'s data; links by ``sign``."""
 
-    source: Callable[[], Dataset]
+    source: Callable[[], DatasetView]
     sign: Signer
 
     def signed(self, key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -403,7 +393,7 @@ class _Api:
         return export_subject(self.source(), find_subject(self.source(), call))
 
 
-def endpoints(source: Callable[[], Dataset], sign: Signer) -> list[Endpoint]:
+def endpoints(source: Callable[[], DatasetView], sign: Signer) -> list[Endpoint]:
     """The Data Access family's endpoints, over ``source()``'s data; links by ``sign``."""
     api = _Api(source, sign)
     files = "/dataaccess/v3/files/studies/{study_id}/subjects/{subject_id}/{category}"

@@ -17,16 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 import attrs
 
+from ._records import DatasetView
 from ._seeded import guid, mix, offset_seconds
 from ._serving import Call, Endpoint, Listing, ListRows, Refused, When, Window, as_guid
 from ._study import Span, find_study, find_subject, zone_of
-
-if TYPE_CHECKING:
-    from ._data import Dataset
 
 __all__ = [
     "CROUTER",
@@ -172,7 +170,7 @@ class Subject:
     settings: dict[str, list[dict[str, Any]]]
 
     @classmethod
-    def of(cls, dataset: Dataset, subject: dict[str, Any]) -> Subject:
+    def of(cls, dataset: DatasetView, subject: dict[str, Any]) -> Subject:
         """What the dataset says of a subject (JSON as served)."""
         span = dataset.span(subject["id"])
         assignment = dataset.assignment_of(subject["studyId"], subject["id"])
@@ -528,7 +526,12 @@ _SETTINGS_TABLES = {
 
 
 def table(
-    dataset: Dataset, subject: dict[str, Any], kind: str, low: When, high: When, setting: str | None
+    dataset: DatasetView,
+    subject: dict[str, Any],
+    kind: str,
+    low: When,
+    high: When,
+    setting: str | None,
 ) -> Sequence[dict[str, Any]]:
     """The rows of ``kind`` (``minute``, ``daily``, ``sleep``, ``event``) of a subject.
 
@@ -544,7 +547,7 @@ def table(
     )
 
 
-def endpoints(source: Callable[[], Dataset]) -> list[Endpoint]:
+def endpoints(source: Callable[[], DatasetView]) -> list[Endpoint]:
     """The Analytics family's endpoints, over ``source()``'s data."""
 
     def subject_rows(kind: str, setting_name: str) -> Callable[[Call], Listing]:

@@ -13,15 +13,13 @@ import contextlib
 import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
+from ._records import DatasetView, Span, StudyPlan
 from ._seeded import day, local_offset, mix, z_millis, z_seconds, z_seven
 from ._serving import Call, Endpoint, Listing, ListRows, Refused, Reply
-
-if TYPE_CHECKING:
-    from ._data import Dataset
 
 __all__ = [
     "BASE_DAY",
@@ -55,33 +53,6 @@ _GENDERS = ("Male", "Female")
 _WEIGHT_UNITS = {"lbs": "Lbs", "kg": "Kg"}
 _HEIGHT_UNITS = {"cm": "cm", "in": "in"}
 _STOP, _FORCE = "Collection Stopped", "Forcefully Ended"
-
-
-@attrs.frozen
-class Span:
-    """The days a subject has data for: ``days`` days from ``start`` (UTC days)."""
-
-    start: date
-    days: int
-
-    @property
-    def end(self) -> date:
-        """The last day with data."""
-        return self.start + timedelta(days=max(0, self.days - 1))
-
-    def dates(self) -> list[date]:
-        """Every day with data, in order."""
-        return [self.start + timedelta(days=d) for d in range(self.days)]
-
-
-@attrs.define
-class StudyPlan:
-    """What a study collects and allows, beyond what its own JSON says."""
-
-    categories: tuple[str, ...]  # Data Access categories its devices record
-    partial_workflow: bool  # "Allow Partial Monitor Assignment Workflow"
-    settings: dict[str, list[dict[str, Any]]] = attrs.field(factory=dict)  # by family
-    programs: list[dict[str, Any]] = attrs.field(factory=list)  # study programs and datasets
 
 
 def zone_of(subject: dict[str, Any] | None) -> tzinfo:
@@ -199,7 +170,7 @@ def _monitor(study_id: int, serial: str, site_id: int, assignment: int | None) -
     return monitor
 
 
-def populate(dataset: Dataset, study: dict[str, Any], count: int, days: int) -> None:
+def populate(dataset: DatasetView, study: dict[str, Any], count: int, days: int) -> None:
     """Give ``study`` its sites, ``count`` subjects with ``days`` days of data, their devices
     and assignments, and its milestones."""
     study_id, seed = study["id"], dataset.seed
@@ -226,7 +197,7 @@ def populate(dataset: Dataset, study: dict[str, Any], count: int, days: int) -> 
     ]
 
 
-def subject_milestones(dataset: Dataset, subject: dict[str, Any]) -> list[dict[str, Any]]:
+def subject_milestones(dataset: DatasetView, subject: dict[str, Any]) -> list[dict[str, Any]]:
     """The milestones a subject reached: ``timestamp`` in UTC, and in its own zone."""
     span = dataset.span(subject["id"])
     if span.days == 0:
@@ -250,7 +221,7 @@ def subject_milestones(dataset: Dataset, subject: dict[str, Any]) -> list[dict[s
     return items
 
 
-def timezone_history(dataset: Dataset, subject: dict[str, Any]) -> list[dict[str, Any]]:
+def timezone_history(dataset: DatasetView, subject: dict[str, Any]) -> list[dict[str, Any]]:
     """A subject's time zones, oldest first; the last is its current one."""
     span = dataset.span(subject["id"])
     start = _midnight(span.start) - timedelta(days=2)
@@ -264,7 +235,7 @@ def timezone_history(dataset: Dataset, subject: dict[str, Any]) -> list[dict[str
     return items
 
 
-def uploads(dataset: Dataset, study_id: int, subject_id: int) -> list[dict[str, Any]]:
+def uploads(dataset: DatasetView, study_id: int, subject_id: int) -> list[dict[str, Any]]:
     """A subject's uploads, oldest first, each covering part of its days of data."""
     span = dataset.span(subject_id)
     assignment = dataset.assignment_of(study_id, subject_id)
@@ -400,7 +371,7 @@ def _wear_position(call: Call, study: dict[str, Any], *, editing: bool) -> str |
 
 
 def _unique_identifier(
-    dataset: Dataset, study_id: int, identifier: str, subject_id: int | None = None
+    dataset: DatasetView, study_id: int, identifier: str, subject_id: int | None = None
 ) -> str:
     if not isinstance(identifier, str):
         raise Refused(400, "subjectIdentifier must be a string.")
@@ -411,7 +382,7 @@ def _unique_identifier(
     return identifier
 
 
-def create_subject(dataset: Dataset, study: dict[str, Any], call: Call) -> Reply:
+def create_subject(dataset: DatasetView, study: dict[str, Any], call: Call) -> Reply:
     """``POST .../subjects``: 201 and the subject."""
     identifier = _required(call, "subjectIdentifier")
     site_id = _required(call, "siteId")
@@ -436,7 +407,7 @@ def create_subject(dataset: Dataset, study: dict[str, Any], call: Call) -> Reply
     return Reply(201, subject)
 
 
-def update_subject(dataset: Dataset, subject: dict[str, Any], call: Call) -> dict[str, Any]:
+def update_subject(dataset: DatasetView, subject: dict[str, Any], call: Call) -> dict[str, Any]:
     """``PUT .../Subjects/{id}``: ``changeReason`` always required; the edited subject."""
     reason = _required(call, "changeReason")
     if call.field("siteId") is not None:
@@ -459,7 +430,7 @@ def update_subject(dataset: Dataset, subject: dict[str, Any], call: Call) -> dic
     return subject
 
 
-def device_pin(dataset: Dataset, subject: dict[str, Any]) -> dict[str, Any]:
+def device_pin(dataset: DatasetView, subject: dict[str, Any]) -> dict[str, Any]:
     """``POST .../DevicePin``: a fresh five-digit PIN (a string) and when it expires."""
     now = datetime.now(UTC)
     h = mix(dataset.seed, subject["id"], int(now.timestamp() * 1000))
@@ -470,7 +441,7 @@ def device_pin(dataset: Dataset, subject: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_assignment(dataset: Dataset, study: dict[str, Any], call: Call) -> dict[str, Any]:
+def create_assignment(dataset: DatasetView, study: dict[str, Any], call: Call) -> dict[str, Any]:
     """``POST .../Assignments``: a partial assignment, ``Incomplete Assignment``."""
     subject_id = _required(call, "subjectId")
     serial = str(_required(call, "activityMonitorSerial"))
@@ -502,7 +473,9 @@ def create_assignment(dataset: Dataset, study: dict[str, Any], call: Call) -> di
     return assignment
 
 
-def update_assignment(dataset: Dataset, assignment: dict[str, Any], call: Call) -> dict[str, Any]:
+def update_assignment(
+    dataset: DatasetView, assignment: dict[str, Any], call: Call
+) -> dict[str, Any]:
     """``PUT .../Assignments/{id}``: ``Collection Stopped`` or ``Forcefully Ended``."""
     status = str(_required(call, "status"))
     wanted = next((s for s in (_STOP, _FORCE) if s.lower() == status.lower()), None)
@@ -530,7 +503,7 @@ def update_assignment(dataset: Dataset, assignment: dict[str, Any], call: Call) 
 # --- endpoints -----------------------------------------------------------------------------
 
 
-def find_study(dataset: Dataset, call: Call) -> dict[str, Any]:
+def find_study(dataset: DatasetView, call: Call) -> dict[str, Any]:
     """The study of the path's ``study_id``; 404 if there is none."""
     found = dataset.study(call.id("study_id", "Study"))
     if found is None:
@@ -538,7 +511,7 @@ def find_study(dataset: Dataset, call: Call) -> dict[str, Any]:
     return found
 
 
-def find_subject(dataset: Dataset, call: Call) -> dict[str, Any]:
+def find_subject(dataset: DatasetView, call: Call) -> dict[str, Any]:
     """The subject of the path's ``study_id`` and ``subject_id``; 404 if there is none."""
     found = dataset.subject(find_study(dataset, call)["id"], call.id("subject_id", "Subject"))
     if found is None:
@@ -546,14 +519,14 @@ def find_subject(dataset: Dataset, call: Call) -> dict[str, Any]:
     return found
 
 
-Table = Callable[["Dataset"], dict[int, list[dict[str, Any]]]]
+Table = Callable[["DatasetView"], dict[int, list[dict[str, Any]]]]
 
 
 @attrs.frozen
 class _Api:
     """The CentrePoint family's answers, over ``source()``'s data."""
 
-    source: Callable[[], Dataset]
+    source: Callable[[], DatasetView]
 
     def study(self, call: Call) -> dict[str, Any]:
         return find_study(self.source(), call)
@@ -566,7 +539,7 @@ class _Api:
         return lambda call: Listing(ListRows(table(self.source()).get(self.study(call)["id"], [])))
 
     def of_subject(
-        self, listing: Callable[[Dataset, dict[str, Any]], list[dict[str, Any]]]
+        self, listing: Callable[[DatasetView, dict[str, Any]], list[dict[str, Any]]]
     ) -> Callable[[Call], Listing]:
         """A subject's list made by ``listing``."""
         return lambda call: Listing(ListRows(listing(self.source(), self.subject(call))))
@@ -595,7 +568,7 @@ class _Api:
         return self.one(lambda d: d.assignments, "id", "Assignment")(call)
 
 
-def endpoints(source: Callable[[], Dataset]) -> list[Endpoint]:
+def endpoints(source: Callable[[], DatasetView]) -> list[Endpoint]:
     """The CentrePoint family's endpoints (webhooks aside), over ``source()``'s data."""
     api, data = _Api(source), source
     s = "/centrepoint/v3/studies/{study_id}"
