@@ -53,7 +53,7 @@ from ._namespaces import (
 )
 from ._pager import AsyncPager, Page, Paging
 from ._ratelimit import RateLimit, RateLimiter, expected_wait
-from ._retry import RetryPolicy, is_retryable, never_reached_the_server, reason
+from ._retry import RetryPolicy, is_retryable, never_reached_the_server, reason, testing
 from ._transport import (
     DEFAULT_MAX_RESPONSE_SIZE,
     AiohttpTransport,
@@ -405,7 +405,7 @@ class CentrePointClient:
             wait = exc.retry_after  # the server says it is overloaded: everyone waits
         else:
             return
-        if self.rate_limit is not None:
+        if self.rate_limit is not None and not testing():  # set_testing(): no wait at all
             await self.rate_limit.pause(self._pause_cap(wait, started))
 
     def _pause_cap(self, wait: float, started: float) -> float:

@@ -87,7 +87,12 @@ def test_every_path_lives_in_the_declarations() -> None:
         if path.name == "_endpoints.py" or "testing" in path.parts:
             continue
         text = path.read_text()
-        for prefix in ("/centrepoint/v3/", "/dataaccess/v3/", "/analytics/v3/", "/dataretrieval/v3/"):
-            if f'"{prefix}' in text or f"f\"{prefix}" in text:
+        for prefix in (
+            "/centrepoint/v3/",
+            "/dataaccess/v3/",
+            "/analytics/v3/",
+            "/dataretrieval/v3/",
+        ):
+            if f'"{prefix}' in text or f'f"{prefix}' in text:
                 spelled.append(f"{path.relative_to(PACKAGE)}: {prefix}")
     assert spelled == []
