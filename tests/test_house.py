@@ -54,7 +54,7 @@ def test_no_import_cycle_in_the_package() -> None:
 
     def visit(node: str, stack: list[str], done: set[str]) -> None:
         if node in stack:
-            cycles.append(stack[stack.index(node) :] + [node])
+            cycles.append([*stack[stack.index(node) :], node])
             return
         if node in done:
             return
