@@ -7,13 +7,22 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 from hypothesis import settings
 
 from centrepoint_async.testing import Dataset, FakeCentrePoint, RedisServerProcess, fast_retry
 
-__all__ = ["STUDY", "WEBHOOK", "Sleeps", "fast_retry", "one_history"]  # fast_retry: re-exported
+__all__ = [
+    "STUDY",
+    "WEBHOOK",
+    "Sleeps",
+    "bearer_recording_session",
+    "busiest_window",
+    "fast_retry",
+    "one_history",
+]  # fast_retry: re-exported
 
 STUDY = 100
 WEBHOOK = 1000
@@ -110,3 +119,32 @@ class CountingLimiter:
 
     async def pause(self, seconds: float) -> None:
         self.pauses.append(seconds)
+
+
+def busiest_window(times: list[float], period: float) -> int:
+    """The most requests in any window of ``period`` seconds."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - period:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@contextlib.asynccontextmanager
+async def bearer_recording_session() -> AsyncIterator[tuple[aiohttp.ClientSession, set[str]]]:
+    """A caller's session that records every bearer token sent (aiohttp's public tracing)."""
+    tokens: set[str] = set()
+
+    async def on_start(
+        _: aiohttp.ClientSession, __: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        auth = params.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            tokens.add(auth.removeprefix("Bearer "))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+        yield session, tokens

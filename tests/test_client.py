@@ -14,8 +14,7 @@ import pytest
 import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
 
-from .conftest import STUDY, Sleeps, fast_retry
-from .test_reliability import bearer_recording_session
+from .conftest import STUDY, Sleeps, bearer_recording_session, fast_retry
 
 
 async def test_get_study_with_client_credentials(fake: FakeCentrePoint) -> None:

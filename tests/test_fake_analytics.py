@@ -13,7 +13,7 @@ import pytest
 
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
-from .test_fake_api import Api
+from .helpers_fake import Api
 
 STUDY = 100
 WATCH_B, TAS_A, KOLKATA = 100001, 100002, 100005  # settings B on a watch; A on a GT9X; +05:30

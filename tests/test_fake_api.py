@@ -12,80 +12,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import attrs
-import orjson
 import pytest
-from yarl import URL
 
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
-from .test_fake_retrieval import Api as BareApi
+from .helpers_fake import Api
 
-ALL_SCOPES = "CentrePoint Analytics DataAccess DataRetrieval"
 STUDY, SUBJECT = 100, 100001
 CP = f"/centrepoint/v3/Studies/{STUDY}"
 Z_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 NET_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,2}[1-9])?Z$")  # zeros trimmed
 SEVEN_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
 OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
-
-
-@attrs.frozen
-class Answer:
-    """What the fake answered: status, content type, body (JSON decoded, else text)."""
-
-    status: int
-    content_type: str
-    body: Any
-
-
-class Api(BareApi):
-    """A bare aiohttp caller of the fake (no SDK), holding a token of the given scopes."""
-
-    async def login(self, scope: str = ALL_SCOPES) -> None:
-        await super().login(scope)
-
-    async def send(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        content_type: str | None = "application/json",
-    ) -> Answer:
-        """``method path`` (a path with its query as written, or an absolute URL)."""
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if content_type is not None and body is not None:
-            headers["Content-Type"] = content_type
-        data = None if body is None else body if isinstance(body, bytes) else orjson.dumps(body)
-        url = path if path.startswith("http") else f"{self.fake.url}{path}"
-        async with self.session.request(
-            method, URL(url, encoded=True), data=data, headers=headers
-        ) as response:
-            raw = await response.read()
-            value = (
-                orjson.loads(raw) if response.content_type == "application/json" else raw.decode()
-            )
-            return Answer(response.status, response.content_type, value)
-
-    async def get(self, path: str) -> Any:
-        """The JSON of a GET that must succeed."""
-        answer = await self.send("GET", path)
-        assert answer.status == 200, (path, answer)
-        return answer.body
-
-    async def every(self, path: str, limit: int = 100) -> list[dict[str, Any]]:
-        """Every item of a listing, page by page (by offset), checking each envelope."""
-        items: list[dict[str, Any]] = []
-        joiner = "&" if "?" in path else "?"
-        while True:
-            page = await self.get(f"{path}{joiner}offset={len(items)}&limit={limit}")
-            assert set(page) == {"items", "links", "totalCount", "limit", "offset"}
-            assert (page["offset"], page["limit"]) == (len(items), limit)
-            items += page["items"]
-            if len(page["items"]) < limit:
-                assert page["totalCount"] == len(items)
-                return items
 
 
 @pytest.fixture

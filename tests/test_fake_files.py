@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from centrepoint_async.testing import Dataset, DayFile, FakeCentrePoint
 
-from .test_fake_api import Api
+from .helpers_fake import Api
 
 STUDY, SUBJECT, ALL_CATEGORIES_STUDY = 100, 100001, 101
 LATE = 100009  # index 8: from 2024-01-28 to 2024-02-03, across a month

@@ -14,58 +14,8 @@ from aiohttp import web
 from centrepoint_async.receiver import verify_signature
 from centrepoint_async.testing import FakeCentrePoint, serve_app
 
-SCOPES = "CentrePoint Analytics DataRetrieval"
-STUDY, SUBJECT = 100, 100001
-RAW = "/dataretrieval/v3/RawActivityRequests"
-
-
-class Api:
-    """A bare aiohttp caller of the fake (no SDK), holding a token of the given scopes."""
-
-    def __init__(self, fake: FakeCentrePoint, session: aiohttp.ClientSession) -> None:
-        self.fake, self.session, self.token = fake, session, ""
-
-    async def login(self, scope: str = SCOPES) -> None:
-        form = {
-            "client_id": self.fake.client_id,
-            "client_secret": self.fake.client_secret,
-            "grant_type": "client_credentials",
-            "scope": scope,
-        }
-        async with self.session.post(f"{self.fake.url}/connect/token", data=form) as response:
-            assert response.status == 200
-            self.token = (await response.json())["access_token"]
-
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        data = None if body is None else orjson.dumps(body)
-        async with self.session.request(
-            method, f"{self.fake.url}{path}", data=data, headers=headers
-        ) as response:
-            raw = await response.read()
-            if response.content_type == "application/json":
-                return response.status, orjson.loads(raw)
-            return response.status, raw.decode()
-
-    async def request_raw(self, subject: int = SUBJECT, **overrides: Any) -> tuple[int, Any]:
-        body = {
-            "fileFormat": "csv",
-            "studyId": STUDY,
-            "subjectId": subject,
-            "beginTimestampUtc": "2024-01-01T00:00:00Z",
-            "endTimestampUtc": "2024-01-02T00:00:00Z",
-        } | overrides
-        return await self.call("POST", RAW, body)
-
-    async def completed(self, tracking_id: str) -> dict[str, Any]:
-        async with asyncio.timeout(30):  # generous: only a hang should end here
-            while True:
-                status, answer = await self.call("GET", f"{RAW}/{tracking_id}")
-                assert status == 200
-                if answer["status"] == "completed":
-                    result: dict[str, Any] = answer
-                    return result
-                await asyncio.sleep(0.01)
+from .helpers_fake import RAW, STUDY, SUBJECT
+from .helpers_fake import BareApi as Api
 
 
 @pytest.fixture

@@ -9,18 +9,7 @@ import pytest
 import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
 
-from .conftest import STUDY, CountingLimiter, fast_retry
-
-
-def busiest_window(times: list[float], period: float) -> int:
-    """The most requests in any window of ``period`` seconds."""
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - period:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+from .conftest import STUDY, CountingLimiter, busiest_window, fast_retry
 
 
 async def test_stays_under_the_sliding_window_without_burst() -> None:

@@ -20,9 +20,8 @@ import centrepoint_async as cp
 from centrepoint_async.redis import RedisRateLimit, RedisUnavailableError
 from centrepoint_async.testing import FakeCentrePoint, RedisServerProcess
 
-from .conftest import STUDY, fast_retry
+from .conftest import STUDY, busiest_window, fast_retry
 from .helpers_receiver import line, spawn
-from .test_ratelimit import busiest_window
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
 
 import aiohttp
 import attrs
@@ -19,7 +17,14 @@ import pytest
 import centrepoint_async as cp
 from centrepoint_async.testing import FakeCentrePoint
 
-from .conftest import STUDY, WEBHOOK, CountingLimiter, fast_retry, one_history
+from .conftest import (
+    STUDY,
+    WEBHOOK,
+    CountingLimiter,
+    bearer_recording_session,
+    fast_retry,
+    one_history,
+)
 
 TIMEOUT = 0.3  # client timeout; "slow" faults answer after twice that
 
@@ -158,24 +163,6 @@ async def test_no_secret_in_logs_or_errors_under_chaos(caplog: pytest.LogCapture
     for secret in [fake.client_secret, *tokens]:
         assert secret not in joined
     assert re.search(r"(?i)bearer [A-Za-z0-9_\-]{8,}", joined) is None
-
-
-@contextlib.asynccontextmanager
-async def bearer_recording_session() -> AsyncIterator[tuple[aiohttp.ClientSession, set[str]]]:
-    """A caller's session that records every bearer token sent (aiohttp's public tracing)."""
-    tokens: set[str] = set()
-
-    async def on_start(
-        _: aiohttp.ClientSession, __: object, params: aiohttp.TraceRequestStartParams
-    ) -> None:
-        auth = params.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            tokens.add(auth.removeprefix("Bearer "))
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(on_start)
-    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
-        yield session, tokens
 
 
 async def test_exception_mid_listing_leaves_no_task_or_connection() -> None:
