@@ -14,7 +14,7 @@ import typing
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, Unpack, cast
+from typing import Any, Literal, TypeVar, Unpack, cast
 
 from . import _endpoints as ep
 from ._analytics import (
@@ -82,6 +82,7 @@ DATA_CATEGORIES: tuple[str, ...] = typing.get_args(DataCategory)
 FileFormat = Literal["csv", "avro"]
 SortOrder = Literal["asc", "desc"]
 When = date | datetime
+T = TypeVar("T")
 
 
 class Namespace:
@@ -373,6 +374,27 @@ class Analytics(Namespace):
 
     __slots__ = ()
 
+    def _table(
+        self,
+        endpoint: ep.Endpoint[T],
+        study_id: int,
+        subject_id: int,
+        from_date: When | None,
+        to_date: When | None,
+        setting_id: str | None,
+        paging: Paging,
+    ) -> AsyncPager[T]:
+        """A subject's table between two dates (the four tables take the same filters)."""
+        return endpoint.pager(
+            self._client,
+            study_id,
+            subject_id,
+            paging=paging,
+            from_date=from_date,
+            to_date=to_date,
+            setting_id=setting_id,
+        )
+
     def minute_summaries(
         self,
         study_id: int,
@@ -384,14 +406,8 @@ class Analytics(Namespace):
         **paging: Unpack[Paging],
     ) -> AsyncPager[MinuteSummary]:
         """One row per minute (1,440 a day, 15 pages of 100)."""
-        return ep.MINUTE_SUMMARIES.pager(
-            self._client,
-            study_id,
-            subject_id,
-            paging=paging,
-            from_date=from_date,
-            to_date=to_date,
-            setting_id=setting_id,
+        return self._table(
+            ep.MINUTE_SUMMARIES, study_id, subject_id, from_date, to_date, setting_id, paging
         )
 
     def daily_statistics(
@@ -405,14 +421,8 @@ class Analytics(Namespace):
         **paging: Unpack[Paging],
     ) -> AsyncPager[DailyStatistic]:
         """One row per day, with every aggregation the study computes."""
-        return ep.DAILY_STATISTICS.pager(
-            self._client,
-            study_id,
-            subject_id,
-            paging=paging,
-            from_date=from_date,
-            to_date=to_date,
-            setting_id=setting_id,
+        return self._table(
+            ep.DAILY_STATISTICS, study_id, subject_id, from_date, to_date, setting_id, paging
         )
 
     def sleep_periods(
@@ -426,14 +436,8 @@ class Analytics(Namespace):
         **paging: Unpack[Paging],
     ) -> AsyncPager[SleepPeriod]:
         """Dustin-Tracy sleep periods (``setting_id``: its ``algorithmSettingId``)."""
-        return ep.SLEEP_PERIODS.pager(
-            self._client,
-            study_id,
-            subject_id,
-            paging=paging,
-            from_date=from_date,
-            to_date=to_date,
-            setting_id=setting_id,
+        return self._table(
+            ep.SLEEP_PERIODS, study_id, subject_id, from_date, to_date, setting_id, paging
         )
 
     def event_markers(
@@ -447,14 +451,8 @@ class Analytics(Namespace):
         **paging: Unpack[Paging],
     ) -> AsyncPager[EventMarker]:
         """Button presses of CentrePoint Insight Watches."""
-        return ep.EVENT_MARKERS.pager(
-            self._client,
-            study_id,
-            subject_id,
-            paging=paging,
-            from_date=from_date,
-            to_date=to_date,
-            setting_id=setting_id,
+        return self._table(
+            ep.EVENT_MARKERS, study_id, subject_id, from_date, to_date, setting_id, paging
         )
 
     def algorithm_settings(
