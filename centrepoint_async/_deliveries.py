@@ -31,12 +31,10 @@ from ._converter import (
 from ._converter._headers import json_text
 from ._converter._plan import check_plain, slot_setter
 from ._converter._scalars import READ_ERRORS, to_int
-from ._events import EVENT_TYPES, event_name
+from ._events import DELIVERY_HEADER, EVENT_HEADER, EVENT_TYPES, event_name
 from ._models import Event, _Model
 
 __all__ = ["DeliveryRequest", "DeliveryResponse", "WebhookDelivery", "structure_delivery"]
-
-_EVENT_HEADER = "X-ActiGraph-Event"
 
 
 @attrs.frozen(repr=False, init=False)
@@ -72,7 +70,7 @@ class DeliveryRequest(_Model):
             body = json_text(unstructure(payload))
         self.__attrs_init__(body, _headers_text(headers, raw_headers), fallback_event)
         if payload is not None:
-            if fallback_event is None and not self.headers.get(_EVENT_HEADER):  # parsed once
+            if fallback_event is None and not self.headers.get(EVENT_HEADER):  # parsed once
                 _set_fallback(
                     self, _EVENT_NAMES.get(type(payload)) or getattr(payload, "name", None)
                 )
@@ -88,7 +86,7 @@ class DeliveryRequest(_Model):
     @property
     def event_name(self) -> str | None:
         """X-ActiGraph-Event, else ``fallback_event``, normalised: it types ``payload``."""
-        name = self.headers.get(_EVENT_HEADER) or self.fallback_event
+        name = self.headers.get(EVENT_HEADER) or self.fallback_event
         return event_name(name) if name is not None else None
 
     @functools.cached_property
@@ -188,7 +186,7 @@ class WebhookDelivery(_Model):
     @property
     def delivery_id(self) -> str | None:
         """The ``X-ActiGraph-Delivery`` id of the request, shared by resends of one delivery."""
-        return self.request.headers.get("X-ActiGraph-Delivery")
+        return self.request.headers.get(DELIVERY_HEADER)
 
     @property
     def failed(self) -> bool:

@@ -28,6 +28,13 @@ from ._models import (
     ValidationEvent,
 )
 
+#: The headers of a webhook delivery (the Webhooks page; names compared case-insensitively).
+EVENT_HEADER = "X-ActiGraph-Event"
+DELIVERY_HEADER = "X-ActiGraph-Delivery"
+WEBHOOK_ID_HEADER = "X-ActiGraph-Webhook-id"
+SIGNATURE_HEADER = "X-ActiGraph-Signature"
+HOOK_SECRET_HEADER = "X-ActiGraph-Hook-Secret"  # noqa: S105 (a header name)
+
 __all__ = ["EVENT_TYPES", "event_name", "event_type"]
 
 # inner runs of blanks or hyphens: "Raw Processing Complete" and "raw-processing-complete"

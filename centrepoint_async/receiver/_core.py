@@ -23,19 +23,12 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._converter import parse_payload
-from .._events import event_name
+from .._events import DELIVERY_HEADER, EVENT_HEADER, HOOK_SECRET_HEADER, event_name
 from .._exceptions import ConfigurationError, ReceiverAuthError
 from ._config import ReceiverConfig
 from ._direct import DirectRunner
 from ._inbox import StoredDelivery
-from ._parse import (
-    DELIVERY_HEADER,
-    EVENT_HEADER,
-    HOOK_SECRET_HEADER,
-    InboundEvent,
-    delivery_headers,
-    is_utf8,
-)
+from ._parse import InboundEvent, delivery_headers, is_utf8
 from ._pump import InboxPump
 from ._reply import (
     BAD_HANDSHAKE,

@@ -14,15 +14,15 @@ from multidict import CIMultiDict
 from typing_extensions import TypeVar
 
 from .._converter import parse_payload
-from .._events import event_name
+from .._events import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    WEBHOOK_ID_HEADER,
+    event_name,
+)
 from .._exceptions import ConfigurationError, ReceiverAuthError
 from .._models import Event
-
-EVENT_HEADER = "X-ActiGraph-Event"
-DELIVERY_HEADER = "X-ActiGraph-Delivery"
-WEBHOOK_ID_HEADER = "X-ActiGraph-Webhook-id"
-SIGNATURE_HEADER = "X-ActiGraph-Signature"
-HOOK_SECRET_HEADER = "X-ActiGraph-Hook-Secret"  # noqa: S105 (a header name)
 
 P = TypeVar("P", default=Event | None, covariant=True)
 
@@ -203,7 +203,7 @@ class Credentials:
         if not signature:
             raise ReceiverAuthError("missing X-ActiGraph-Signature")
         if not signature_matches(body, signature, self.secrets):
-            raise ReceiverAuthError("X-ActiGraph-Signature does not match the body")
+            raise ReceiverAuthError(f"{SIGNATURE_HEADER} does not match the body")
 
 
 def is_utf8(text: str) -> bool:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from .._events import DELIVERY_HEADER, EVENT_HEADER
+
 
 @attrs.frozen
 class Reply:
@@ -38,5 +40,5 @@ BUSY = _reply(503, "too many deliveries in progress", {"Retry-After": "60"})
 RUNNING = _reply(503, "still being handled", {"Retry-After": "60"})
 UNSTORED = _reply(503, "could not store the delivery", {"Retry-After": "60"})
 BAD_HANDSHAKE = _reply(400, "bad X-ActiGraph-Hook-Secret")
-BAD_HEADERS = _reply(400, "X-ActiGraph-Event or X-ActiGraph-Delivery is not valid UTF-8")
+BAD_HEADERS = _reply(400, f"{EVENT_HEADER} or {DELIVERY_HEADER} is not valid UTF-8")
 NOT_STARTED = _reply(503, "the receiver could not start", {"Retry-After": "60"})
