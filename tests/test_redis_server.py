@@ -11,9 +11,20 @@ from centrepoint_async.testing import RedisServerProcess, find_redis_server
 
 
 def _ask(port: int, command: bytes) -> bytes:
+    """Send ``command`` (one or more lines) and read until every line has its whole answer."""
+    lines = command.count(b"\r\n")
+    answer = b""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(command)
-        return s.recv(256)
+        # CONFIG GET answers a two-item array (5 lines); PING and errors one line
+        while len(answer.split(b"\r\n")) - 1 < (5 * lines if b"CONFIG GET" in command else 1):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+            if answer.startswith((b"+", b"-")):
+                break
+    return answer
 
 
 def test_starts_answers_and_cleans_up_its_directory() -> None:
