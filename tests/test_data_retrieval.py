@@ -207,6 +207,18 @@ async def test_a_40_day_gt3x_range_becomes_3_requests(
     assert split_range(BEGIN, BEGIN + timedelta(days=15)) == [(BEGIN, BEGIN + timedelta(days=15))]
 
 
+async def test_avro_files_download_and_pass_their_check(
+    fake: FakeCentrePoint, tmp_path: Path
+) -> None:
+    """An Avro request's file starts with the container magic and is kept (its check passes)."""
+    async with client_of(fake) as client:
+        paths = await client.data_retrieval.fetch_raw(
+            STUDY, SUBJECT, BEGIN, END, tmp_path, file_format="avro", poll_interval=0.01
+        )
+    avro = [p for p in paths if p.suffix == ".avro"]
+    assert len(avro) == 1 and avro[0].read_bytes()[:4] == b"Obj\x01"
+
+
 async def test_a_create_is_resent_only_when_it_never_arrived(fake: FakeCentrePoint) -> None:
     """A 429 is resent (one request made); a 503 after sending is raised, never resent."""
     async with client_of(fake) as client:

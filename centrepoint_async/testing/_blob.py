@@ -49,6 +49,9 @@ class Blob(Protocol):
     def content(self) -> bytes: ...
 
 
+_AVRO_MAGIC = b"Obj\x01"
+
+
 @attrs.frozen
 class BlobFile:
     """A stored file: its bytes are a pure function of ``seed`` (see :meth:`chunks`)."""
@@ -61,7 +64,8 @@ class BlobFile:
         """The bytes ``start`` to ``end`` (exclusive), in chunks of at most 64 KiB.
 
         Each 64 KiB block starts with its own index, so a resume at a wrong offset (even a
-        whole number of blocks away) never reproduces the file.
+        whole number of blocks away) never reproduces the file. An ``.avro`` file starts with
+        the Avro container magic (``Obj\x01``), as a client checks.
         """
         end = self.size if end is None else min(end, self.size)
         pattern = random.Random(self.seed).randbytes(_CHUNK)
@@ -69,6 +73,8 @@ class BlobFile:
         while position < end:
             block, within = divmod(position, _CHUNK)
             data = block.to_bytes(8, "big") + pattern[8:]
+            if block == 0 and self.name.endswith(".avro"):
+                data = _AVRO_MAGIC + data[len(_AVRO_MAGIC) :]
             take = min(_CHUNK - within, end - position)
             yield data[within : within + take]
             position += take
