@@ -698,3 +698,16 @@ def test_structure_reads_any_type_the_builders_know() -> None:
     assert structure([{"id": "1"}], tuple[cp.Study, ...]) == (cp.Study(id=1),)
     assert reader(int | None)("5") == 5 and reader(int | None)(None) is None
     assert structure("2019-01-01", date) == date(2019, 1, 1)
+
+
+def test_an_integer_past_64_bits_is_never_read_as_another_integer() -> None:
+    """A JSON integer the decoder could only read as a float (past 64 bits) is not turned
+    into a nearby int: the event keeps its JSON whole (UnknownEvent) instead."""
+    from centrepoint_async._converter import parse_payload
+
+    body = '{"subjectId": -9223372036854775809, "trackingId": "x"}'
+    event = parse_payload("data_retrieval_complete", body)
+    assert isinstance(event, cp.UnknownEvent)
+    exact = parse_payload("data_retrieval_complete", '{"subjectId": 9007199254740992}')
+    assert isinstance(exact, cp.DataRetrievalCompleteEvent)
+    assert exact.subject_id == 2**53

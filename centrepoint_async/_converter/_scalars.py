@@ -40,13 +40,18 @@ def to_int(value: Any) -> int:
             pass
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT:
         return int(value)
     if isinstance(value, str):
         number = float(value.strip())
-        if number.is_integer():
+        if number.is_integer() and abs(number) <= _EXACT:
             return int(number)
     raise ValueError(f"not an integer: {value!r}")
+
+
+#: The largest integral float that is surely the integer it was written as: JSON decoders
+#: (orjson) read an integer past 64 bits as a float, which has lost its last digits.
+_EXACT = 2.0**53
 
 
 def to_float(value: Any) -> float:
