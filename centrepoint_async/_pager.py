@@ -59,8 +59,9 @@ T = TypeVar("T")
 #: ahead); also the number of full pages in a row without a new item that is taken as a loop.
 LOOP_WINDOW = 16
 
-#: Size of the filter remembering every id yielded in a walk (a Bloom filter, 3 hashes): a
-#: full page seen before is a loop. A false alarm needs a whole page of false positives.
+#: Size of the filter remembering the ids a walk yielded before its last LOOP_WINDOW pages (a
+#: Bloom filter, 3 hashes; made once a walk is that long): items seen long ago coming back are
+#: a loop. A false alarm needs a run of false positives the filter's fill makes unlikely.
 SEEN_FILTER_BYTES = 4 * 1024 * 1024
 _HASHES = 3
 
@@ -272,8 +273,9 @@ class _Walk(Generic[T]):
         ]
         kept = self._before_loop(page, kept)
         ids = {k for _, _, k in kept if k is not None}
+        if len(self.recent) == self.recent.maxlen:  # the oldest page leaves the exact window:
+            self.seen.add_all(self.recent[0])  # the filter remembers its ids from now on
         self.recent.append(ids)
-        self.seen.add_all(ids)
         self.ended = len(page.items) < page.limit
         self.position = (
             end if self.looping is None else (kept[-1][0] + 1 if kept else page.offset + start)
@@ -339,7 +341,8 @@ class _SeenFilter:
     __slots__ = ("_bits", "_mask", "count")
 
     def __init__(self, size: int = SEEN_FILTER_BYTES) -> None:
-        self._bits: bytearray | None = None  # allocated on first use: most walks are short
+        # allocated on first use: only walks longer than LOOP_WINDOW pages need it
+        self._bits: bytearray | None = None
         self._mask = size * 8 - 1
         self.count = 0  # ids added
 

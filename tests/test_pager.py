@@ -504,3 +504,7 @@ async def test_memory_of_a_walk_is_bounded() -> None:
         assert walk.check(page, True) is not None
     assert len(walk.recent) <= 16
     assert walk.seen._bits is not None and len(walk.seen._bits) == SEEN_FILTER_BYTES
+    short: _Walk[int] = _Walk(100, 0, None, lambda i: i)  # a short walk allocates nothing
+    for start in range(0, 1000, 99):
+        assert short.check(cp.Page(list(range(start, start + 100)), start, 100, None), True)
+    assert short.seen._bits is None
