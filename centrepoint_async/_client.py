@@ -339,13 +339,12 @@ class CentrePointClient:
 
     async def _attempt(self, request: proto.Request, url: Shown, attempt: int) -> Answer:
         """One try: send with the scope's token; on a 401 renew the token and replay once."""
+        if request.is_token:  # the token request itself: no bearer
+            return await self._exchange(request, url, attempt, None)
         source = self._tokens.source(proto.scope_of(request.url, self.base_url))
-        bearer = None
-        if not request.is_token:
-            token = await source.get(attempt)
-            bearer = f"Bearer {token}"
+        bearer = f"Bearer {await source.get(attempt)}"
         answer = await self._exchange(request, url, attempt, bearer)
-        if answer.status == 401 and bearer is not None and source.can_refresh:
+        if answer.status == 401 and source.can_refresh:
             log.debug("%s answered 401: renewing the token and replaying", url())
             source.invalidate(bearer.removeprefix("Bearer "))
             bearer = f"Bearer {await source.get(attempt)}"
