@@ -367,7 +367,7 @@ async def _walk(
 
         async for items, end in remaining(history_at, state, raw_id, tally, gone):
             data, last_length = await asyncio.to_thread(_encode, items, checkpoint.job["format"])
-            writer.write_page(webhook_id, Encoded(data, last_length, _ids(items), end))
+            writer.write_page(webhook_id, Encoded(data, last_length, _ids(items), end, len(items)))
             await asyncio.to_thread(writer.save)
             tally.got += len(items)
             result.items += len(items)

@@ -117,12 +117,14 @@ class StreamState:
 
 @attrs.frozen
 class Encoded:
-    """One page as written: its records, the last record's length, the ids, the next offset."""
+    """One page as written: its records, the last record's length, the ids to remember (of
+    the page's items, or of its last one only), the next offset, and how many items it holds."""
 
     data: bytes
     last_length: int
     ids: list[Id]
     end: int
+    count: int
 
 
 @attrs.define
@@ -140,7 +142,7 @@ class Checkpoint:
     def advance(self, stream: int, page: Encoded) -> None:
         """Record a page of ``stream`` as written."""
         state = self.streams.setdefault(stream, StreamState())
-        state.offset, state.items, state.last_ids = page.end, state.items + len(page.ids), page.ids
+        state.offset, state.items, state.last_ids = page.end, state.items + page.count, page.ids
         if page.ids:
             self.last = stream
 
