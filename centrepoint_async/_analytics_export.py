@@ -74,6 +74,9 @@ TABLES: dict[str, ep.Endpoint[Any]] = {
     "sleep-periods": ep.SLEEP_PERIODS,
     "event-markers": ep.EVENT_MARKERS,
 }
+#: Seconds between checkpoints while pages keep coming (and one when the export stops, however
+#: it stops): a kill -9 costs at most this much fetching again.
+SAVE_EVERY = 1.0
 #: The checkpoint: one stream per subject, several under way, the last record's subject named.
 LAYOUT = Layout(version=1, streams="subjects", listed="subjects", last_key="last_record_subject")
 
@@ -421,23 +424,33 @@ class _Walk:
 
 
 async def _walk(plan: _Plan, writer: Writer) -> AnalyticsExportResult:
-    """Write every subject's pages from where it stands, saving after each batch."""
+    """Write every subject's pages from where it stands, saving as it goes (see
+    :data:`SAVE_EVERY`) and whenever it stops: what was written is never fetched again."""
     checkpoint = writer.checkpoint
     todo = [s for s in checkpoint.job["subjects"] if not checkpoint.state(s).done]
-    walk = _Walk(plan, writer, todo, asyncio.Queue(maxsize=plan.concurrency))
+    walk = _Walk(plan, writer, todo, asyncio.Queue(maxsize=2 * plan.concurrency))
     walk.result.resumed_items = checkpoint.items_written()
     walk.report()
     shared = iter(todo)  # each subject goes to the first fetcher free to take it
     tasks = [asyncio.create_task(walk.fetch(shared)) for _ in range(walk.fetchers)]
+    loop = asyncio.get_running_loop()
+    saved_at, unsaved = loop.time(), False
     try:
         running = len(tasks)
         while running:
-            running -= await _write(walk, await _take(walk.queue))
+            entries = await _take(walk.queue)
+            unsaved = True
+            running -= _write(walk, entries)
+            if loop.time() >= saved_at + SAVE_EVERY:
+                writer.save()
+                saved_at, unsaved = loop.time(), False
             walk.report()
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if unsaved:
+            writer.save()  # also on the way out of an error or Ctrl-C: keep what was written
     return walk.result
 
 
@@ -449,41 +462,31 @@ async def _take(queue: asyncio.Queue[_Entry]) -> list[_Entry]:
     return entries
 
 
-async def _write(walk: _Walk, entries: list[_Entry]) -> int:
-    """Write a batch of entries, then save; raises a fetcher's error once its batch is saved.
-
-    Returns how many fetchers ended.
-    """
+def _write(walk: _Walk, entries: list[_Entry]) -> int:
+    """Write a batch of entries (not saved yet); raise a fetcher's error once its batch is
+    written. Returns how many fetchers ended."""
     writer, result = walk.writer, walk.result
-    pages = [e for e in entries if isinstance(e, _Page)]
-    done = [e.subject for e in entries if isinstance(e, _Done)]
-    if pages:
-        encoded = await asyncio.to_thread(_encode, pages, walk.plan)
-        for page, records in zip(pages, encoded, strict=True):
-            writer.write_page(page.subject, records)
-            walk.tallies[page.subject].got += len(page.items)
-            result.items += len(page.items)
+    for entry in entries:
+        if isinstance(entry, _Page):
+            writer.write_page(entry.subject, _encode(entry, walk.plan))
+            walk.tallies[entry.subject].got += len(entry.items)
+            result.items += len(entry.items)
             result.pages += 1
-    for subject in done:
-        writer.checkpoint.finish(subject)
-        result.subjects += 1
-    if pages or done:
-        await asyncio.to_thread(writer.save)
+        elif isinstance(entry, _Done):
+            writer.checkpoint.finish(entry.subject)
+            result.subjects += 1
     for entry in entries:
         if isinstance(entry, _Failed):
             raise entry.error
     return sum(isinstance(e, _End) for e in entries)
 
 
-def _encode(pages: list[_Page], plan: _Plan) -> list[Encoded]:
-    """Each page as the part's records: items as sent (JSON Lines), or staged with their
-    subject (CSV, Parquet: converted at the end)."""
-    out = []
-    for page in pages:
-        if plan.fmt == "jsonl":
-            records = [orjson.dumps(item) + b"\n" for item in page.items]
-        else:
-            records = [stage(page.subject, item) for item in page.items]
-        ids = [plan.key(page.items[-1])]
-        out.append(Encoded(b"".join(records), len(records[-1]), ids, page.end, len(records)))
-    return out
+def _encode(page: _Page, plan: _Plan) -> Encoded:
+    """A page as the part's records: items as sent (JSON Lines), or staged with their subject
+    (CSV, Parquet: converted at the end)."""
+    if plan.fmt == "jsonl":
+        records = [orjson.dumps(item) + b"\n" for item in page.items]
+    else:
+        records = [stage(page.subject, item) for item in page.items]
+    ids = [plan.key(page.items[-1])]
+    return Encoded(b"".join(records), len(records[-1]), ids, page.end, len(records))

@@ -71,9 +71,9 @@ __all__ = [
 Kind = Literal["int", "float", "bool", "str", "timestamp", "local", "date"]
 
 #: Rows held as Python values at once while writing (the rest is on disk or in Arrow).
-CHUNK_ROWS = 8192
-#: Rows in each Parquet row group (eight chunks, held as Arrow columns until written).
-ROW_GROUP_ROWS = 8 * CHUNK_ROWS
+CHUNK_ROWS = 4096
+#: Rows in each Parquet row group (held as Arrow columns until written).
+ROW_GROUP_ROWS = 65_536
 
 #: All-capital words the API runs together (``VAMVPA``): split into these, as the models do.
 _ACRONYMS = ("MVPA", "VA", "VM")
@@ -120,11 +120,18 @@ def _named(values: list[Any]) -> str | None:
     return key
 
 
+@functools.lru_cache(maxsize=16384)
+def _join(prefix: str, key: str) -> str:
+    """The column of ``key`` (an API name, a bucket's name) under the column ``prefix``."""
+    name = column_name(key)
+    return f"{prefix}.{name}" if prefix else name
+
+
 def _flatten_list(out: dict[str, Any], prefix: str, values: list[Any]) -> None:
     """Rules 2 to 4 of the module docstring."""
     if not values:
         return
-    if not all(isinstance(v, dict) for v in values):
+    if not all(type(v) is dict for v in values):
         if any(isinstance(v, dict | list) for v in values):
             out[prefix] = orjson.dumps(values).decode()  # a mixture: kept whole, as JSON
         else:
@@ -132,33 +139,36 @@ def _flatten_list(out: dict[str, Any], prefix: str, values: list[Any]) -> None:
         return
     if (name := _named(values)) is not None:
         for bucket in values:
-            where = f"{prefix}.{column_name(bucket[name])}"
+            where = _join(prefix, bucket[name])
             rest = {k: v for k, v in bucket.items() if k != name}
             if len(rest) == 1:
                 out[where] = next(iter(rest.values()))
             else:
-                _flatten_into(out, where, rest)
+                _flatten_object(out, where, rest)
         return
     for k, value in enumerate(values):
-        _flatten_into(out, prefix if k == 0 else f"{prefix}.{k}", value)
+        _flatten_object(out, prefix if k == 0 else f"{prefix}.{k}", value)
 
 
-def _flatten_into(out: dict[str, Any], prefix: str, value: Any) -> None:
-    if isinstance(value, dict):
-        for key, child in value.items():
-            name = column_name(key)
-            _flatten_into(out, f"{prefix}.{name}" if prefix else name, child)
-    elif isinstance(value, list):
-        _flatten_list(out, prefix, value)
-    else:
-        out[prefix] = value
+def _flatten_object(out: dict[str, Any], prefix: str, value: dict[str, Any]) -> None:
+    """Rule 1 over an object's keys, and the rules of its lists (run for every row: no call
+    per plain value)."""
+    for key, child in value.items():
+        where = _join(prefix, key)
+        kind = type(child)
+        if kind is dict:
+            _flatten_object(out, where, child)
+        elif kind is list:
+            _flatten_list(out, where, child)
+        else:
+            out[where] = child
 
 
 def flatten(item: Any) -> dict[str, Any]:
     """An item's values by column name (rules 1 to 4); a non-object item has none."""
     out: dict[str, Any] = {}
     if isinstance(item, dict):
-        _flatten_into(out, "", item)
+        _flatten_object(out, "", item)
     return out
 
 
@@ -521,27 +531,25 @@ def _arrow_types(pa: Any) -> dict[Kind, Any]:
     }
 
 
-def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
+def _column_chunks(
+    rows: Iterator[dict[str, Any]], columns: Sequence[Column]
+) -> Iterator[list[list[Any]]]:
+    """The rows, :data:`CHUNK_ROWS` at a time, as one list of converted values per column (a
+    row's dict is dropped as soon as its values are taken)."""
+    names = [c.name for c in columns]
+    converts = [CONVERT[c.kind] for c in columns]
+    chunk: list[list[Any]] = [[] for _ in columns]
+    size = 0
     for row in rows:
-        chunk.append(row)
-        if len(chunk) == CHUNK_ROWS:
+        for values, name, convert in zip(chunk, names, converts, strict=True):
+            value = row.get(name)
+            values.append(None if value is None else convert(value))
+        size += 1
+        if size == CHUNK_ROWS:
             yield chunk
-            chunk = []
-    if chunk:
+            chunk, size = [[] for _ in columns], 0
+    if size:
         yield chunk
-
-
-def _batch(pa: Any, schema: Any, columns: Sequence[Column], rows: list[dict[str, Any]]) -> Any:
-    """One Arrow record batch of ``rows``."""
-    arrays = []
-    for column, field in zip(columns, schema, strict=True):
-        convert = CONVERT[column.kind]
-        values = [row.get(column.name) for row in rows]
-        arrays.append(
-            pa.array([None if v is None else convert(v) for v in values], type=field.type)
-        )
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def write_parquet(source: Path, target: Path, declared: Sequence[Column]) -> None:
@@ -552,10 +560,14 @@ def write_parquet(source: Path, target: Path, declared: Sequence[Column]) -> Non
     types = _arrow_types(pa)
     schema = pa.schema([pa.field(c.name, types[c.kind]) for c in columns])
     with parquet.ParquetWriter(target, schema) as writer:
-        group: list[Any] = []
-        for rows in _chunks(_staged(source)):
-            group.append(_batch(pa, schema, columns, rows))
-            if len(group) * CHUNK_ROWS >= ROW_GROUP_ROWS:
+        group: list[Any] = []  # Arrow batches of the row group under way
+        for chunk in _column_chunks(_staged(source), columns):
+            arrays = [
+                pa.array(values, type=f.type) for values, f in zip(chunk, schema, strict=True)
+            ]
+            del chunk
+            group.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+            if sum(batch.num_rows for batch in group) >= ROW_GROUP_ROWS:
                 writer.write_table(pa.Table.from_batches(group, schema=schema))
                 group = []
         if group:
