@@ -3,7 +3,8 @@ the memory of a Parquet export as the table grows.
 
 Ceiling: the fake (in a process of its own) enforces 500 requests a sliding window and answers
 after a realistic latency, 150 ms on average (120 ms plus up to 60 ms of jitter). Time runs
-:data:`SCALE` times faster than the real API's so that the run takes under two minutes: the window is 60 s / SCALE, the latency 150 ms / SCALE, and the client's
+:data:`SCALE` times faster than the real API's so that the run takes under two minutes: the
+window is 60 s / SCALE, the latency 150 ms / SCALE, and the client's
 ``RateLimit(500, period=60 / SCALE)`` matches the window. The share of the ceiling used is the
 server's count of answered requests in each whole window from the first request, over 500 a
 window. Goal: >= 95% of the ceiling, zero 429s.

@@ -221,7 +221,7 @@ async def export_analytics(
     """Export one analytics ``table`` of a study to ``output`` (a path).
 
     ``table``: ``"minute-summaries"``, ``"daily-statistics"``, ``"sleep-periods"`` or
-    ``"event-markers"`` (:data:`TABLES`). ``subjects``: the subject ids to export (default:
+    ``"event-markers"``. ``subjects``: the subject ids to export (default:
     every subject of the study when the export starts). ``from_date``/``to_date``: inclusive
     bounds, sent as ``fromDate``/``toDate`` (a ``date`` as ``YYYY-MM-DD``, an aware
     ``datetime`` in UTC, a naive one as is: the subject's local time). ``format``:
@@ -238,31 +238,39 @@ async def export_analytics(
     ``TransportError``) when the server fails for good, after which ``resume=True``
     continues.
     """
+    plan = _plan(client, study_id, table, output, subjects, from_date, to_date, format)
+    if resume and overwrite:
+        raise ConfigurationError("resume and overwrite exclude each other")
+    plan = attrs.evolve(
+        plan, concurrency=check_count(concurrency, "concurrency"), progress=progress
+    )
+    return await write_through(Path(output), _run(plan, resume, overwrite))
+
+
+def _plan(
+    client: CentrePointClient,
+    study_id: int,
+    table: str,
+    output: object,
+    subjects: Sequence[int] | None,
+    from_date: object,
+    to_date: object,
+    format: object,
+) -> _Plan:
+    """The export's arguments checked (ConfigurationError for any that is not right)."""
     check_id(study_id, "study_id")
     if table not in TABLES:
         raise ConfigurationError(f"table must be one of {', '.join(TABLES)}, got {table!r}")
     if not isinstance(output, str | os.PathLike):
         raise ConfigurationError(f"output must be a path, got {type(output).__name__}")
-    target = Path(output)
-    fmt = _format_of(format, target)
+    fmt = _format_of(format, Path(output))
     if fmt == "parquet":
         require_pyarrow()
     _check_dates(from_date, to_date)
     ids = _subject_ids(subjects)
-    if resume and overwrite:
-        raise ConfigurationError("resume and overwrite exclude each other")
-    plan = _Plan(
-        client,
-        study_id,
-        table,
-        fmt,
-        ids,
-        from_date,
-        to_date,
-        check_count(concurrency, "concurrency"),
-        progress,
-    )
-    return await write_through(target, _run(plan, resume, overwrite))
+    low = from_date if isinstance(from_date, date) else None
+    high = to_date if isinstance(to_date, date) else None
+    return _Plan(client, study_id, table, fmt, ids, low, high, 1, None)
 
 
 def _run(plan: _Plan, resume: bool, overwrite: bool) -> Run[AnalyticsExportResult]:

@@ -291,11 +291,42 @@ def _minute_summaries() -> list[Column]:
     ]
 
 
+def _epoch_aggregation() -> list[Column]:
+    """Daily Statistics' ``epochAggregation``: minutes, axis counts, magnitudes, epoch times."""
+    epoch = "epoch_aggregation"
+    totals = ("totalNonFiltered", *_FILTERS[1:])
+    return [
+        *_columns(
+            epoch,
+            "float",
+            *("wearMinutes", "nonWearMinutes", "sleepMinutes", "awakeMinutes"),
+            *("wearAwakeMinutes", "wearSleepMinutes", "totalNonFilteredMinutes"),
+        ),
+        *_columns(epoch, "int", *_product(totals, ("Axis",), "XYZ", ("Counts",))),
+        *_columns(epoch, "float", *_product(totals, ("VectorMagnitude",))),
+        *_columns(epoch, "int", *_product(_FILTERS[:3], ("VectorMagnitudeCounts",))),
+        *_columns(epoch, "timestamp", *_EPOCH_TIMES),
+        *_columns(epoch, "local", *_LOCAL_TIMES),
+    ]
+
+
+def _generic_aggregations() -> list[Column]:
+    """Daily Statistics' ``genericCutpointAggregations``: bucket name to seconds, by filter."""
+    generic = "generic_cutpoint_aggregations"
+    groups = [column_name(group) for group in ("Total", "Wear", "Awake", "WearAwake")]
+    return [
+        *_columns(generic, "str", "AlgorithmName"),
+        *(c for g in groups for c in _columns(f"{generic}.{g}_buckets", "float", *_BUCKETS)),
+        *(
+            c
+            for g in groups
+            for c in _columns(f"{generic}.{g}_aggregate_buckets", "float", *_AGGREGATE_BUCKETS)
+        ),
+    ]
+
+
 def _daily_statistics() -> list[Column]:
     """Daily Statistics (section 1.3 of the data notes)."""
-    epoch = "epoch_aggregation"
-    generic = "generic_cutpoint_aggregations"
-    buckets = ("Total", "Wear", "Awake", "WearAwake")
     return [
         *_SUBJECT,
         *_columns("", "int", "id", "studyId", "siteId"),
@@ -304,23 +335,7 @@ def _daily_statistics() -> list[Column]:
         *_columns("", "str", "activityMonitorSerials"),
         *_columns("", "timestamp", *_EPOCH_TIMES),
         *_columns("", "local", *_LOCAL_TIMES),
-        *_columns(
-            epoch,
-            "float",
-            *("wearMinutes", "nonWearMinutes", "sleepMinutes", "awakeMinutes"),
-            *("wearAwakeMinutes", "wearSleepMinutes", "totalNonFilteredMinutes"),
-        ),
-        *_columns(
-            epoch,
-            "int",
-            *_product(("totalNonFiltered", *_FILTERS[1:]), ("Axis",), "XYZ", ("Counts",)),
-        ),
-        *_columns(
-            epoch, "float", *_product(("totalNonFiltered", *_FILTERS[1:]), ("VectorMagnitude",))
-        ),
-        *_columns(epoch, "int", *_product(_FILTERS[:3], ("VectorMagnitudeCounts",))),
-        *_columns(epoch, "timestamp", *_EPOCH_TIMES),
-        *_columns(epoch, "local", *_LOCAL_TIMES),
+        *_epoch_aggregation(),
         *_columns(
             "event_marker_aggregation", "int", "longPressCount", "pressCount", "releaseCount"
         ),
@@ -337,19 +352,7 @@ def _daily_statistics() -> list[Column]:
             *_product(("nonFiltered", "wearFiltered", "wearAwake"), _LEVELS),
         ),
         *_columns("staudenmayer_aggregations", "float", *_product(_FILTERS, _STAUDENMAYER)),
-        *_columns(generic, "str", "AlgorithmName"),
-        *(
-            column
-            for group in buckets
-            for column in _columns(f"{generic}.{column_name(group)}_buckets", "float", *_BUCKETS)
-        ),
-        *(
-            column
-            for group in buckets
-            for column in _columns(
-                f"{generic}.{column_name(group)}_aggregate_buckets", "float", *_AGGREGATE_BUCKETS
-            )
-        ),
+        *_generic_aggregations(),
         *_columns("mavm_aggregation", "int", *_product(_FILTERS, ("Steps",))),
         *_columns("uwf_aggregation", "int", *_product(_FILTERS, ("Steps",))),
         *_columns("hildebrand_met_calorie_aggregation", "float", *_METS),
