@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
@@ -383,7 +383,7 @@ class _Walk:
 
         return at
 
-    async def fetch(self, subjects: Sequence[int] | Any) -> None:
+    async def fetch(self, subjects: Iterator[int]) -> None:
         """List the subjects this fetcher takes from ``subjects`` (shared), page by page."""
         plan, checkpoint = self.plan, self.writer.checkpoint
         try:

@@ -550,6 +550,7 @@ async def _write_locked(files: OutputFiles, run: Run[R]) -> R:
         if found is None and not checkpoint.items_written():
             files.discard()  # a new export that wrote nothing leaves nothing behind
         raise
+    os.truncate(files.part, checkpoint.size)  # only what the checkpoint vouches for
     if run.convert is None:
         os.replace(files.part, files.target)
     else:

@@ -102,12 +102,27 @@ async def test_an_unknown_subject_exits_1_before_any_row_is_asked(
     assert list(tmp_path.iterdir()) == []
 
 
-async def kill_after_rows(
-    process: asyncio.subprocess.Process, fake: FakeCentrePoint, n: int
+def saved_items(target: Path) -> int:
+    """Rows the checkpoint of ``target`` vouches for (0 while there is none)."""
+    try:
+        saved = orjson.loads(Path(f"{target}.checkpoint").read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return 0
+    return sum(s["items"] for s in saved["subjects"].values())
+
+
+async def kill_after_a_save(
+    process: asyncio.subprocess.Process, fake: FakeCentrePoint, target: Path, pages: int
 ) -> None:
-    """SIGKILL ``process`` once the fake has answered ``n`` more minute summary pages."""
-    goal = len(fake.api_requests("/MinuteSummaries")) + n
-    for _ in range(3000):  # a loaded machine may take seconds to start a process
+    """SIGKILL ``process`` ``pages`` minute summary pages after its checkpoint next grew (so
+    the part holds rows the checkpoint does not vouch for yet)."""
+    before = saved_items(target)
+    for _ in range(6000):  # a loaded machine may take seconds to start a process
+        if saved_items(target) > before or process.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
+    goal = len(fake.api_requests("/MinuteSummaries")) + pages
+    for _ in range(3000):
         if len(fake.api_requests("/MinuteSummaries")) >= goal or process.returncode is not None:
             break
         await asyncio.sleep(0.01)
@@ -120,18 +135,17 @@ async def kill_after_rows(
 async def test_killed_again_and_again_resumes_with_nothing_lost_or_repeated(
     tmp_path: Path, fmt: str
 ) -> None:
-    """SIGKILLs at several moments of a study-wide export, each followed by --resume: the
-    output holds every item of every subject exactly once, and only it is left."""
+    """SIGKILLs at several moments of a study-wide export (each after a checkpoint, with rows
+    written past it), each followed by --resume: the output holds every item of every subject
+    exactly once, and only it is left."""
     target = tmp_path / f"minutes.{fmt}"
-    async with FakeCentrePoint(dataset=study(4, days=1), latency=0.03, rate_limit=None) as fake:
+    async with FakeCentrePoint(dataset=study(4, days=2), latency=0.03, rate_limit=None) as fake:
         args = args_for("minute-summaries", target, "--concurrency", "2")
         process = await spawn(*args, env=env_for(fake), output=DEVNULL)
-        for pages in (6, 9, 12):
-            await kill_after_rows(process, fake, pages)
+        for pages in (3, 7, 5):
+            await kill_after_a_save(process, fake, target, pages)
             assert process.returncode == -signal.SIGKILL
-            assert not target.exists()
-            saved = orjson.loads(Path(f"{target}.checkpoint").read_bytes())
-            assert sum(s["items"] for s in saved["subjects"].values()) > 0
+            assert not target.exists() and saved_items(target) > 0
             process = await spawn(*args, "--resume", env=env_for(fake), output=DEVNULL)
         assert await asyncio.wait_for(process.wait(), 120) == 0
         expected = served(fake, "minute-summaries")
