@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import (
+    bench_analytics,
     bench_cpu,
     bench_download,
     bench_fake,
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "download": bench_download.main,
     "redis": bench_redis.main,
     "receiver": bench_receiver.main,
+    "analytics": bench_analytics.main,
 }
 
 

@@ -20,6 +20,7 @@ from ._analytics import (
     SleepPeriod,
     SummarySetting,
 )
+from ._analytics_export import AnalyticsExportResult, export_analytics
 from ._client import CentrePointClient, ClientStats
 from ._data_access_models import (
     DataAccessFile,
@@ -140,6 +141,7 @@ __all__ = [
     "AiohttpTransport",
     "AlgorithmSetting",
     "Analytics",
+    "AnalyticsExportResult",
     "Answer",
     "Assignment",
     "Assignments",
@@ -247,6 +249,7 @@ __all__ = [
     "WebhookEvent",
     "WebhookEvents",
     "Webhooks",
+    "export_analytics",
     "export_history",
 ]
 

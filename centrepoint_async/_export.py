@@ -1,29 +1,15 @@
 """Bulk export of webhook history to JSON Lines or CSV: one writer, resumable, verified.
 
 :func:`export_history` writes ``PATH.part`` and keeps a checkpoint ``PATH.checkpoint``
-(JSON, replaced atomically after every page, once the page is on disk). At the end ``PATH.part``
-becomes ``PATH`` and the checkpoint goes. The rules it keeps:
+(replaced atomically after every page, once the page is on disk); at the end ``PATH.part``
+becomes ``PATH`` and the checkpoint goes. The integrity rules (one writer under
+``PATH.lock``, nothing overwritten by accident, everything checked before the first request, a
+checkpoint sealed by a digest and verified against the part, nothing left by a run that wrote
+nothing, ids of any JSON type) are those of every export to a path: see
+``centrepoint_async._resumable``. What is the history's own:
 
-- **One writer.** ``PATH.lock`` is locked (``flock`` on POSIX, ``msvcrt.locking`` on Windows)
-  for the whole run; a second export of the same file fails at once with
-  :class:`OutputLockedError` naming the holder. The system drops the lock of a dead process,
-  so a ``kill -9`` leaves nothing to clean up.
-- **Nothing overwritten by accident.** Without ``resume=True`` an existing ``PATH``, part or
-  checkpoint is refused (:class:`OutputExistsError`) unless ``overwrite=True``.
-- **Checked before the first request.** ``PATH`` must name a file in a writable directory
-  (:class:`OutputPathError`); the lock file and the checkpoint are written before any request.
-- **A checkpoint proves itself.** It records the job (study, webhooks, format), how many bytes
-  of the part are complete with their SHA-256, where the last record starts and the id it holds,
-  and per webhook its offset, item count, whether it is done and the ids of its last page; a
-  ``digest`` (SHA-256 of all those fields) covers the checkpoint itself, so a field edited by
-  hand (``"done": true``) is refused. ``resume=True`` verifies all of it against the part
-  before changing a byte; anything that does not fit is a :class:`CheckpointError`, and the
-  part is left as it was.
-- **Nothing left behind by a run that wrote nothing.** A new export that fails (or is
-  interrupted) before writing its first item removes its part and checkpoint: the same
-  command, corrected, starts cleanly.
-- **Ids are ids**, whatever their JSON type: ``"362288"`` and ``362288`` are the same item to a
-  resume.
+- **Webhook after webhook.** Each webhook's history is a stream of the checkpoint
+  (``"webhooks"``), written in the job's order, one under way at a time.
 - **Inserts do not repeat items.** The history is newest first, so deliveries arriving between
   an interruption and the resume push the items already written to higher offsets. A resume
   therefore walks from the saved offset until it meets the last item it wrote, and writes only
@@ -52,12 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import errno
 import hashlib
-import hmac
 import io
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -76,9 +60,22 @@ from ._exceptions import (
     OutputLockedError,
     OutputPathError,
 )
-from ._lock import LockHeld, OutputLock
 from ._models import UnknownEvent
+from ._pager import AsyncPager
 from ._protocol import MAX_PAGE_SIZE, check_count, check_id, check_page_size
+from ._resumable import (
+    Checkpoint,
+    Encoded,
+    Id,
+    Layout,
+    Resume,
+    Run,
+    Tally,
+    Writer,
+    as_id,
+    remaining,
+    write_through,
+)
 
 __all__ = [
     "CSV_COLUMNS",
@@ -96,7 +93,9 @@ __all__ = [
 
 Format = Literal["jsonl", "csv"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv")
-CHECKPOINT_VERSION = 3  # 3: ids of any JSON type, and a digest over the fields
+#: The checkpoint: version 3 (ids of any JSON type, a digest over the fields), one webhook
+#: under way at a time.
+LAYOUT = Layout(version=3, streams="webhooks", listed="webhook_ids")
 
 CSV_COLUMNS = [
     "id",
@@ -113,9 +112,6 @@ CSV_COLUMNS = [
     "payload_type",
     "request_body",
 ]
-
-
-# --- errors ------------------------------------------------------------------------------
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -204,27 +200,12 @@ def _encode(items: list[Any], fmt: Format) -> tuple[bytes, int]:
     return _csv_bytes(rows), len(_csv_bytes(rows[-1:]))
 
 
-#: An item's id as the API sent it: a JSON number or string (None: it has none).
-Id = int | str | None
-
-
-def _as_id(value: object) -> Id:
-    """``value`` if it can be an id (an int, not a bool, or a str), else None."""
-    return value if type(value) is int or isinstance(value, str) else None
-
-
-def _same_id(a: object, b: object) -> bool:
-    """Ids are ids whatever their JSON type: ``"362288"`` is ``362288``; None matches nothing."""
-    x, y = _as_id(a), _as_id(b)
-    return x is not None and y is not None and str(x) == str(y)
-
-
 def _record_id(record: bytes, fmt: Format) -> Id:
     """The delivery id held by one record, as written by :func:`_encode`."""
     try:
         if fmt == "jsonl":
             item = orjson.loads(record)
-            return _as_id(item.get("id")) if isinstance(item, dict) else None
+            return as_id(item.get("id")) if isinstance(item, dict) else None
         rows = list(csv.reader(io.StringIO(record.decode())))
         return rows[0][0] if len(rows) == 1 and rows[0] else None
     except (orjson.JSONDecodeError, UnicodeDecodeError, csv.Error):
@@ -233,245 +214,7 @@ def _record_id(record: bytes, fmt: Format) -> Id:
 
 def _ids(items: list[Any]) -> list[Id]:
     """The ids of written items, as sent (None for an item without one)."""
-    return [_as_id(raw_id(item)) for item in items]
-
-
-# --- the checkpoint ------------------------------------------------------------------------
-
-
-@attrs.define
-class _HookState:
-    """Where one webhook's history stands."""
-
-    offset: int = 0  # listing position just past the last item written
-    items: int = 0  # items written
-    last_ids: list[Id] = attrs.field(factory=list)  # ids of the last page written, in order
-    done: bool = False
-
-
-@attrs.frozen
-class _Encoded:
-    """One page as written: its records, the last record's length, the ids, the next offset."""
-
-    data: bytes
-    last_length: int
-    ids: list[Id]
-    end: int
-
-
-@attrs.define
-class _Checkpoint:
-    """The checkpoint file's content (see the module docstring)."""
-
-    job: dict[str, Any]
-    size: int  # complete bytes of the part
-    sha256: str  # of those bytes
-    last_start: int  # where the last complete record starts (== size when there is none)
-    hooks: dict[int, _HookState]
-
-    def advance(self, webhook_id: int, page: _Encoded) -> None:
-        """Record a page of ``webhook_id`` as written."""
-        state = self.hooks.setdefault(webhook_id, _HookState())
-        state.offset, state.items, state.last_ids = page.end, state.items + len(page.ids), page.ids
-
-    def finish(self, webhook_id: int) -> None:
-        """Record webhook ``webhook_id`` as complete."""
-        self.hooks.setdefault(webhook_id, _HookState()).done = True
-
-    def items_written(self) -> int:
-        """Items the part holds, by the webhooks' counts."""
-        return sum(state.items for state in self.hooks.values())
-
-    def to_json(self) -> bytes:
-        fields = {
-            "version": CHECKPOINT_VERSION,
-            "job": self.job,
-            "bytes": self.size,
-            "sha256": self.sha256,
-            "last_record_start": self.last_start,
-            "webhooks": {str(k): attrs.asdict(v) for k, v in self.hooks.items()},
-        }
-        return orjson.dumps(fields | {"digest": _digest(fields)}, option=orjson.OPT_INDENT_2)
-
-
-def _digest(fields: dict[str, Any]) -> str:
-    """SHA-256 of a checkpoint's fields (its ``digest`` excluded), keys sorted: its own seal."""
-    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def _count(data: dict[str, Any], key: str, where: str) -> int:
-    value = data.get(key)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ValueError(f"{where}{key} is {value!r}, not a count")
-
-
-def _parse_checkpoint(raw: bytes) -> _Checkpoint:
-    """Read a checkpoint strictly: every field present and of its type, else ValueError."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ValueError("it is not JSON") from None
-    if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"it is not a version-{CHECKPOINT_VERSION} checkpoint of centrepoint-async "
-            "(an older version wrote it, or it is not one)"
-        )
-    seal = data.pop("digest", None)
-    if not (isinstance(seal, str) and hmac.compare_digest(seal, _digest(data))):
-        raise ValueError("its fields do not match its digest: it was changed after it was written")
-    job, hooks, digest = data.get("job"), data.get("webhooks"), data.get("sha256")
-    if not isinstance(job, dict) or not isinstance(hooks, dict):
-        raise ValueError("job or webhooks is missing")
-    if not (isinstance(digest, str) and len(digest) == 64):
-        raise ValueError(f"sha256 is {digest!r}, not a SHA-256 digest")
-    states: dict[int, _HookState] = {}
-    for key, entry in hooks.items():
-        if not (key.isascii() and key.isdigit() and isinstance(entry, dict)):
-            raise ValueError(f"webhook {key!r} has no readable state")
-        where = f"webhook {key}: "
-        last_ids = entry.get("last_ids")
-        if not (isinstance(last_ids, list) and all(_as_id(i) == i for i in last_ids)):
-            raise ValueError(f"{where}last_ids is {last_ids!r}, not a list of ids")
-        done = entry.get("done")
-        if not isinstance(done, bool):
-            raise ValueError(f"{where}done is {done!r}")
-        states[int(key)] = _HookState(
-            _count(entry, "offset", where), _count(entry, "items", where), last_ids, done
-        )
-    size = _count(data, "bytes", "")
-    last_start = _count(data, "last_record_start", "")
-    if last_start > size:
-        raise ValueError(f"last_record_start {last_start} is past bytes {size}")
-    return _Checkpoint(job, size, digest, last_start, states)
-
-
-def _check_states(checkpoint: _Checkpoint, webhook_ids: list[int]) -> None:
-    """Webhooks are exported in order: finished ones, at most one under way, then the rest."""
-    unknown = set(checkpoint.hooks) - set(webhook_ids)
-    if unknown:
-        raise ValueError(f"it has webhooks {sorted(unknown)} the job does not list")
-    states = [checkpoint.hooks.get(w, _HookState()) for w in webhook_ids]
-    started = [s for s in states if s.done or s.items]
-    if any(s.done for s in started[1:]) and not all(s.done for s in started[:-1]):
-        raise ValueError("its webhooks are not finished in the job's order")
-    if any(not s.done for s in started[:-1]):
-        raise ValueError("more than one webhook is under way")
-    for webhook_id, state in zip(webhook_ids, states, strict=True):
-        if (state.items == 0) != (not state.last_ids) or len(state.last_ids) > state.items:
-            raise ValueError(f"webhook {webhook_id}: last_ids do not fit its item count")
-        if state.offset < state.items:
-            raise ValueError(f"webhook {webhook_id}: offset {state.offset} < its item count")
-    last = next((s for s in reversed(states) if s.items), None)
-    if (last is None) != (checkpoint.last_start == checkpoint.size):
-        raise ValueError("last_record_start does not fit the items written")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def _hash_prefix(path: Path, size: int) -> hashlib._Hash:
-    """SHA-256 of the first ``size`` bytes of ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while size and (block := handle.read(min(size, 1 << 20))):  # 1 MiB at a time
-            digest.update(block)
-            size -= len(block)
-    return digest
-
-
-def _read_range(path: Path, start: int, end: int) -> bytes:
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        return handle.read(end - start)
-
-
-# --- the files of one export -----------------------------------------------------------------
-
-
-@attrs.define
-class _Files:
-    """The output and its companions: ``PATH.part``, ``PATH.checkpoint``, ``PATH.lock``."""
-
-    target: Path
-    part: Path = attrs.field(init=False)
-    checkpoint: Path = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.part = self.target.with_name(self.target.name + ".part")
-        self.checkpoint = self.target.with_name(self.target.name + ".checkpoint")
-
-    def refuse_leftovers(self, overwrite: bool) -> None:
-        """Raise :class:`OutputExistsError` if the output or an earlier export's files exist,
-        unless ``overwrite``."""
-        leftovers = [p for p in (self.target, self.part, self.checkpoint) if p.exists()]
-        if leftovers and not overwrite:
-            names = ", ".join(p.name for p in leftovers)
-            what = "exists" if leftovers == [self.target] else f"has an earlier export ({names})"
-            raise OutputExistsError(f"{self.target} {what}; not overwritten", path=self.target)
-
-    def start(self, job: dict[str, Any]) -> tuple[_Checkpoint, hashlib._Hash]:
-        """A new part (holding the CSV header, if any) and its first checkpoint's content."""
-        self.discard()
-        header = _csv_bytes([CSV_COLUMNS]) if job["format"] == "csv" else b""
-        self.part.write_bytes(header)
-        return _Checkpoint(job, len(header), "", len(header), {}), hashlib.sha256(header)
-
-    def discard(self) -> None:
-        """Remove the part and the checkpoint (the output itself is never touched)."""
-        self.checkpoint.unlink(missing_ok=True)
-        self.part.unlink(missing_ok=True)
-
-    def check_path(self) -> None:
-        """Raise :class:`OutputPathError` unless ``target`` can be a file we write."""
-        target = self.target
-        if target.is_dir():
-            raise OutputPathError(f"{target} is a directory, not a file", path=target)
-        if not target.parent.is_dir():
-            raise OutputPathError(f"{target.parent} is not an existing directory", path=target)
-        if target.exists() and not target.is_file():
-            raise OutputPathError(f"{target} exists and is not a regular file", path=target)
-
-
-@attrs.define
-class _Writer:
-    """Appends records to the part, keeps its hash, and saves the checkpoint after each page."""
-
-    files: _Files
-    handle: IO[bytes]
-    checkpoint: _Checkpoint
-    digest: hashlib._Hash
-    cut: bool = False  # bytes past the checkpoint (a line cut by a crash) were dropped
-
-    def _cut(self) -> None:
-        if not self.cut:
-            # only once there is something to write: a resume that fails before that (the
-            # history changed, the server is down) leaves the part exactly as it found it
-            self.handle.truncate(self.checkpoint.size)
-            self.cut = True
-
-    def write_page(self, webhook_id: int, page: _Encoded) -> None:
-        """Write one page of records and record webhook ``webhook_id``'s new position."""
-        self._cut()
-        self.handle.write(page.data)
-        self.digest.update(page.data)
-        self.checkpoint.last_start = self.checkpoint.size + len(page.data) - page.last_length
-        self.checkpoint.size += len(page.data)
-        self.checkpoint.advance(webhook_id, page)
-
-    def save(self) -> None:
-        """Make the part durable, then the checkpoint that describes it."""
-        self._cut()
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.checkpoint.sha256 = self.digest.hexdigest()
-        _write_atomic(self.files.checkpoint, self.checkpoint.to_json())
+    return [as_id(raw_id(item)) for item in items]
 
 
 # --- the public function -------------------------------------------------------------------
@@ -517,31 +260,24 @@ async def export_history(
         if resume:
             raise ConfigurationError("resume needs an output path, not a file object")
         return await _export_stream(client, output, study_id, ids, fmt, paging, progress)
-    files = _Files(Path(output))
-    files.check_path()
-    lock = _lock(files)
-    try:
-        return await _export_file(
-            client, files, study_id, ids, fmt, paging, resume, overwrite, progress
+
+    async def begin() -> tuple[dict[str, Any], bytes]:
+        hooks = ids if ids is not None else await _list_webhooks(client, study_id)
+        return _job(study_id, hooks, fmt), _csv_bytes([CSV_COLUMNS]) if fmt == "csv" else b""
+
+    async def walk(writer: Writer) -> ExportResult:
+        hooks = list(writer.checkpoint.job["webhook_ids"])
+        return await _walk(client, writer, hooks, paging, progress)
+
+    again = None
+    if resume:
+        again = Resume(
+            LAYOUT,
+            lambda hooks: _job(study_id, hooks if ids is None else ids, fmt),
+            _describe_job,
+            lambda record: _record_id(record, fmt),
         )
-    finally:
-        lock.release()
-
-
-def _lock(files: _Files) -> OutputLock:
-    """The output's lock, taken; an :class:`ExportError` (or a disk's OSError) if it cannot be."""
-    lock = OutputLock(files.target)
-    try:
-        lock.acquire()
-    except LockHeld as held:
-        raise OutputLockedError(files.target, held.holder) from None
-    except OSError as exc:
-        if exc.errno not in _PATH_ERRORS:  # a full disk, an I/O error: not the path's fault
-            raise OSError(exc.errno, f"cannot write {lock.lock_path}: {exc.strerror}") from None
-        raise OutputPathError(
-            f"cannot create files in {files.target.parent}: {exc.strerror}", path=files.target
-        ) from None
-    return lock
+    return await write_through(Path(output), Run(LAYOUT, again, overwrite, begin, walk))
 
 
 async def _export_stream(
@@ -556,17 +292,11 @@ async def _export_stream(
     """The export to a caller's file object: written as is, no lock, no checkpoint."""
     hooks = ids if ids is not None else await _list_webhooks(client, study_id)
     digest = hashlib.sha256()
-    checkpoint = _Checkpoint(_job(study_id, hooks, fmt), 0, digest.hexdigest(), 0, {})
-    stream = _Stream(output, checkpoint, digest)
+    checkpoint = Checkpoint(LAYOUT, _job(study_id, hooks, fmt), 0, digest.hexdigest(), 0, {})
+    stream = _Stream(output, checkpoint)
     if fmt == "csv":
         stream.write_header(_csv_bytes([CSV_COLUMNS]))
     return await _walk(client, stream, hooks, paging, progress)
-
-
-# errors that say the output's place is wrong, not that the disk or the machine failed
-_PATH_ERRORS = frozenset(
-    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR}
-)
 
 
 def _job(study_id: int, webhook_ids: list[int], fmt: Format) -> dict[str, Any]:
@@ -575,123 +305,6 @@ def _job(study_id: int, webhook_ids: list[int], fmt: Format) -> dict[str, Any]:
 
 async def _list_webhooks(client: CentrePointClient, study_id: int) -> list[int]:
     return [hook.id for hook in await client.webhooks.list(study_id).collect()]
-
-
-async def _export_file(
-    client: CentrePointClient,
-    files: _Files,
-    study_id: int,
-    ids: list[int] | None,
-    fmt: Format,
-    paging: dict[str, int],
-    resume: bool,
-    overwrite: bool,
-    progress: Progress | None,
-) -> ExportResult:
-    """The export to a path, under its lock."""
-    if resume:
-        found = await asyncio.to_thread(_resume_point, files, study_id, ids, fmt)
-    else:
-        files.refuse_leftovers(overwrite)
-        found = None
-    if found is None:
-        hooks = ids if ids is not None else await _list_webhooks(client, study_id)
-        checkpoint, digest = files.start(_job(study_id, hooks, fmt))
-    else:
-        checkpoint, digest = found
-    try:
-        with open(files.part, "r+b") as handle:  # noqa: ASYNC230 (fsync runs in a thread)
-            handle.seek(checkpoint.size)
-            writer = _Writer(files, handle, checkpoint, digest, cut=found is None)
-            if found is None:
-                writer.save()  # the first checkpoint, before the first request of the walk
-            hooks = list(checkpoint.job["webhook_ids"])
-            result = await _walk(client, writer, hooks, paging, progress)
-    except BaseException:
-        if found is None and not checkpoint.items_written():
-            files.discard()  # a new export that wrote nothing leaves nothing behind
-        raise
-    os.replace(files.part, files.target)
-    files.checkpoint.unlink(missing_ok=True)
-    return result
-
-
-def _resume_point(
-    files: _Files, study_id: int, ids: list[int] | None, fmt: Format
-) -> tuple[_Checkpoint, hashlib._Hash] | None:
-    """The verified checkpoint of an interrupted export, or None to start afresh."""
-    if not files.checkpoint.exists():
-        if files.target.exists() and not files.part.exists():
-            raise _nothing_to_resume(files)
-        if files.part.exists() and files.part.stat().st_size:
-            raise CheckpointError(
-                f"{files.part} has no checkpoint ({files.checkpoint.name}), so it cannot be "
-                "verified; start over",
-                path=files.target,
-            )
-        return None  # interrupted before its first checkpoint: nothing was written
-    try:
-        checkpoint = _parse_checkpoint(files.checkpoint.read_bytes())
-        job = checkpoint.job
-        hooks = job.get("webhook_ids")
-        if not (isinstance(hooks, list) and all(type(w) is int for w in hooks)):
-            raise ValueError(f"its webhook list is {hooks!r}")
-        _check_states(checkpoint, hooks)
-    except ValueError as exc:
-        raise CheckpointError(
-            f"{files.checkpoint} is not a valid checkpoint: {exc}", path=files.target
-        ) from None
-    wanted = _job(study_id, hooks if ids is None else ids, fmt)
-    if job != wanted:
-        raise CheckpointError(
-            f"{files.checkpoint} is for another export ({_describe_job(job)}, not "
-            f"{_describe_job(wanted)})",
-            path=files.target,
-        )
-    if not files.part.exists():
-        if files.target.exists():  # stopped between the rename and removing the checkpoint
-            files.checkpoint.unlink()
-            raise _nothing_to_resume(files)
-        raise CheckpointError(f"{files.part} is missing; start over", path=files.target)
-    return checkpoint, _verify_part(files, checkpoint, fmt)
-
-
-def _nothing_to_resume(files: _Files) -> NothingToResumeError:
-    return NothingToResumeError(
-        f"{files.target} is complete; there is nothing to resume", path=files.target
-    )
-
-
-def _verify_part(files: _Files, checkpoint: _Checkpoint, fmt: Format) -> hashlib._Hash:
-    """The part holds the checkpoint's bytes, ending with the record of the last id written."""
-    actual = files.part.stat().st_size
-    if actual < checkpoint.size:
-        raise CheckpointError(
-            f"{files.part} has {actual} bytes, fewer than the {checkpoint.size} its checkpoint "
-            "records",
-            path=files.target,
-        )
-    digest = _hash_prefix(files.part, checkpoint.size)
-    if digest.hexdigest() != checkpoint.sha256:
-        raise CheckpointError(
-            f"the first {checkpoint.size} bytes of {files.part} do not match its checkpoint "
-            "(SHA-256 differs)",
-            path=files.target,
-        )
-    last = next(
-        (s for w in reversed(checkpoint.job["webhook_ids"]) if (s := checkpoint.hooks.get(w))),
-        None,
-    )
-    if last is None or not last.items:
-        return digest
-    record = _read_range(files.part, checkpoint.last_start, checkpoint.size)
-    if not _same_id(_record_id(record, fmt), last.last_ids[-1]):
-        raise CheckpointError(
-            f"the last record of {files.part} is not item {last.last_ids[-1]}, the last one "
-            "its checkpoint says was written",
-            path=files.target,
-        )
-    return digest
 
 
 def _describe_job(job: dict[str, Any]) -> str:
@@ -709,13 +322,12 @@ class _Stream:
     """A writer to a caller's file object: no checkpoint, nothing to save."""
 
     out: IO[bytes]
-    checkpoint: _Checkpoint
-    digest: hashlib._Hash
+    checkpoint: Checkpoint
 
     def write_header(self, header: bytes) -> None:
         self.out.write(header)
 
-    def write_page(self, webhook_id: int, page: _Encoded) -> None:
+    def write_page(self, webhook_id: int, page: Encoded) -> None:
         self.out.write(page.data)
         self.checkpoint.advance(webhook_id, page)
 
@@ -725,7 +337,7 @@ class _Stream:
 
 async def _walk(
     client: CentrePointClient,
-    writer: _Writer | _Stream,
+    writer: Writer | _Stream,
     webhook_ids: list[int],
     paging: dict[str, int],
     progress: Progress | None,
@@ -738,13 +350,24 @@ async def _walk(
         result.expected = await _expected(client, study_id, webhook_ids, checkpoint)
         progress(result)
     for webhook_id in webhook_ids:
-        state = checkpoint.hooks.get(webhook_id, _HookState())
+        state = checkpoint.state(webhook_id)
         if state.done:
             continue
-        tally = _Tally(got=state.items)
-        async for items, end in _remaining(client, study_id, webhook_id, state, paging, tally):
+        tally = Tally(got=state.items)
+
+        def history_at(offset: int, webhook_id: int = webhook_id) -> AsyncPager[Any]:
+            return client.webhooks.raw_history(study_id, webhook_id, offset=offset, **paging)
+
+        def gone(anchor: Id, start: int, webhook_id: int = webhook_id) -> str:
+            return (
+                f"item {anchor}, the last one written of webhook {webhook_id}, is no longer in "
+                f"its history at or after offset {start}; the export cannot continue without "
+                "a gap"
+            )
+
+        async for items, end in remaining(history_at, state, raw_id, tally, gone):
             data, last_length = await asyncio.to_thread(_encode, items, checkpoint.job["format"])
-            writer.write_page(webhook_id, _Encoded(data, last_length, _ids(items), end))
+            writer.write_page(webhook_id, Encoded(data, last_length, _ids(items), end, len(items)))
             await asyncio.to_thread(writer.save)
             tally.got += len(items)
             result.items += len(items)
@@ -760,12 +383,12 @@ async def _walk(
 
 
 async def _expected(
-    client: CentrePointClient, study_id: int, webhook_ids: list[int], checkpoint: _Checkpoint
+    client: CentrePointClient, study_id: int, webhook_ids: list[int], checkpoint: Checkpoint
 ) -> int | None:
     """The job's size by the server's ``totalCount`` (one small request per webhook left)."""
     total = 0
     for webhook_id in webhook_ids:
-        state = checkpoint.hooks.get(webhook_id, _HookState())
+        state = checkpoint.state(webhook_id)
         if state.done:
             total += state.items
             continue
@@ -776,51 +399,3 @@ async def _expected(
                 return None
             total += page.total_count
     return total
-
-
-@attrs.define
-class _Tally:
-    """What one webhook's listing announced, and the items the output holds of it."""
-
-    got: int  # items written, those of an earlier run included
-    expected: int | None = None  # items to expect, from the listing's totalCount
-
-
-async def _remaining(
-    client: CentrePointClient,
-    study_id: int,
-    webhook_id: int,
-    state: _HookState,
-    paging: dict[str, int],
-    tally: _Tally,
-) -> AsyncIterator[tuple[list[Any], int]]:
-    """Pages of one webhook's history not written yet, each with the offset just past it.
-
-    A resumed webhook starts one item before its saved offset, where its last written item
-    was, and skips until it meets that item: deliveries inserted meanwhile (the history is
-    newest first) only move it further down. ``tally.expected`` is set from ``totalCount``:
-    the whole listing's, or, when resumed, the items written plus those after the anchor.
-    """
-    anchor = state.last_ids[-1] if state.last_ids else None
-    start = state.offset - 1 if state.last_ids else state.offset
-    searching = bool(state.last_ids)
-    pager = client.webhooks.raw_history(study_id, webhook_id, offset=start, **paging)
-    async with pager:
-        async for page in pager.pages():
-            items = page.items
-            if searching:
-                found = next((i for i, x in enumerate(items) if _same_id(raw_id(x), anchor)), None)
-                if found is None:
-                    continue  # written already: the items before the anchor moved down
-                items, searching = items[found + 1 :], False
-                if page.total_count is not None:
-                    tally.expected = state.items + page.total_count - (page.offset + found + 1)
-            elif page.offset == start and page.total_count is not None:
-                tally.expected = page.total_count
-            if items:
-                yield items, pager.resume_offset
-    if searching:
-        raise HistoryChangedError(
-            f"item {anchor}, the last one written of webhook {webhook_id}, is no longer in its "
-            f"history at or after offset {start}; the export cannot continue without a gap",
-        )

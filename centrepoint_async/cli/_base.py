@@ -8,9 +8,13 @@ and one line there.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import functools
 import os
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -18,8 +22,16 @@ import attrs
 
 from .. import _protocol as proto
 from .._client import CentrePointClient
-from .._exceptions import ConfigurationError
-from ._display import LogHandler
+from .._exceptions import (
+    CentrePointError,
+    CheckpointError,
+    ConfigurationError,
+    ExportError,
+    NothingToResumeError,
+    OutputExistsError,
+)
+from .._ratelimit import RateLimit
+from ._display import ExportDisplay, LogHandler
 
 if TYPE_CHECKING:
     from ..redis import RedisRateLimit
@@ -34,11 +46,15 @@ __all__ = [
     "Command",
     "Context",
     "UsageError",
+    "add_rate_limit_url",
+    "add_resume_or_force",
     "checked",
     "client_from_env",
     "count",
     "http_url",
+    "next_steps",
     "numeric_id",
+    "run_export",
     "seconds",
     "shared_rate_limit",
 ]
@@ -173,3 +189,77 @@ def shared_rate_limit(url: str | None) -> RedisRateLimit | None:
     except ImportError:
         raise UsageError("--rate-limit-url needs: pip install 'centrepoint-async[redis]'") from None
     return RedisRateLimit(url)
+
+
+def add_rate_limit_url(parser: argparse.ArgumentParser) -> None:
+    """``--rate-limit-url``: see :func:`shared_rate_limit`."""
+    parser.add_argument(
+        "--rate-limit-url",
+        metavar="REDIS_URL",
+        help="share one rate limit with every process given this Redis URL "
+        "(redis://host:6379/0; needs centrepoint-async[redis])",
+    )
+
+
+# --- what commands that export to a file share ---------------------------------------------------
+
+#: Said after an export stopped by an error or Ctrl-C, when it left something to resume.
+RESUME_HINT = "the same command with --resume continues it"
+
+
+def add_resume_or_force(parser: argparse.ArgumentParser) -> None:
+    """``--resume`` or ``--force``, for an export to ``FILE``."""
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true", help="continue an interrupted export of the same FILE"
+    )
+    again.add_argument("--force", action="store_true", help="start over, replacing FILE")
+
+
+@contextlib.contextmanager
+def next_steps(ctx: Context, part: Path | None) -> Iterator[None]:
+    """What to do next, added to an export's error (a note) or to its interruption (the
+    context's hint): ``--resume`` when ``part`` (the export's part file) is there to resume,
+    ``--force`` for an output or a checkpoint in the way."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        if part is not None and part.exists():
+            ctx.interrupted_hint = f" ({RESUME_HINT})"
+        raise
+    except OutputExistsError as exc:
+        exc.add_note("--resume continues it, --force starts over")
+        raise
+    except CheckpointError as exc:
+        exc.add_note("--force starts over")
+        raise
+    except CentrePointError as exc:
+        if not isinstance(exc, ExportError) and part is not None and part.exists():
+            exc.add_note(RESUME_HINT)
+        raise
+
+
+async def run_export(
+    ctx: Context,
+    description: str,
+    export: Callable[[CentrePointClient, ExportDisplay], Awaitable[T]],
+    *,
+    unit: str = " deliveries",
+) -> tuple[T, CentrePointClient, float] | None:
+    """Run ``export(client, display)`` with a client from the environment, the rate limit
+    ``--rate-limit-url`` asks for (else the client's own) and a progress bar counting
+    ``unit``; its result, the client (for its stats) and the seconds it took. None when
+    ``--resume`` found the export complete (said on stderr: nothing to do is no error)."""
+    shared = shared_rate_limit(ctx.args.rate_limit_url)
+    display = ExportDisplay(
+        description, enabled=ctx.show_bar(), stream=ctx.stderr, handler=ctx.log, unit=unit
+    )
+    client = client_from_env(rate_limit=shared or RateLimit(), event_hooks=display.hooks())
+    started = time.monotonic()
+    try:
+        async with shared or contextlib.nullcontext(), client, display:
+            result = await export(client, display)
+    except NothingToResumeError as exc:
+        ctx.say(f"centrepoint-async: {exc}")
+        return None
+    return result, client, time.monotonic() - started

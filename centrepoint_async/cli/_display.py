@@ -11,7 +11,8 @@
 - Log lines are written through the bar (cleared, printed, drawn again), never into it; retry
   records are left out unless asked for (``-v``, ``CENTREPOINT_LOG``): the bar and the summary
   say them.
-- :func:`summary_line` is the one line printed at the end.
+- :func:`summary_line` is the one line printed at the end of ``export-history``;
+  :func:`requests_summary` its account of the requests, which every export's line ends with.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO, Any, Self
+from typing import IO, Any, Protocol, Self
 
 import attrs
 from tqdm import tqdm
@@ -31,7 +32,15 @@ from .._export import ExportResult
 from .._hooks import Hook, HookEvent, HookName
 from .._logging import LOGGER, detached
 
-__all__ = ["ExportDisplay", "LogHandler", "cli_logging", "summary_line", "wait_reason"]
+__all__ = [
+    "ExportDisplay",
+    "LogHandler",
+    "Progressing",
+    "cli_logging",
+    "requests_summary",
+    "summary_line",
+    "wait_reason",
+]
 
 #: The bar's layout: tqdm's own, with the ETA (``left``) computed here.
 BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{left}, {rate_fmt}{postfix}]"
@@ -119,6 +128,17 @@ def cli_logging(level: int, stream: IO[str] | None = None) -> Iterator[LogHandle
             logger.propagate = previous[1]
 
 
+class Progressing(Protocol):
+    """What the bar reads of an export's result (``ExportResult`` and its kind)."""
+
+    @property
+    def total_items(self) -> int: ...
+    @property
+    def expected(self) -> int | None: ...
+    @property
+    def pages(self) -> int: ...
+
+
 @attrs.define
 class ExportDisplay:
     """The progress bar of one export; a no-op when ``enabled`` is false.
@@ -133,6 +153,7 @@ class ExportDisplay:
     stream: IO[str] = attrs.field(factory=lambda: sys.stderr)
     handler: LogHandler | None = None  # the CLI's log handler, to write through the bar
     mininterval: float = 0.1  # seconds between redraws (tqdm's own throttle)
+    unit: str = " deliveries"  # what is counted, as the bar says it after a number
     bar: Any = attrs.field(default=None, init=False)
     _wait_until: float = attrs.field(default=0.0, init=False)
     _wait_reason: str = attrs.field(default="", init=False)
@@ -150,7 +171,7 @@ class ExportDisplay:
         if self.enabled:
             self.bar = _Bar(
                 total=None,
-                unit=" deliveries",
+                unit=self.unit,
                 desc=self.description,
                 file=self.stream,
                 dynamic_ncols=True,
@@ -179,8 +200,8 @@ class ExportDisplay:
             self.bar.close()
             self.bar = None
 
-    def update(self, result: ExportResult) -> None:
-        """Show an export's progress (the ``progress`` callback of ``export_history``)."""
+    def update(self, result: Progressing) -> None:
+        """Show an export's progress (the ``progress`` callback of an export)."""
         bar = self.bar
         if bar is None:
             return
@@ -232,9 +253,19 @@ def summary_line(
     ``waited``: seconds requests waited for the rate limiter (``ClientStats.rate_limit_waited``).
     """
     resumed = f" ({result.resumed_items:,} from before the resume)" if result.resumed_items else ""
-    waits = f", {waited:.0f} s waiting for the rate limit" if waited >= 0.5 else ""
     return (
         f"exported {result.total_items:,} deliveries{resumed} of {result.webhooks} webhook(s) "
-        f"in {result.pages:,} pages to {output}: {retries} {'retry' if retries == 1 else 'retries'}"
-        f", {rate_limited} rate limited (429){waits}, {elapsed:.1f} s"
+        f"in {result.pages:,} pages to {output}: "
+        + requests_summary(
+            retries=retries, rate_limited=rate_limited, elapsed=elapsed, waited=waited
+        )
+    )
+
+
+def requests_summary(*, retries: int, rate_limited: int, elapsed: float, waited: float) -> str:
+    """'2 retries, 1 rate limited (429), 100 s waiting for the rate limit, 162.4 s'."""
+    waits = f", {waited:.0f} s waiting for the rate limit" if waited >= 0.5 else ""
+    return (
+        f"{retries} {'retry' if retries == 1 else 'retries'}, {rate_limited} rate limited (429)"
+        f"{waits}, {elapsed:.1f} s"
     )

@@ -3,42 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
 from .. import _protocol as proto
 from .._client import CentrePointClient
-from .._exceptions import CentrePointError
 from .._export import (
-    CheckpointError,
-    ExportError,
     ExportResult,
-    NothingToResumeError,
-    OutputExistsError,
     export_history,
 )
-from .._ratelimit import RateLimit
 from ._base import (
     DATA,
     OK,
     Command,
     Context,
     UsageError,
+    add_rate_limit_url,
+    add_resume_or_force,
     checked,
-    client_from_env,
     count,
+    next_steps,
     numeric_id,
-    shared_rate_limit,
+    run_export,
 )
 from ._display import ExportDisplay, summary_line
 
 __all__ = ["COMMAND"]
-
-RESUME_HINT = "the same command with --resume continues it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,23 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"items per page, 1 to {proto.MAX_PAGE_SIZE} (default {proto.MAX_PAGE_SIZE})",
     )
-    parser.add_argument(
-        "--rate-limit-url",
-        metavar="REDIS_URL",
-        help="share one rate limit with every process given this Redis URL "
-        "(redis://host:6379/0; needs centrepoint-async[redis])",
-    )
+    add_rate_limit_url(parser)
     parser.add_argument(
         "--strict",
         action="store_true",
         help="exit 1 when a listing ends before the total the server announced (default: "
         "a warning, exit 0)",
     )
-    again = parser.add_mutually_exclusive_group()
-    again.add_argument(
-        "--resume", action="store_true", help="continue an interrupted export of the same FILE"
-    )
-    again.add_argument("--force", action="store_true", help="start over, replacing FILE")
+    add_resume_or_force(parser)
 
 
 def _output(args: argparse.Namespace) -> Path | IO[bytes]:
@@ -104,19 +86,15 @@ async def run(ctx: Context) -> int:
     """Run ``export-history``: the export, its summary, and a word on any short listing."""
     args = ctx.args
     output = _output(args)
-    shared = shared_rate_limit(args.rate_limit_url)
-    display = ExportDisplay(
-        f"study {args.study_id}", enabled=ctx.show_bar(), stream=ctx.stderr, handler=ctx.log
+    done = await run_export(
+        ctx,
+        f"study {args.study_id}",
+        lambda client, display: _export(ctx, client, output, display),
     )
-    client = client_from_env(rate_limit=shared or RateLimit(), event_hooks=display.hooks())
-    started = time.monotonic()
-    try:
-        async with shared or contextlib.nullcontext(), client, display:
-            result = await _export(ctx, client, output, display)
-    except NothingToResumeError as exc:
-        ctx.say(f"centrepoint-async: {exc}")
+    if done is None:
         return OK
-    _report(ctx, result, client, time.monotonic() - started)
+    result, client, elapsed = done
+    _report(ctx, result, client, elapsed)
     return DATA if args.strict and result.shortfalls else OK
 
 
@@ -125,7 +103,8 @@ async def _export(
 ) -> ExportResult:
     """The export, with what to do next added to an error (and to an interruption)."""
     args = ctx.args
-    try:
+    part = output.with_name(output.name + ".part") if isinstance(output, Path) else None
+    with next_steps(ctx, part):
         return await export_history(
             client,
             args.study_id,
@@ -138,25 +117,6 @@ async def _export(
             overwrite=args.force,
             progress=display.update,
         )
-    except asyncio.CancelledError:
-        if _resumable(output):
-            ctx.interrupted_hint = f" ({RESUME_HINT})"
-        raise
-    except OutputExistsError as exc:
-        exc.add_note("--resume continues it, --force starts over")
-        raise
-    except CheckpointError as exc:
-        exc.add_note("--force starts over")
-        raise
-    except CentrePointError as exc:
-        if not isinstance(exc, ExportError) and _resumable(output):
-            exc.add_note(RESUME_HINT)
-        raise
-
-
-def _resumable(output: Path | IO[bytes]) -> bool:
-    """True when an interrupted export of ``output`` left something to resume."""
-    return isinstance(output, Path) and output.with_name(output.name + ".part").exists()
 
 
 def _report(ctx: Context, result: ExportResult, client: CentrePointClient, elapsed: float) -> None:

@@ -12,7 +12,7 @@ from .. import _protocol as proto
 from .._exceptions import CentrePointError
 from .._logging import ENV_LOG, env_level
 from .._version import __version__
-from . import _demo, _export_history, _fake_server, _fetch_raw
+from . import _demo, _export_analytics, _export_history, _fake_server, _fetch_raw
 from ._base import DATA, INTERRUPTED, Command, Context, UsageError
 from ._display import cli_logging
 from ._errors import error_line, status_of
@@ -23,6 +23,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: tuple[Command, ...] = (
     _demo.COMMAND,
     _export_history.COMMAND,
+    _export_analytics.COMMAND,
     _fetch_raw.COMMAND,
     _fake_server.COMMAND,
 )
