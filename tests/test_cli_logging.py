@@ -68,7 +68,8 @@ async def test_an_unknown_value_is_said_once() -> None:
 async def test_the_command_line_logs_each_request_once() -> None:
     """In the CLI, CENTREPOINT_LOG=debug logs requests as -v does, each line once."""
     async with FakeCentrePoint(dataset=one_history(30)) as fake:
-        args = ("export-history", "--study-id", str(STUDY), "-o", "-", "-q")
+        # one page at a time: no request probed ahead and cancelled before its answer
+        args = ("export-history", "--study-id", str(STUDY), "-o", "-", "-q", "--concurrency", "1")
         code, _, err = await run(*args, env=env_for(fake, CENTREPOINT_LOG="debug"))
         served = len(fake.api_requests("/history"))
         quiet_code, _, quiet_err = await run(*args, fake=fake)
