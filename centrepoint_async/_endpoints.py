@@ -18,7 +18,6 @@ booleans as ``true``/``false``, a list as the parameter repeated; always URL-enc
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -39,6 +38,7 @@ from ._analytics import (
     SummarySetting,
 )
 from ._converter import builder
+from ._converter._keys import snake_name
 from ._data_access_models import (
     DataAccessFile,
     DatasetFile,
@@ -117,12 +117,6 @@ class Caller(Protocol):
 
 
 _FORMATTER = string.Formatter()
-_SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def snake(name: str) -> str:
-    """The model field of an API name: ``timestampUtc`` is ``timestamp_utc``."""
-    return _SNAKE.sub("_", name).lower()
 
 
 @attrs.frozen
@@ -229,7 +223,7 @@ class Endpoint(Generic[T]):
             if len(names) == 1:
                 return _raw_key(names[0])
             return lambda item: _raw_key_of(item, names)
-        fields = tuple(snake(name) for name in self.key)
+        fields = tuple(snake_name(name) for name in self.key)
         if len(fields) == 1:
             field = fields[0]
             return lambda item: getattr(item, field)

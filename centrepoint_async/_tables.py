@@ -41,7 +41,6 @@ from __future__ import annotations
 import csv
 import functools
 import importlib
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +49,7 @@ from typing import Any, Literal
 import attrs
 import orjson
 
+from ._converter._keys import snake_name
 from ._exceptions import ConfigurationError
 
 __all__ = [
@@ -75,28 +75,10 @@ CHUNK_ROWS = 4096
 #: Rows in each Parquet row group (held as Arrow columns until written).
 ROW_GROUP_ROWS = 65_536
 
-#: All-capital words the API runs together (``VAMVPA``): split into these, as the models do.
-_ACRONYMS = ("MVPA", "VA", "VM")
-_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z]+[0-9]*")
 
-
-def _capitals(word: str) -> list[str]:
-    """An all-capital word split into the acronyms it is made of (``VAMVPA``: VA, MVPA)."""
-    if not word or word in _ACRONYMS:
-        return [word] if word else []
-    for acronym in _ACRONYMS:
-        if word.startswith(acronym) and (rest := _capitals(word[len(acronym) :])):
-            return [acronym, *rest]
-    return [word]
-
-
-@functools.lru_cache(maxsize=4096)
 def column_name(key: str) -> str:
     """The snake_case name of one JSON key (rule 1 of the module docstring)."""
-    words: list[str] = []
-    for word in _WORDS.findall(key):
-        words += _capitals(word) if word.isupper() else [word]
-    return "_".join(w.lower() for w in words) or key
+    return snake_name(key)
 
 
 # --- flattening -------------------------------------------------------------------------------
