@@ -139,7 +139,9 @@ async def test_killed_again_and_again_resumes_with_nothing_lost_or_repeated(
     written past it), each followed by --resume: the output holds every item of every subject
     exactly once, and only it is left."""
     target = tmp_path / f"minutes.{fmt}"
-    async with FakeCentrePoint(dataset=study(4, days=2), latency=0.03, rate_limit=None) as fake:
+    # 116 pages at 0.1 s each, two at a time: about 6 s of fetching, so each run after a kill
+    # still saves (every second) before it could finish.
+    async with FakeCentrePoint(dataset=study(4, days=2), latency=0.1, rate_limit=None) as fake:
         args = args_for("minute-summaries", target, "--concurrency", "2")
         process = await spawn(*args, env=env_for(fake), output=DEVNULL)
         for pages in (3, 7, 5):
