@@ -67,6 +67,7 @@ from ._export import (
     export_history,
 )
 from ._hooks import HookEvent
+from ._mirror import MirrorFailure, MirrorResult, mirror_study
 from ._models import (
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
@@ -193,6 +194,8 @@ __all__ = [
     "MetCalorieAggregation",
     "Milestones",
     "MinuteSummary",
+    "MirrorFailure",
+    "MirrorResult",
     "MockTransport",
     "Namespace",
     "NotFoundError",
@@ -248,6 +251,7 @@ __all__ = [
     "WebhookEvents",
     "Webhooks",
     "export_history",
+    "mirror_study",
 ]
 
 

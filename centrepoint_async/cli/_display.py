@@ -133,6 +133,7 @@ class ExportDisplay:
     stream: IO[str] = attrs.field(factory=lambda: sys.stderr)
     handler: LogHandler | None = None  # the CLI's log handler, to write through the bar
     mininterval: float = 0.1  # seconds between redraws (tqdm's own throttle)
+    unit: str = " deliveries"  # what the bar counts
     bar: Any = attrs.field(default=None, init=False)
     _wait_until: float = attrs.field(default=0.0, init=False)
     _wait_reason: str = attrs.field(default="", init=False)
@@ -150,7 +151,7 @@ class ExportDisplay:
         if self.enabled:
             self.bar = _Bar(
                 total=None,
-                unit=" deliveries",
+                unit=self.unit,
                 desc=self.description,
                 file=self.stream,
                 dynamic_ncols=True,
@@ -206,10 +207,15 @@ class ExportDisplay:
             return
         left = max(self._wait_until - time.monotonic(), 0.0)
         self.bar.wait_left = left
-        status = f"waiting {left:.0f} s: {self._wait_reason}" if left >= 0.5 else ""
+        waiting = f"waiting {left:.0f} s: {self._wait_reason}" if left >= 0.5 else ""
+        status = ", ".join(part for part in (self.detail(), waiting) if part)
         if status != self._status:
             self._status = status
             self.bar.set_postfix_str(status, refresh=True)
+
+    def detail(self) -> str:
+        """Text shown before the wait status (none here; a subclass may say more)."""
+        return ""
 
     async def _tick(self) -> None:
         while True:
