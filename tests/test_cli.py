@@ -357,7 +357,7 @@ def test_every_option_has_help_and_is_in_the_docs() -> None:
     it shows are the real ones)."""
     docs = (ROOT / "docs" / "cli.md").read_text()
     options = _options()
-    assert set(options) == {"", "demo", "export-history", "fetch-raw", "fake-server"}
+    assert set(options) == {"", "demo", "export-history", "fetch-raw", "sync", "fake-server"}
     for command, actions in options.items():
         for action in actions:
             assert action.help and action.help != argparse.SUPPRESS, (command, action.dest)

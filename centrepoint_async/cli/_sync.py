@@ -36,7 +36,7 @@ from ._base import (
 from ._display import ExportDisplay
 from ._fetch_raw import _check_directory
 
-__all__ = ["COMMAND", "SyncDisplay", "sync_summary"]
+__all__ = ["COMMAND", "SyncDisplay", "human_bytes", "sync_summary"]
 
 RESUME_HINT = "the same command continues it: finished files are kept, parts are continued"
 
@@ -141,10 +141,12 @@ def _day(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-def _bytes(count: float) -> str:
+def human_bytes(count: float) -> str:
     """``5.65 MB``, ``512 B`` (decimal units, as disks are sold)."""
-    shown = tqdm.format_sizeof(count, "", 1000)
-    return f"{shown[:-1]} {shown[-1]}B" if shown[-1].isalpha() else f"{shown} B"
+    if count < 1000:
+        return f"{count:.0f} B"
+    shown = tqdm.format_sizeof(count, "", 1000)  # "5.65M"
+    return f"{shown[:-1]} {shown[-1]}B"
 
 
 @attrs.define
@@ -177,11 +179,11 @@ class SyncDisplay(ExportDisplay):
             return ""
         got = result.bytes_downloaded
         rate = got / max(time.monotonic() - self.started, 1e-3)
-        text = f"{_bytes(got)}"
+        text = f"{human_bytes(got)}"
         to_fetch = result.files_listed - result.files_skipped - _failed_files(result)
         if result.files_downloaded and to_fetch > result.files_downloaded:
-            text += f" of ~{_bytes(got * to_fetch / result.files_downloaded)}"
-        text += f" at {_bytes(rate)}/s"
+            text += f" of ~{human_bytes(got * to_fetch / result.files_downloaded)}"
+        text += f" at {human_bytes(rate)}/s"
         if result.renewing:
             text += f", waiting: URL renewal ({result.renewing} expired link(s))"
         return text
@@ -249,13 +251,14 @@ def sync_summary(
         )
         return (
             f"dry run of {head}{len(planned):,} to fetch ({new:,} new, {len(planned) - new:,} "
-            f"changed; {_bytes(sum(sizes))}{unknown}), {result.files_skipped:,} unchanged, "
+            f"changed; {human_bytes(sum(sizes))}{unknown}), {result.files_skipped:,} unchanged, "
             f"{failed}; nothing fetched or written"
         )
     stats = client.stats
     waited = stats.rate_limit_waited
     return (
-        f"synced {head}{result.files_downloaded:,} fetched ({_bytes(result.bytes_downloaded)}), "
+        f"synced {head}{result.files_downloaded:,} fetched "
+        f"({human_bytes(result.bytes_downloaded)}), "
         f"{result.files_skipped:,} unchanged, {failed}; {result.links_renewed} link(s) renewed, "
         f"{stats.retries} retries, {stats.rate_limited} rate limited (429)"
         + (f", {waited:.0f} s waiting for the rate limit" if waited >= 0.5 else "")
