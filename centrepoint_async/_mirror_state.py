@@ -17,14 +17,16 @@ files are then adopted by their times or fetched again: never trusted without a 
 
 **The plan of a folder** (:func:`plan_folder`, no I/O) from the listing, the record and what is
 on disk: each listed file is *unchanged* (recorded with the same name and ``modifiedDate``, and
-on disk at the recorded size), *adopted* (on disk with its ``modifiedDate`` as its time), or
-fetched (*new*, or *changed*). A name the server gives that is unsafe (``_files.check_file_name``)
-or that the mirror keeps for itself (``.centrepoint-mirror*``) is a failure of that file only;
-two files listed under one name are kept apart (``_files.unique_names``: the later gets its day
-before the extension). :func:`superseded`: once a day's new file is in place, the files recorded
-for the same day and format under a name the listing no longer has are the old versions of it
-(a day processed again under a new ``fileName``), to be removed. Files the API no longer lists
-at all stay, and so do their records.
+on disk at the recorded size), *adopted* (not recorded as this version, but on disk with its
+``modifiedDate`` as its time), or fetched (*new*, or *changed*: another version, or a recorded
+file whose size is not the recorded one). A name the server gives that is unsafe
+(``_files.check_file_name``) or that the mirror keeps for itself (``.centrepoint-mirror*``) is
+a failure of that file only; two files listed under one name (or names equal but for case) are
+kept apart (``_files.unique_names``: the later gets its day before the extension), and one file
+listed twice is one file. :func:`superseded`: once a day's new file is in place, the files
+recorded for the same day and format under a name the listing no longer has are the old
+versions of it (a day processed again under a new ``fileName``), to be removed. Files the API
+no longer lists at all stay, and so do their records.
 """
 
 from __future__ import annotations
@@ -135,38 +137,49 @@ def _state(
     modified = _iso(found.modified_date)
     if on_disk is None:
         return "new"  # never fetched, or removed since
-    if (
-        entry is not None
-        and (entry.file_name, entry.modified) == (found.file_name, modified)
-        and entry.size == on_disk.size
-    ):
-        return "unchanged"
+    if entry is not None and (entry.file_name, entry.modified) == (found.file_name, modified):
+        # recorded as this version: whole if it has the recorded size, else damaged since
+        return "unchanged" if entry.size == on_disk.size else "changed"
     if found.modified_date is not None and on_disk.mtime_ns == mtime_ns(found.modified_date):
         return "adopted"  # its name and its version came together: a finished download
     return "changed"
 
 
-def plan_folder(
-    listed: Sequence[DataAccessFile], entries: Mapping[str, Entry], disk: Mapping[str, OnDisk]
-) -> FolderPlan:
-    """The plan of a folder from its listing, its record and what is on disk (no I/O)."""
+def _distinct(
+    listed: Sequence[DataAccessFile],
+) -> tuple[list[tuple[str, DataAccessFile]], list[tuple[str, str]]]:
+    """The files with a safe name, each with an id for ``unique_names`` (its day; a second
+    file of the same day gets ``day-1``, ...), the same file listed twice kept once; and the
+    files whose name is refused, with the reason."""
     failed: list[tuple[str, str]] = []
     safe: list[tuple[str, DataAccessFile]] = []
+    seen: set[tuple[str, str]] = set()
+    per_day: dict[str, int] = {}
     for index, found in enumerate(listed):
         try:
             _checked_name(found.file_name)
         except DecodeError as exc:
             failed.append((found.file_name, str(exc)))
             continue
-        safe.append((_day(found) or f"item-{index}", found))
+        day = _day(found) or f"item-{index}"
+        if (found.file_name, day) in seen:
+            continue  # one file, listed twice (a page repeated)
+        seen.add((found.file_name, day))
+        count = per_day[day] = per_day.get(day, -1) + 1
+        safe.append((f"{day}-{count}" if count else day, found))
+    return safe, failed
+
+
+def plan_folder(
+    listed: Sequence[DataAccessFile], entries: Mapping[str, Entry], disk: Mapping[str, OnDisk]
+) -> FolderPlan:
+    """The plan of a folder from its listing, its record and what is on disk (no I/O)."""
+    safe, failed = _distinct(listed)
     names = unique_names((file_id, found.file_name) for file_id, found in safe)
     fetch: list[Planned] = []
     keep: dict[str, Entry] = {}
     adopted = 0
-    chosen: dict[str, DataAccessFile] = {}
     for stored, (_, found) in zip(names, safe, strict=True):
-        if chosen.setdefault(stored, found) is not found:
-            continue  # the same day listed twice under one name: one file
         state = _state(stored, found, entries, disk)
         if state in ("new", "changed"):
             fetch.append(Planned(stored, found, state))
@@ -176,7 +189,7 @@ def plan_folder(
         if state == "adopted" or entry is None:
             entry = entry_for(found, disk[stored].size)
         keep[stored] = entry
-    return FolderPlan(fetch, keep, adopted, failed, frozenset(chosen), len(chosen) + len(failed))
+    return FolderPlan(fetch, keep, adopted, failed, frozenset(names), len(names) + len(failed))
 
 
 def superseded(entries: Mapping[str, Entry], stored: str, current: Iterable[str]) -> list[str]:

@@ -494,3 +494,22 @@ async def test_concurrency_bounds_the_downloads_in_flight(
         done.set()
         await watcher
     assert 1 <= peak <= 2 and result.files_downloaded == 12
+
+
+async def test_a_recorded_file_cut_or_removed_since_is_fetched_again(
+    fake: FakeCentrePoint, client: cp.CentrePointClient, root: Path
+) -> None:
+    """A file cut short on disk (its time kept) and one removed: the rerun fetches both, the
+    record alone never vouches for a file whose size is not the recorded one."""
+    subject = first_subject(fake)
+    await cp.mirror_study(client, STUDY, root, subjects=[subject])
+    folder = root / f"subject-{subject}" / RAW
+    [cut, gone, *_] = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    stat = cut.stat()
+    with cut.open("r+b") as handle:
+        handle.truncate(stat.st_size // 2)
+    os.utime(cut, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    gone.unlink()
+    again = await cp.mirror_study(client, STUDY, root, subjects=[subject])
+    assert again.files_downloaded == 2
+    assert mirrored(root) == expected(fake, [RAW], subjects=[subject])
