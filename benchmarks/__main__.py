@@ -16,6 +16,7 @@ from . import (
     bench_import,
     bench_latency,
     bench_memory,
+    bench_mirror,
     bench_ratelimit,
     bench_receiver,
     bench_redis,
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "download": bench_download.main,
     "redis": bench_redis.main,
     "receiver": bench_receiver.main,
+    "mirror": bench_mirror.main,
 }
 
 
