@@ -267,11 +267,11 @@ async def test_a_listing_that_fails_is_reported_and_the_others_go_on(
 async def test_drops_mid_body_are_resumed_to_the_size_the_storage_host_announced(
     fake: FakeCentrePoint, client: cp.CentrePointClient, root: Path
 ) -> None:
-    """Bodies cut short of their Content-Length are continued with Range, never finished
-    short: every file is byte for byte the served one."""
+    """Bodies cut short of their Content-Length are continued, never finished short: every
+    file is byte for byte the served one (Avro files: only their size can tell)."""
     fake.inject_blob("drop", count=6, after_bytes=700)
-    result = await cp.mirror_study(client, STUDY, root)
-    assert result.failed == [] and mirrored(root) == expected(fake, [RAW])
+    result = await cp.mirror_study(client, STUDY, root, file_format="avro")
+    assert result.failed == [] and mirrored(root) == expected(fake, [RAW], file_format="avro")
     assert sum(1 for r in fake.blob_requests if r.fault == "drop") == 6  # all six were cut
 
 
