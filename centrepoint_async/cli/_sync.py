@@ -39,6 +39,8 @@ from ._fetch_raw import _check_directory
 __all__ = ["COMMAND", "SyncDisplay", "human_bytes", "sync_summary"]
 
 RESUME_HINT = "the same command continues it: finished files are kept, parts are continued"
+#: Files fetched before the bar estimates the bytes of the whole run.
+ESTIMATE_AFTER = 20
 
 
 def _day_or_time(text: str) -> date | datetime:
@@ -181,7 +183,9 @@ class SyncDisplay(ExportDisplay):
         rate = got / max(time.monotonic() - self.started, 1e-3)
         text = f"{human_bytes(got)}"
         to_fetch = result.files_listed - result.files_skipped - _failed_files(result)
-        if result.files_downloaded and to_fetch > result.files_downloaded:
+        # the bytes counted include the files under way: an estimate from a few finished
+        # ones would be far off, so none until enough have finished
+        if result.files_downloaded >= ESTIMATE_AFTER and to_fetch > result.files_downloaded:
             text += f" of ~{human_bytes(got * to_fetch / result.files_downloaded)}"
         text += f" at {human_bytes(rate)}/s"
         if result.renewing:
