@@ -203,11 +203,15 @@ def _options(
     first, last = _when(start, "start"), _when(end, "end")
     if first is not None and last is not None and _as_day(first) > _as_day(last):
         raise ConfigurationError(f"start ({first}) is after end ({last})")
+    # bounded: each download holds a connection and a file
     check_number(
-        concurrency, "concurrency", minimum=1, inclusive=True, integer=True
-    )  # and a bound: each download holds a connection and a file
-    if concurrency > MAX_CONCURRENCY:
-        raise ConfigurationError(f"concurrency must be at most {MAX_CONCURRENCY}")
+        concurrency,
+        "concurrency",
+        minimum=1,
+        inclusive=True,
+        below=MAX_CONCURRENCY + 1,
+        integer=True,
+    )
     ids = (
         None if subjects is None else tuple(dict.fromkeys(check_id(s, "subject") for s in subjects))
     )

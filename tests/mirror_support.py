@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
-from centrepoint_async.testing import Dataset, FakeCentrePoint
+import pytest
 
-__all__ = ["STUDY", "expected", "mirrored", "small_study", "wrote_nothing_outside"]
+from centrepoint_async.testing import Dataset, FakeCentrePoint, set_testing
+
+__all__ = ["STUDY", "expected", "mirrored", "no_backoff", "small_study", "wrote_nothing_outside"]
 
 STUDY = 100  # records raw-accelerometer, temperature and imu
+
+
+@pytest.fixture(autouse=True)
+def no_backoff() -> Iterator[None]:
+    """Retries follow each other at once (set_testing turns backoff off): imported by the
+    mirror's test modules."""
+    set_testing()
+    yield
+    set_testing(False)
 
 
 def small_study(subjects: int = 4, days: int = 3, size: int = 2048) -> Dataset:

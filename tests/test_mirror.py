@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,21 +15,20 @@ import pytest
 import centrepoint_async as cp
 from centrepoint_async._download import mtime_ns
 from centrepoint_async._lock import OutputLock
-from centrepoint_async.testing import FakeCentrePoint, set_testing
+from centrepoint_async.testing import FakeCentrePoint
 from centrepoint_async.testing import _access as fake_access
 
-from .mirror_support import STUDY, expected, mirrored, small_study, wrote_nothing_outside
+from .mirror_support import (
+    STUDY,
+    expected,
+    mirrored,
+    no_backoff,  # noqa: F401 (autouse: no backoff here)
+    small_study,
+    wrote_nothing_outside,
+)
 
 RAW, TEMP, IMU = "raw-accelerometer", "temperature", "imu"
 RECORD = ".centrepoint-mirror.json"
-
-
-@pytest.fixture(autouse=True)
-def no_backoff() -> Iterator[None]:
-    """Retries follow each other at once (set_testing turns backoff off)."""
-    set_testing()
-    yield
-    set_testing(False)
 
 
 @pytest.fixture

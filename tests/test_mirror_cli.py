@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from asyncio.subprocess import DEVNULL, PIPE, Process
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,21 +22,20 @@ import yaml  # type: ignore[import-untyped]  # no stubs installed
 import centrepoint_async as cp
 from centrepoint_async.cli._demo_sync import demo_sync
 from centrepoint_async.cli._sync import SyncDisplay, human_bytes
-from centrepoint_async.testing import FakeCentrePoint, RedisServerProcess, set_testing
+from centrepoint_async.testing import FakeCentrePoint, RedisServerProcess
 from centrepoint_async.testing import _access as fake_access
 
 from .cli_support import InProcess, env_for, run, spawn, wait_until
-from .mirror_support import STUDY, expected, mirrored, small_study
+from .mirror_support import (
+    STUDY,
+    expected,
+    mirrored,
+    no_backoff,  # noqa: F401 (autouse: no backoff here)
+    small_study,
+)
 
 ROOT = Path(__file__).parent.parent
 RAW, TEMP = "raw-accelerometer", "temperature"
-
-
-@pytest.fixture(autouse=True)
-def no_backoff() -> Iterator[None]:
-    set_testing()
-    yield
-    set_testing(False)
 
 
 @pytest.fixture
