@@ -17,6 +17,7 @@ from . import (
     bench_import,
     bench_latency,
     bench_memory,
+    bench_mirror,
     bench_ratelimit,
     bench_receiver,
     bench_redis,
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "redis": bench_redis.main,
     "receiver": bench_receiver.main,
     "analytics": bench_analytics.main,
+    "mirror": bench_mirror.main,
 }
 
 

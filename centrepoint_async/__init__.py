@@ -68,6 +68,7 @@ from ._export import (
     export_history,
 )
 from ._hooks import HookEvent
+from ._mirror import MirrorFailure, MirrorResult, mirror_study
 from ._models import (
     BoutCount,
     Cp2DailyStatisticsCompleteEvent,
@@ -195,6 +196,8 @@ __all__ = [
     "MetCalorieAggregation",
     "Milestones",
     "MinuteSummary",
+    "MirrorFailure",
+    "MirrorResult",
     "MockTransport",
     "Namespace",
     "NotFoundError",
@@ -251,6 +254,7 @@ __all__ = [
     "Webhooks",
     "export_analytics",
     "export_history",
+    "mirror_study",
 ]
 
 

@@ -23,8 +23,10 @@ beside it holds ``version``. A part is continued (``Range: bytes=N-``) only if i
 names the same version and it is no longer than the expected size; otherwise it is discarded.
 A host that ignores ``Range`` (a 200 for a range) is read from its start, the bytes already
 kept skipped. When the size is reached, the part is flushed to disk (``fsync``), its content
-checked (``verify``: by default by the final name, see ``_files``), renamed to the final name
-in one atomic step, and the directory flushed. A part that fails its check is discarded.
+checked (``verify``: by default by the final name, see ``_files``), given its modification time
+(``mtime``, if asked: the file's own date, carried by the final name from its first moment),
+renamed to the final name in one atomic step, and the directory flushed. A part that fails its
+check is discarded.
 
 **Bounds.** A try is one request. A try fails on a drop, a 5xx/429/408, a refused link, a
 wrong size, a failed content check, or a timeout: no byte for ``read_timeout`` seconds, or
@@ -66,6 +68,8 @@ __all__ = [
     "Link",
     "destination",
     "download_file",
+    "file_size",
+    "mtime_ns",
     "read_answer",
 ]
 
@@ -83,6 +87,7 @@ PROGRESS = 64 * 1024
 
 #: No aiohttp timeout: the download's own deadlines (``asyncio.timeout``) bound each try.
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
 
@@ -95,6 +100,7 @@ class Link(NamedTuple):
 
 
 Renew = Callable[[], Awaitable[Link]]
+OnBytes = Callable[[int], object]
 ProxyFor = Callable[[str], tuple[URL | None, aiohttp.BasicAuth | None]]
 Verify = Literal["by name"] | Callable[[], ContentCheck] | None
 
@@ -111,6 +117,13 @@ class Downloaded:
 def no_proxy(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
     """Connect to ``url`` directly."""
     return None, None
+
+
+def mtime_ns(when: datetime) -> int:
+    """``when`` as a file's modification time in nanoseconds (naive: taken as UTC), exactly:
+    a file given it by :func:`download_file` compares equal to it."""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def destination(dest: str | os.PathLike[str], name: str) -> Path:
@@ -257,8 +270,11 @@ def _sync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def _finish(part: Path, path: Path, sidecar: Path, size: int, check: ContentCheck | None) -> None:
-    """Flush the part, check its size and content, give it its final name (in a thread)."""
+def _finish(
+    part: Path, path: Path, sidecar: Path, size: int, check: ContentCheck | None, mtime: int | None
+) -> None:
+    """Flush the part, check its size and content, set its ``mtime`` (ns), give it its final
+    name (in a thread)."""
     with part.open("a+b") as handle:  # created if missing: a file of 0 bytes has no body
         handle.seek(0)
         os.fsync(handle.fileno())
@@ -272,6 +288,8 @@ def _finish(part: Path, path: Path, sidecar: Path, size: int, check: ContentChec
                 check.finish()
             except ValueError as exc:
                 raise _PartWrong(f"content check: {exc}") from None
+    if mtime is not None:
+        os.utime(part, ns=(mtime, mtime))
     os.replace(part, path)  # atomic: the final name is the whole file or nothing
     sidecar.unlink(missing_ok=True)
     _sync_directory(path.parent)
@@ -295,12 +313,16 @@ async def download_file(
     min_rate: float = MIN_RATE,
     max_size: int = MAX_SIZE,
     proxy_for: ProxyFor = no_proxy,
+    mtime: datetime | None = None,
+    on_bytes: OnBytes | None = None,
 ) -> Downloaded:
     """Download a file to ``path`` (see the module docstring); returns the :class:`Downloaded`.
 
     ``link``: the URL to start with (None: ``renew()`` gives the first). ``verify``: the
     content check (``"by name"``: by the final name; None: size only; or a factory of
     ``_files.ContentCheck``). ``proxy_for(url)`` names the proxy for the storage host.
+    ``mtime``: the final file's modification time (:func:`mtime_ns`). ``on_bytes(n)`` is
+    called as ``n`` more bytes arrive (all :attr:`Downloaded.received` passes through it).
     Raises :class:`DownloadError` when the budget is spent, the download is too slow, or the
     host refuses the file for good; errors of ``renew()`` pass through.
     """
@@ -314,10 +336,40 @@ async def download_file(
     check = content_check_for(target.name) if verify == "by name" else verify
     limits = _Limits(max_attempts, read_timeout, float(min_rate), max_size)
     job = _Download(target, renew, link, expected_size, version, check, proxy_for, limits)
+    job.mtime = None if mtime is None else mtime_ns(mtime)
+    job.on_bytes = on_bytes
     if not _has_credentials(session):
         return await job.run(session)
     async with aiohttp.ClientSession() as clean:  # never a caller's credentials to the host
         return await job.run(clean)
+
+
+async def file_size(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    proxy_for: ProxyFor = no_proxy,
+    timeout: float = 30.0,
+) -> int | None:
+    """The size the storage host gives for ``url`` (a HEAD's ``Content-Length``), or None when
+    it answers otherwise or not at all. Nothing but the URL goes there, as for downloads."""
+    if _has_credentials(session):
+        async with aiohttp.ClientSession() as clean:
+            return await file_size(clean, url, proxy_for=proxy_for, timeout=timeout)
+    proxy, proxy_auth = proxy_for(url)
+    try:
+        async with session.head(
+            url,
+            proxy=proxy,
+            proxy_auth=proxy_auth,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            if response.status != 200:
+                return None
+            return _number(response.headers.get("Content-Length"))
+    except (aiohttp.ClientError, TimeoutError):
+        return None
 
 
 class _Capped(Exception):
@@ -356,6 +408,8 @@ class _Download:
         self.total = expected  # the size to reach, once someone said it
         self.version, self.check = version, check
         self.limits = limits
+        self.mtime: int | None = None  # ns, given to the file before its final name
+        self.on_bytes: OnBytes | None = None
         self.kept = 0  # bytes in the part
         self.best = 0  # the most bytes the part held in this call
         self.received = 0
@@ -382,7 +436,7 @@ class _Download:
                 if self.kept == self.total:
                     check = self.check() if self.check is not None else None
                     await asyncio.to_thread(
-                        _finish, self.part, self.path, self.sidecar, self.kept, check
+                        _finish, self.part, self.path, self.sidecar, self.kept, check, self.mtime
                     )
                     return Downloaded(self.path, self.kept, self.received)
                 await self._try(session)
@@ -499,6 +553,8 @@ class _Download:
         try:
             async for chunk in response.content.iter_any():
                 clock.got += len(chunk)
+                if self.on_bytes is not None:
+                    self.on_bytes(len(chunk))
                 clock.last = now()
                 if skip:
                     cut = min(skip, len(chunk))

@@ -633,6 +633,11 @@ class DataAccess(Namespace):
         )
         async for fresh in listing:
             if fresh.file_name == stale.file_name:
+                if fresh.modified_date != stale.modified_date:  # new bytes: never mixed in
+                    raise DownloadError(
+                        f"{stale.file_name}: processed again since it was listed "
+                        f"(modifiedDate {fresh.modified_date}): list the day again"
+                    )
                 link = _link(fresh)
                 if link is not None:
                     return link

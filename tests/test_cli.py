@@ -363,6 +363,7 @@ def test_every_option_has_help_and_is_in_the_docs() -> None:
         "export-history",
         "export-analytics",
         "fetch-raw",
+        "sync",
         "fake-server",
     }
     for command, actions in options.items():

@@ -55,6 +55,7 @@ class DemoStats:
 
     deliveries: int = 0
     pages: int = 0
+    sync_failed: int = 0  # day files the sync step could not mirror
     failed: collections.Counter[str] = attrs.field(factory=collections.Counter)
     events: collections.Counter[str] = attrs.field(factory=collections.Counter)
 
@@ -105,6 +106,9 @@ async def run(ctx: Context) -> int:
     if stats.deliveries != served:
         print(f"error: exported {stats.deliveries} of {served} deliveries", file=ctx.stderr)
         return DATA
+    if stats.sync_failed:
+        print(f"error: {stats.sync_failed} day file(s) not mirrored", file=ctx.stderr)
+        return DATA
     return OK
 
 
@@ -114,6 +118,7 @@ async def _export_all(
     """Every history, then the raw-data loop; the counts, and the deliveries served."""
     from ..testing import fast_retry
     from ._demo_raw import demo_raw_fetch
+    from ._demo_sync import demo_sync, demo_sync_lines
 
     stats = DemoStats()
     started = time.perf_counter()
@@ -141,10 +146,17 @@ async def _export_all(
         # downloads it when data_retrieval_complete arrives
         async with fake.client(scopes=SCOPES, retry=client.retry) as raw_client:
             raw = await demo_raw_fetch(fake, raw_client, directory / "raw")
+        # the study on disk: day files mirrored, one day re-processed, the mirror brought up
+        # to date (a client with each call's own scope: CentrePoint and DataAccess)
+        async with fake.client(rate_limit=limit, retry=client.retry) as sync_client:
+            first, again = await demo_sync(fake, sync_client, directory / "mirror")
+        stats.sync_failed = len(first.failed) + len(again.failed)
     if not ctx.quiet:
         for path in raw:
             shown = path if ctx.args.output_dir else path.name
             print(f"  raw data  {shown} ({path.stat().st_size:,} bytes)")
+        mirror = directory / "mirror" if ctx.args.output_dir else "mirror/"
+        print("\n".join(demo_sync_lines(first, again, str(mirror))))
     return stats, served
 
 
@@ -226,7 +238,8 @@ COMMAND = Command(
     help="export every history from a built-in fake server (no credentials needed)",
     description="Start a fake CentrePoint in-process with a realistic dataset, export every "
     "webhook history of every study concurrently, fetch one subject's raw data through the "
-    "webhook loop, and print a summary. Nothing is left behind unless --output-dir is given.",
+    "webhook loop, mirror a study's day files (and again after a day is re-processed), and "
+    "print a summary. Nothing is left behind unless --output-dir is given.",
     add_arguments=add_arguments,
     run=run,
 )

@@ -227,10 +227,15 @@ class ExportDisplay:
             return
         left = max(self._wait_until - time.monotonic(), 0.0)
         self.bar.wait_left = left
-        status = f"waiting {left:.0f} s: {self._wait_reason}" if left >= 0.5 else ""
+        waiting = f"waiting {left:.0f} s: {self._wait_reason}" if left >= 0.5 else ""
+        status = ", ".join(part for part in (self.detail(), waiting) if part)
         if status != self._status:
             self._status = status
             self.bar.set_postfix_str(status, refresh=True)
+
+    def detail(self) -> str:
+        """Text shown before the wait status (none here; a subclass may say more)."""
+        return ""
 
     async def _tick(self) -> None:
         while True:

@@ -12,7 +12,7 @@ from .. import _protocol as proto
 from .._exceptions import CentrePointError
 from .._logging import ENV_LOG, env_level
 from .._version import __version__
-from . import _demo, _export_analytics, _export_history, _fake_server, _fetch_raw
+from . import _demo, _export_analytics, _export_history, _fake_server, _fetch_raw, _sync
 from ._base import DATA, INTERRUPTED, Command, Context, UsageError
 from ._display import cli_logging
 from ._errors import error_line, status_of
@@ -25,6 +25,7 @@ COMMANDS: tuple[Command, ...] = (
     _export_history.COMMAND,
     _export_analytics.COMMAND,
     _fetch_raw.COMMAND,
+    _sync.COMMAND,
     _fake_server.COMMAND,
 )
 
@@ -63,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
         prog="centrepoint-async",
-        description="Export CentrePoint webhook history, fetch raw data, or try it all against "
-        "a built-in fake.",
+        description="Export CentrePoint webhook history, fetch raw data, mirror a study's day "
+        "files, or try it all against a built-in fake.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
