@@ -41,7 +41,7 @@ myst_heading_anchors = 3
 html_theme = "furo"
 html_title = f"centrepoint-async {release}"
 
-autodoc_member_order = "groupwise"
+autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 
