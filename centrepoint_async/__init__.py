@@ -1,8 +1,9 @@
 """centrepoint-async: an asyncio SDK for ActiGraph's CentrePoint v3 API.
 
-List webhook registrations, pull the full delivery history of every webhook, and receive
-webhooks safely (``centrepoint_async.receiver``). ``centrepoint_async.testing`` has a fake
-CentrePoint server for tests and demos.
+Read a study (sites, subjects, devices, assignments, uploads), its analytics and its data files;
+make the writes of an EDC integration; list webhook registrations and pull the full delivery
+history of every webhook; receive webhooks safely (``centrepoint_async.receiver``).
+``centrepoint_async.testing`` has a fake CentrePoint server for tests and demos.
 """
 
 from . import _logging as _logging  # CENTREPOINT_LOG: logging to stderr, set up on import

@@ -208,15 +208,15 @@ class DataRetrieval(Namespace):
     ) -> Path:
         """Download a file to ``dest`` (a file path, or a directory to keep its ``fileName``).
 
-        The one downloader (``_download``): streams to ``<name>.part``, resumes with
-        ``Range`` after a failure (and a part left by an earlier run of the same file), renews
-        an expired link through ``downloadurl``, never sends the bearer token to the storage
-        host, checks the size against ``fileSizeBytes`` (and a ``.gz`` / ``.avro`` by its
-        content), renames atomically. A server-given name that is unsafe (``..``, a path
-        separator, a control character: ``_files.check_file_name``) is a :class:`DecodeError`
-        before anything is written. Raises :class:`DownloadError` when ``max_attempts`` tries
-        in a row fail, or the download keeps under ``min_rate`` bytes a second; a connection
-        with no byte for ``read_timeout`` seconds is given up and resumed.
+        Streamed to ``<name>.part`` and resumed with ``Range`` after a failure (and a part
+        left by an earlier run of the same file); an expired link is renewed through
+        ``downloadurl``; the bearer token never goes to the storage host; the size is checked
+        against ``fileSizeBytes`` (and a ``.gz`` / ``.avro`` by its content) before an atomic
+        rename. A server-given name that is unsafe (``..``, a path separator, a control
+        character) is a :class:`DecodeError` before anything is written. Raises
+        :class:`DownloadError` when ``max_attempts`` tries in a row fail, or the download keeps
+        under ``min_rate`` bytes a second; a connection with no byte for ``read_timeout``
+        seconds is given up and resumed.
         """
         path = destination(dest, data_file.file_name or data_file.id)
 
@@ -253,7 +253,7 @@ class DataRetrieval(Namespace):
         Every name is checked before anything is written (an unsafe one is a
         :class:`DecodeError`). Two files listed under one name (compared case-insensitively)
         are kept apart: the first keeps it, a later one gets its id before the extension
-        (``a.csv`` -> ``a.<id>.csv``; ``_files.unique_names``). On the first failure the
+        (``a.csv`` -> ``a.<id>.csv``). On the first failure the
         other downloads are cancelled (their parts stay, to be continued) and it is raised.
         """
         if not (isinstance(concurrency, int) and concurrency >= 1):

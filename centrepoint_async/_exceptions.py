@@ -147,7 +147,8 @@ def _rebuild(
 
 
 class PaginationError(CentrePointError):
-    """The server answered a new offset with the very page it had just sent (an endless loop)."""
+    """The server pages in a loop: a full page ends with items yielded long before, or full
+    pages bring nothing new 16 times in a row (see :class:`AsyncPager`)."""
 
 
 class ReceiverAuthError(CentrePointError):

@@ -8,7 +8,9 @@ intersphinx inventories from the web, which the build must not depend on.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -18,6 +20,8 @@ from docutils import nodes
 from sphinx.addnodes import pending_xref
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.errors import PycodeError
+from sphinx.pycode import ModuleAnalyzer
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -37,7 +41,7 @@ myst_heading_anchors = 3
 html_theme = "furo"
 html_title = f"centrepoint-async {release}"
 
-autodoc_member_order = "groupwise"
+autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 
@@ -52,52 +56,80 @@ nitpick_ignore_regex = [
     (r"py:class", r"centrepoint_async\.(?:\w+\.)*_\w+\.\w+"),
 ]
 
-#: The public modules, in the order the reference shows them; those not in this build skipped.
-PUBLIC_MODULES = {
-    "centrepoint_async": "The client, its models and errors",
-    "centrepoint_async.receiver": "Receiving webhooks",
-    "centrepoint_async.testing": "Testing: the fake server",
-    "centrepoint_async.testing.pytest_plugin": "The pytest fixtures",
-    "centrepoint_async.redis": "Many processes: Redis",
-}
+#: The public modules: every name of their ``__all__`` is in the reference (tests/typing/
+#: test_reference.py checks it, on a build of the reference).
+PUBLIC_MODULES = (
+    "centrepoint_async",
+    "centrepoint_async.receiver",
+    "centrepoint_async.redis",
+    "centrepoint_async.testing",
+    "centrepoint_async.testing.pytest_plugin",
+)
+
+_TARGET = re.compile(r"^\.\. (?:auto|py:)?(?P<kind>\w+):: +(?P<name>[\w.]+)", re.MULTILINE)
+_MODULE_KINDS = {"module", "currentmodule"}
 
 
-def _namespaces() -> list[type]:
-    """The classes a client hands out as attributes (``client.webhooks``): found, not listed,
-    so namespaces other work adds appear in the reference without an edit here."""
-    client = centrepoint_async.CentrePointClient(token="unused")  # noqa: S106 (no I/O until first use)
-    found = [type(v) for name, v in vars(client).items() if not name.startswith("_")]
-    return [
-        cls
-        for cls in dict.fromkeys(found)
-        if cls.__module__.startswith("centrepoint_async")
-        and getattr(centrepoint_async, cls.__name__, None) is not cls  # exported: documented
-    ]
+def placed_names() -> set[str]:
+    """The full names the hand-written reference pages (``docs/api/*.rst``) describe.
+
+    A directive's name is taken in the module the page set last (``automodule``,
+    ``py:module``, ``currentmodule``), as Sphinx takes it.
+    """
+    placed: set[str] = set()
+    for page in sorted((HERE / "api").glob("*.rst")):
+        module = ""
+        for match in _TARGET.finditer(page.read_text(encoding="utf-8")):
+            kind, name = match["kind"], match["name"]
+            if kind in _MODULE_KINDS:
+                module = name
+                placed.add(name)
+            elif name.startswith("centrepoint_async") or not module:
+                placed.add(name)
+            else:
+                placed.add(f"{module}.{name}")
+    return placed
+
+
+def unplaced_names() -> dict[str, list[str]]:
+    """Public names no reference page describes yet, by module (see :func:`_write_reference`)."""
+    placed = placed_names()
+    found: dict[str, list[str]] = {}
+    for module in PUBLIC_MODULES:
+        if importlib.util.find_spec(module) is None:
+            continue
+        names = getattr(importlib.import_module(module), "__all__", ())
+        missing = [name for name in names if f"{module}.{name}" not in placed]
+        if missing:
+            found[module] = missing
+    return found
+
+
+def _directive(obj: object) -> str:
+    if isinstance(obj, type):
+        return "autoexception" if issubclass(obj, BaseException) else "autoclass"
+    return "autofunction" if inspect.isroutine(obj) else "autodata"
 
 
 def _write_reference() -> None:
-    """docs/_generated/*.rst: one section per public module, the client's namespaces."""
+    """docs/_generated/: the names no page describes yet, and the examples in full.
+
+    The reference pages place each public name by hand, in an order a reader follows; a name
+    added to an ``__all__`` since appears on the reference's index page, under "Other names",
+    until a page takes it in. So no public name is ever left out of the reference.
+    """
     out = HERE / "_generated"
     out.mkdir(exist_ok=True)
-    present = [m for m in PUBLIC_MODULES if importlib.util.find_spec(m) is not None]
     sections = []
-    for module in present:
-        # a name exported by a deeper public module too (cp.InboundEvent) is documented there
-        # only: Sphinx allows one description of an object
+    for module, names in unplaced_names().items():
         loaded = importlib.import_module(module)
-        deeper: set[str] = set()
-        for other in (importlib.import_module(o) for o in present if o.startswith(f"{module}.")):
-            for name in getattr(other, "__all__", ()):
-                if getattr(loaded, name, None) is getattr(other, name):
-                    deeper.add(name)
-        title = PUBLIC_MODULES[module]
-        section = f"{title}\n{'-' * len(title)}\n\n.. automodule:: {module}\n"
-        if deeper:
-            section += f"   :exclude-members: {', '.join(sorted(deeper))}\n"
-        sections.append(section)
-    (out / "modules.rst").write_text("\n".join(sections), encoding="utf-8")
-    classes = [f".. autoclass:: {c.__module__}.{c.__qualname__}\n" for c in _namespaces()]
-    (out / "namespaces.rst").write_text("\n".join(classes), encoding="utf-8")
+        lines = [f".. currentmodule:: {module}", ""]
+        lines += [f".. {_directive(getattr(loaded, name))}:: {name}" for name in names]
+        sections.append("\n".join(lines) + "\n")
+    if sections:
+        title = "Other names"
+        sections.insert(0, f"{title}\n{'-' * len(title)}\n\nNot yet on a page of their own.\n")
+    (out / "unplaced.rst").write_text("\n".join(sections), encoding="utf-8")
     examples = []
     for path in sorted((HERE.parent / "examples").glob("[!_]*.py")):
         title = f"``{path.name}``"
@@ -144,6 +176,54 @@ def _skip_internal(
     return True if name in _INTERNAL_MEMBERS else None
 
 
+def _defining_comment(name: str) -> list[str]:
+    """The ``#:`` comment (or the string below) of the assignment that made a re-exported
+    constant or type alias (``EVENT_TYPES``, ``DataCategory``), from the module that made it:
+    the public module only imports the value, so autodoc finds no comment there."""
+    module_name, _, short = name.rpartition(".")
+    value = getattr(sys.modules.get(module_name), short, None)
+    holders = [
+        module.__name__
+        for module in list(sys.modules.values())
+        if getattr(module, "__name__", "").startswith("centrepoint_async")
+        and getattr(module, short, None) is value
+    ]
+    for holder in holders:
+        try:
+            lines = ModuleAnalyzer.for_module(holder).find_attr_docs().get(("", short))
+        except PycodeError:
+            continue
+        if lines:
+            return list(lines)
+    return []
+
+
+def _data_comment(
+    app: Sphinx, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
+    """A constant or type alias gets the comment it was documented with, not the docstring
+    of its value's type (``float``'s, a union's)."""
+    if what == "data":
+        found = _defining_comment(name)
+        if found:
+            lines[:] = found
+
+
+def _public_bases(app: Sphinx, name: str, obj: object, options: object, bases: list[Any]) -> None:
+    """A private base (``_Model``, ``_Payload``) is shown as its first public ancestor
+    (``object``): the reference has no entry for it, and "Bases: _Model" tells a reader
+    nothing."""
+    shown: list[Any] = []
+    for base in bases:
+        if isinstance(base, type) and base.__name__.startswith("_"):
+            base = next(c for c in base.__mro__ if not c.__name__.startswith("_"))
+        if base not in shown:
+            shown.append(base)
+    bases[:] = shown
+
+
 def setup(app: Sphinx) -> None:
     app.connect("missing-reference", _public_target)
     app.connect("autodoc-skip-member", _skip_internal)
+    app.connect("autodoc-process-docstring", _data_comment)
+    app.connect("autodoc-process-bases", _public_bases)

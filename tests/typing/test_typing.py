@@ -11,7 +11,6 @@ not checked.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import json
@@ -27,10 +26,9 @@ import pytest
 
 import centrepoint_async as cp
 
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import ROOT, snippets
+
 HERE = Path(__file__).resolve().parent
-MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
-FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)  # not ```py
 
 
 def _receiver_class() -> type:
@@ -94,19 +92,6 @@ def _pending(name: str) -> tuple[Callable[[], bool], str]:
         if key == name or (code and key in code):
             return value
     return (lambda: False), ""
-
-
-@functools.cache
-def snippets() -> dict[str, str]:
-    """Every ```python block of the README and of docs/, by ``<file>-<n>`` (n from 1)."""
-    found: dict[str, str] = {}
-    for path in MARKDOWN:
-        if not path.exists():
-            continue
-        name = path.relative_to(ROOT).as_posix().replace("/", "_")
-        for n, block in enumerate(FENCE.findall(path.read_text(encoding="utf-8")), start=1):
-            found[f"{name}-{n}"] = block
-    return found
 
 
 def _module_file(snippet_dir: Path, name: str) -> Path:
