@@ -21,6 +21,10 @@ from centrepoint_async.testing import FakeServerProcess, fake_server_process
 STUDY = 100
 WEBHOOK = 1000
 
+#: The interpreter of another version of the package (an older checkout's venv), which some
+#: benchmarks also run, interleaved with this one, for a comparison within one run.
+OTHER_PYTHON = os.environ.get("CENTREPOINT_BENCH_OTHER") or None
+
 
 Server = FakeServerProcess
 
@@ -121,6 +125,25 @@ async def timed(coroutine: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     result = await coroutine
     return result, time.perf_counter() - started
+
+
+def windows(times: list[float], period: float) -> list[int]:
+    """Requests in each whole window of ``period`` seconds from the first request."""
+    if not times:
+        return []
+    start = min(times)
+    counts = [0] * int((max(times) - start) // period)
+    for t in times:
+        k = int((t - start) // period)
+        if k < len(counts):
+            counts[k] += 1
+    return counts
+
+
+def share_of_ceiling(times: list[float], period: float, limit: int) -> tuple[float, int]:
+    """The share of the server's ceiling used in whole windows, and the busiest such window."""
+    counts = windows(times, period)
+    return (sum(counts) / (len(counts) * limit) if counts else 0.0), max(counts, default=0)
 
 
 def machine() -> str:

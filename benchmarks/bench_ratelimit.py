@@ -16,7 +16,7 @@ from aiolimiter import AsyncLimiter
 import centrepoint_async as cp
 from centrepoint_async.testing import Dataset, FakeCentrePoint
 
-from ._common import STUDY, WEBHOOK, table
+from ._common import STUDY, WEBHOOK, share_of_ceiling, table
 
 PERIOD = 3.0  # 60 s, twenty times faster
 LIMIT = 500
@@ -38,17 +38,6 @@ class LeakyBucket(cp.RateLimit):
         yield
 
 
-def windows(times: list[float]) -> list[int]:
-    """Requests in each whole window of PERIOD seconds from the first request."""
-    start = min(times)
-    counts = [0] * int((max(times) - start) // PERIOD)
-    for t in times:
-        k = int((t - start) // PERIOD)
-        if k < len(counts):
-            counts[k] += 1
-    return counts
-
-
 async def run(limit: cp.RateLimit) -> tuple[float, int, int, float]:
     dataset = Dataset.generate(0, studies=1, webhooks_per_study=1, deliveries=LIMIT * WINDOWS * 10)
     async with FakeCentrePoint(dataset=dataset, rate_limit=LIMIT, rate_period=PERIOD) as fake:
@@ -60,10 +49,9 @@ async def run(limit: cp.RateLimit) -> tuple[float, int, int, float]:
                     break
             await pager.aclose()
         times = sorted(r.at for r in fake.requests if r.status != 429)
-        counts = windows(times)
-        share = sum(counts) / (len(counts) * LIMIT) if counts else 0.0
+        share, busiest = share_of_ceiling(times, PERIOD, LIMIT)
         burst = times[BURST - 1] - times[0]  # how long the first BURST requests took
-        return share, fake.rate_limited, max(counts, default=0), burst
+        return share, fake.rate_limited, busiest, burst
 
 
 async def main() -> dict[str, float]:
