@@ -256,6 +256,27 @@ async def test_ranges_give_exact_slices_anywhere(api: Api) -> None:
         ] == 416
 
 
+async def test_a_paced_link_sends_no_faster_than_its_rate() -> None:
+    """blobs.link_rate and first_byte_delay (a storage host across a network): the same bytes,
+    the first after the delay, the rest never ahead of the rate."""
+    dataset = Dataset.generate(0, studies=1, webhooks_per_study=1, days=1, day_file_size=400_000)
+    async with FakeCentrePoint(dataset=dataset) as fake, aiohttp.ClientSession() as session:
+        api = Api(fake, session)
+        await api.login("DataAccess")
+        item = (await api.get(files(STUDY, SUBJECT) + "?fileFormat=csv"))["items"][0]
+        whole = (await download(api, item["downloadUrl"]))[1]
+        fake.blobs.link_rate, fake.blobs.first_byte_delay = 1_000_000.0, 0.05
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with session.get(item["downloadUrl"]) as response:
+            first = await response.content.readany()
+            first_at = loop.time() - started
+            body = first + await response.read()
+        took = loop.time() - started
+    assert body == whole and len(whole) > 300_000 and first_at >= 0.05
+    assert took >= 0.05 + (len(whole) - 2 * 65_536) / 1_000_000.0
+
+
 async def test_signed_urls_expire_when_they_say() -> None:
     """A day file's URL works until downloadUrlExpiresOn and is a 403 after it; the lifetime is
     a knob (whole seconds shown from one second up, the fraction below)."""

@@ -120,6 +120,11 @@ class BlobStore:
         self.faults: list[BlobFault] = []
         self.requests: list[BlobRequest] = []
         self.bytes_sent = 0
+        #: A storage host across a network, for benchmarks: each download is sent at most
+        #: ``link_rate`` bytes a second (None: as fast as loopback goes), its first byte
+        #: ``first_byte_delay`` seconds after the request.
+        self.link_rate: float | None = None
+        self.first_byte_delay = 0.0
         self._key = secrets.token_bytes(32)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -248,8 +253,22 @@ class BlobStore:
         if request.method == "HEAD":  # the headers (Content-Length) and no body
             await response.write_eof()
             return response
-        sent = 0
-        for chunk in file.chunks(start, end):
+        await self._send(request, response, file.chunks(start, end), fault)
+        return response
+
+    async def _send(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        chunks: Iterator[bytes],
+        fault: BlobFault | None,
+    ) -> None:
+        """The body, at :attr:`link_rate` after :attr:`first_byte_delay`, cut by a fault."""
+        loop = asyncio.get_running_loop()
+        if self.first_byte_delay:
+            await asyncio.sleep(self.first_byte_delay)
+        started, sent = loop.time(), 0
+        for chunk in chunks:
             breaks = fault is not None and fault.kind in ("drop", "stall")
             if fault is not None and breaks and sent + len(chunk) >= fault.after_bytes:
                 await response.write(chunk[: max(0, fault.after_bytes - sent)])
@@ -261,12 +280,13 @@ class BlobStore:
                     await asyncio.wait_for(self._closing.wait(), wait)
                 if request.transport is not None:
                     request.transport.close()  # the body stops short of Content-Length
-                return response
+                return
             await response.write(chunk)
             sent += len(chunk)
             self.bytes_sent += len(chunk)
+            if self.link_rate and (ahead := sent / self.link_rate - (loop.time() - started)) > 0:
+                await asyncio.sleep(ahead)
         await response.write_eof()
-        return response
 
 
 def _iso(seconds: float) -> str:
