@@ -339,7 +339,10 @@ async def test_export_shares_a_redis_rate_limit(
         assert lines(target) == fake.history_items(STUDY, WEBHOOK)
         sent = len(fake.requests)  # the token request included: it counts against the IP too
     held = redis.Redis.from_url(redis_server.url).zcard("centrepoint:ratelimit:holds")
-    assert held == sent  # each request's place stays a window after its answer
+    # each request the server saw holds its place a window after its answer; a page fetched
+    # ahead and cancelled once the listing ended may have taken one the server never saw
+    # (kept: whether its bytes left cannot be known), at most one per place on the wire
+    assert sent <= held <= sent + 4  # the export's default concurrency
 
 
 def _options() -> dict[str, list[argparse.Action]]:
