@@ -14,6 +14,7 @@ import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -101,6 +102,19 @@ class Command:
 
 
 # --- argument types: each raises argparse.ArgumentTypeError (exit 2, before any request) -----
+
+
+def day_or_time(text: str) -> date | datetime:
+    """``YYYY-MM-DD`` (a day), or an ISO 8601 time: with ``Z`` or an offset it is UTC, without
+    one the subject's local time (as the API reads it)."""
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date (YYYY-MM-DD) or an ISO 8601 time, got {text!r}"
+        ) from None
 
 
 def numeric_id(text: str) -> int:

@@ -4,7 +4,6 @@ Parquet."""
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime
 from pathlib import Path
 
 from .._analytics_export import FORMATS, SUFFIXES, TABLES, AnalyticsExportResult, export_analytics
@@ -16,6 +15,7 @@ from ._base import (
     add_rate_limit_url,
     add_resume_or_force,
     count,
+    day_or_time,
     next_steps,
     numeric_id,
     run_export,
@@ -23,19 +23,6 @@ from ._base import (
 from ._display import ExportDisplay, requests_summary
 
 __all__ = ["COMMAND"]
-
-
-def _when(text: str) -> date | datetime:
-    """``YYYY-MM-DD`` (a day), or an ISO 8601 time: with ``Z`` or an offset it is UTC, without
-    one the subject's local time (as the API reads it)."""
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a date (YYYY-MM-DD) or an ISO 8601 time, got {text!r}"
-        ) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,13 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from",
         dest="from_date",
-        type=_when,
+        type=day_or_time,
         metavar="DATE",
         help="first day or time (inclusive): YYYY-MM-DD or ISO 8601 (without a zone: the "
         "subject's local time)",
     )
     parser.add_argument(
-        "--to", dest="to_date", type=_when, metavar="DATE", help="last day or time (inclusive)"
+        "--to",
+        dest="to_date",
+        type=day_or_time,
+        metavar="DATE",
+        help="last day or time (inclusive)",
     )
     parser.add_argument(
         "--subject",

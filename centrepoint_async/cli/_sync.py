@@ -30,6 +30,7 @@ from ._base import (
     UsageError,
     client_from_env,
     count,
+    day_or_time,
     numeric_id,
     shared_rate_limit,
 )
@@ -41,19 +42,6 @@ __all__ = ["COMMAND", "SyncDisplay", "human_bytes", "sync_summary"]
 RESUME_HINT = "the same command continues it: finished files are kept, parts are continued"
 #: Files fetched before the bar estimates the bytes of the whole run.
 ESTIMATE_AFTER = 20
-
-
-def _day_or_time(text: str) -> date | datetime:
-    """An ISO 8601 date (``2024-01-31``) or time (``2024-01-31T12:00:00Z``); a time without a
-    zone is the subject's local time, as the API reads it."""
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 date or time, got {text!r}"
-        ) from None
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -98,9 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="only this subject, repeatable (default: every subject of the study)",
     )
     parser.add_argument(
-        "--start", type=_day_or_time, metavar="ISO", help="first day (a date, or a time)"
+        "--start", type=day_or_time, metavar="ISO", help="first day (a date, or a time)"
     )
-    parser.add_argument("--end", type=_day_or_time, metavar="ISO", help="last day (inclusive)")
+    parser.add_argument("--end", type=day_or_time, metavar="ISO", help="last day (inclusive)")
     parser.add_argument(
         "--concurrency",
         type=count("--concurrency", below=MAX_CONCURRENCY + 1),
